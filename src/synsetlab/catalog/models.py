@@ -1,0 +1,160 @@
+"""The catalog's tables (SQLAlchemy 2 ORM). Schema changes go through Alembic migrations.
+
+One ``Image`` row is one file as found in one source: the same bytes found twice are two rows
+with the same sha256 (curation reports them as exact duplicates) and one blob.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Named constraints keep Alembic migrations portable between SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class LabelState(str, enum.Enum):
+    """Where a label stands: proposed by a source, confirmed, or judged wrong."""
+
+    candidate = "candidate"
+    verified = "verified"
+    rejected = "rejected"
+
+
+class Source(Base):
+    """A place images came from: a folder, an archive set, a manifest, an array file."""
+
+    __tablename__ = "sources"
+    __table_args__ = (UniqueConstraint("kind", "uri"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    uri: Mapped[str] = mapped_column(Text)
+    options: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Image(Base):
+    """One decoded, stored image file as found in a source."""
+
+    __tablename__ = "images"
+    __table_args__ = (UniqueConstraint("source_id", "source_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    #: Pillow's format name of the decoded bytes (JPEG, PNG, ...), whatever the file extension.
+    format: Mapped[str] = mapped_column(String(16))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    #: Pillow mode as stored (RGB, L, CMYK, P, I;16, ...).
+    mode: Mapped[str] = mapped_column(String(16))
+    #: EXIF orientation tag (1-8) when present; pixels are stored as found, unrotated.
+    exif_orientation: Mapped[int | None] = mapped_column(Integer)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), index=True)
+    #: Path or archive member the image came from, unique within its source.
+    source_key: Mapped[str] = mapped_column(Text)
+    #: Split the source assigned (ILSVRC train/val, CIFAR train/test), if any.
+    source_split: Mapped[str | None] = mapped_column(String(16))
+    ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    source: Mapped[Source] = relationship()
+    labels: Mapped[list[Label]] = relationship(back_populates="image")
+    boxes: Mapped[list[Box]] = relationship(back_populates="image")
+
+
+class Label(Base):
+    """A class proposed for an image, by a source or later by annotators."""
+
+    __tablename__ = "labels"
+    __table_args__ = (UniqueConstraint("image_id", "wnid", "source_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    #: A WordNet 3.0 noun wnid or a workspace class id.
+    wnid: Mapped[str] = mapped_column(String(64), index=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))
+    state: Mapped[LabelState] = mapped_column(
+        Enum(LabelState, name="label_state", native_enum=False, length=16),
+        default=LabelState.candidate,
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    image: Mapped[Image] = relationship(back_populates="labels")
+
+
+class Box(Base):
+    """An object box in pixel coordinates of the stored (unrotated) image.
+
+    Columns are named ``x_min``... because PostgreSQL reserves ``xmin`` and ``xmax``.
+    """
+
+    __tablename__ = "boxes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    wnid: Mapped[str] = mapped_column(String(64))
+    xmin: Mapped[float] = mapped_column("x_min", Float)
+    ymin: Mapped[float] = mapped_column("y_min", Float)
+    xmax: Mapped[float] = mapped_column("x_max", Float)
+    ymax: Mapped[float] = mapped_column("y_max", Float)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))
+
+    image: Mapped[Image] = relationship(back_populates="boxes")
+
+
+class RejectedFile(Base):
+    """A file a source offered that did not enter the catalog, and why."""
+
+    __tablename__ = "rejected_files"
+    __table_args__ = (UniqueConstraint("source_id", "source_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), index=True)
+    source_key: Mapped[str] = mapped_column(Text)
+    #: Short machine-readable reason, e.g. ``truncated``; see ``ingest.decode.Reason``.
+    reason: Mapped[str] = mapped_column(String(32), index=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CustomClass(Base):
+    """A class the workspace adds to WordNet (a medical finding, a product part)."""
+
+    __tablename__ = "custom_classes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    gloss: Mapped[str] = mapped_column(Text, default="")
+    #: A WordNet wnid or another custom class id.
+    parent: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
