@@ -1,0 +1,264 @@
+"""The one ingestion pipeline every source goes through.
+
+The main process lists items (cheap, sequential: archives are read in order) and keeps the
+catalog; worker processes decode, hash and store the bytes (the expensive part). Results are
+written in batches, one transaction each, with an image's labels and boxes in the same
+transaction as the image: a killed run leaves whole images or none. A run skips every key its
+source already holds (as an image or as a rejection), which makes ingestion idempotent and lets
+a killed run resume where it stopped.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from itertools import islice
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from synsetlab.catalog import Box, Image, Label, LabelState, RejectedFile, Source
+from synsetlab.ingest.decode import (
+    Decoded,
+    Reason,
+    Rejection,
+    init_worker,
+    process_chunk,
+    process_item,
+)
+from synsetlab.ingest.records import SourceError, SourceItem, SourceSpec
+from synsetlab.taxonomy import Taxonomy
+from synsetlab.workspace import Workspace
+
+#: Items per task sent to a worker: large enough to amortise pickling, small enough to balance.
+CHUNK = 16
+#: Tasks in flight per worker: bounds memory when items carry their bytes (archive members).
+IN_FLIGHT_PER_WORKER = 4
+
+#: ``on_progress(finished, total)``: items finished since the last call, and the source's
+#: item count when known.
+ProgressFn = Callable[[int, int | None], None]
+
+
+@dataclass
+class IngestReport:
+    """What one run of the pipeline did."""
+
+    source_id: int
+    kind: str
+    uri: str
+    #: Items listed by the source and not already in the catalog.
+    processed: int = 0
+    added: int = 0
+    rejected: int = 0
+    #: Items skipped because an earlier run already recorded them.
+    already_known: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+
+def ingest(
+    ws: Workspace,
+    spec: SourceSpec,
+    *,
+    label_state: LabelState | str | None = None,
+    workers: int | None = None,
+    batch_size: int | None = None,
+    taxonomy: Taxonomy | None = None,
+    on_progress: ProgressFn | None = None,
+) -> IngestReport:
+    """Ingest every item of ``spec`` into the workspace; return what happened.
+
+    ``label_state`` defaults to the source's own (verified for curated datasets, candidate
+    for folders and manifests). ``workers=0`` decodes in this process. ``on_progress(n, total)`` is
+    called after each batch with the number of items it finished.
+    """
+    start = time.perf_counter()
+    state = LabelState(label_state or spec.label_state)
+    workers = ws.settings.resolved_workers() if workers is None else workers
+    batch_size = batch_size or ws.settings.ingest_batch_size
+    taxonomy = taxonomy or ws.taxonomy()
+    source_id = _get_or_create_source(ws, spec)
+    known = _known_keys(ws, source_id)
+    report = IngestReport(source_id, spec.kind, spec.uri, already_known=len(known))
+
+    def fresh_items() -> Iterator[SourceItem]:
+        for item in spec.items(known.__contains__):
+            if item.key not in known:  # readers may not skip; a key listed twice keeps the first
+                known.add(item.key)
+                yield item
+
+    remaining = None if spec.total is None else max(spec.total - len(known), 0)
+    advance = None if on_progress is None else lambda n: on_progress(n, remaining)
+    pending: list[tuple[SourceItem, Decoded | Rejection]] = []
+    for item, result in _results(ws, fresh_items(), taxonomy, workers):
+        pending.append((item, result))
+        if len(pending) >= batch_size:
+            _write_batch(ws, source_id, state, pending, report, advance)
+            pending = []
+    _write_batch(ws, source_id, state, pending, report, advance)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _label_problem(item: SourceItem, taxonomy: Taxonomy) -> Rejection | None:
+    """A rejection when the item's label or a box's class is not a known class."""
+    for wnid in filter(None, (item.label, *(b.wnid for b in item.boxes))):
+        if wnid not in taxonomy:
+            return Rejection(
+                Reason.unknown_label,
+                f"label {wnid!r} is not a WordNet 3.0 noun synset nor a workspace class "
+                "(map source labels to wnids, or add the class with `synsetlab taxonomy add`)",
+            )
+    return None
+
+
+def _results(
+    ws: Workspace, items: Iterable[SourceItem], taxonomy: Taxonomy, workers: int
+) -> Iterator[tuple[SourceItem, Decoded | Rejection]]:
+    """``(item, result)`` for every item, in listing order."""
+    max_pixels = ws.settings.max_image_pixels
+
+    def checked() -> Iterator[tuple[SourceItem, Rejection | None]]:
+        for item in items:
+            yield item, _label_problem(item, taxonomy)
+
+    if workers == 0:
+        for item, problem in checked():
+            yield item, problem or process_item(item, ws.blobs, max_pixels=max_pixels)
+        return
+
+    ctx = multiprocessing.get_context("forkserver" if _has_forkserver() else "spawn")
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=ctx,
+        initializer=init_worker,
+        initargs=(ws.settings.resolved_blob_url(), max_pixels),
+    ) as pool:
+        window: deque[tuple[list[tuple[SourceItem, Rejection | None]], Future]] = deque()
+        stream = checked()
+        while True:
+            while len(window) < workers * IN_FLIGHT_PER_WORKER:
+                chunk = list(islice(stream, CHUNK))
+                if not chunk:
+                    break
+                to_decode = [item for item, problem in chunk if problem is None]
+                window.append((chunk, pool.submit(process_chunk, to_decode)))
+            if not window:
+                return
+            chunk, future = window.popleft()
+            decoded = iter(future.result())
+            for item, problem in chunk:
+                yield item, problem or next(decoded)
+
+
+def _has_forkserver() -> bool:
+    return "forkserver" in multiprocessing.get_all_start_methods()
+
+
+def _get_or_create_source(ws: Workspace, spec: SourceSpec) -> int:
+    with ws.session() as s:
+        row = s.scalars(
+            select(Source).where(Source.kind == spec.kind, Source.uri == spec.uri)
+        ).first()
+        if row is None:
+            row = Source(kind=spec.kind, uri=spec.uri, options=dict(spec.options))
+            s.add(row)
+            s.flush()
+        elif row.options != dict(spec.options):
+            raise SourceError(
+                f"{spec.kind} source {spec.uri} was ingested before with options {row.options}; "
+                f"ingesting it again with {dict(spec.options)} would give its files two "
+                "meanings. Run again with the same options."
+            )
+        return row.id
+
+
+def _known_keys(ws: Workspace, source_id: int) -> set[str]:
+    with ws.session() as s:
+        keys = set(s.scalars(select(Image.source_key).where(Image.source_id == source_id)))
+        keys.update(
+            s.scalars(select(RejectedFile.source_key).where(RejectedFile.source_id == source_id))
+        )
+    return keys
+
+
+def _write_batch(
+    ws: Workspace,
+    source_id: int,
+    state: LabelState,
+    results: list[tuple[SourceItem, Decoded | Rejection]],
+    report: IngestReport,
+    on_progress: Callable[[int], None] | None,
+) -> None:
+    if not results:
+        return
+    with ws.session() as s:
+        _add_rows(s, source_id, state, results, report)
+    if on_progress is not None:
+        on_progress(len(results))
+
+
+def _add_rows(
+    s: Session,
+    source_id: int,
+    state: LabelState,
+    results: list[tuple[SourceItem, Decoded | Rejection]],
+    report: IngestReport,
+) -> None:
+    # Bulk INSERT ... RETURNING rather than the ORM's unit of work: 5x fewer round trips and
+    # no per-object bookkeeping, which matters at ImageNet's 1.3 M rows.
+    rejected = [(item, r) for item, r in results if isinstance(r, Rejection)]
+    decoded = [(item, r) for item, r in results if isinstance(r, Decoded)]
+    report.processed += len(results)
+    report.rejected += len(rejected)
+    report.added += len(decoded)
+    report.reasons.update(r.reason.value for _, r in rejected)
+    if rejected:
+        s.execute(
+            insert(RejectedFile),
+            [
+                {"source_id": source_id, "source_key": item.key, "reason": r.reason.value,
+                 "detail": r.detail}
+                for item, r in rejected
+            ],
+        )  # fmt: skip
+    if not decoded:
+        return
+    image_rows = [
+        {
+            "sha256": d.sha256,
+            "size_bytes": d.size_bytes,
+            "format": d.format,
+            "width": d.width,
+            "height": d.height,
+            "mode": d.mode,
+            "exif_orientation": d.exif_orientation,
+            "source_id": source_id,
+            "source_key": item.key,
+            "source_split": item.split,
+        }
+        for item, d in decoded
+    ]
+    ids = s.scalars(
+        insert(Image).returning(Image.id, sort_by_parameter_order=True), image_rows
+    ).all()
+    labels = [
+        {"image_id": image_id, "wnid": item.label, "source_id": source_id, "state": state}
+        for image_id, (item, _) in zip(ids, decoded, strict=True)
+        if item.label is not None
+    ]
+    boxes = [
+        {"image_id": image_id, "wnid": b.wnid, "xmin": b.xmin, "ymin": b.ymin,
+         "xmax": b.xmax, "ymax": b.ymax, "source_id": source_id}
+        for image_id, (item, _) in zip(ids, decoded, strict=True)
+        for b in item.boxes
+    ]  # fmt: skip
+    if labels:
+        s.execute(insert(Label), labels)
+    if boxes:
+        s.execute(insert(Box), boxes)
