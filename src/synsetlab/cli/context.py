@@ -1,0 +1,61 @@
+"""What CLI commands share: the console, the chosen workspace, and clean error reporting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from synsetlab.taxonomy import Taxonomy, TaxonomyError
+from synsetlab.workspace import Workspace, WorkspaceError, find_workspace, open_workspace
+
+# soft_wrap: narrative lines are never broken mid-path (tables still fit the terminal).
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False)
+
+
+@dataclass
+class _State:
+    #: Set by the root ``--workspace`` option; ``None`` means search from the current folder.
+    workspace: Path | None = None
+
+
+state = _State()
+
+
+def current_workspace() -> Workspace:
+    """The workspace the command runs in (``--workspace``, env, or the current folder)."""
+    return open_workspace(state.workspace)
+
+
+def current_taxonomy() -> Taxonomy:
+    """WordNet 3.0 nouns plus the current workspace's own classes, if a workspace is open."""
+    if state.workspace is None and find_workspace() is None:
+        return Taxonomy.wordnet()
+    try:
+        ws = current_workspace()
+    except WorkspaceError:
+        return Taxonomy.wordnet()
+    try:
+        return ws.taxonomy()
+    finally:
+        ws.close()
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Print the errors a user can cause (bad input, missing files) as one red line on stderr
+    and exit with status 1, without a traceback."""
+    try:
+        yield
+    # SourceError, InvalidClassError and pydantic's ValidationError are ValueErrors;
+    # UnknownSynsetError is a TaxonomyError.
+    except (WorkspaceError, TaxonomyError, ValueError, OSError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        err_console.print(f"[red]error:[/red] {escape(str(message))}", highlight=False)
+        raise typer.Exit(1) from None

@@ -1,0 +1,202 @@
+"""``synsetlab ingest <kind>``: one command per source kind, all through one pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from synsetlab.catalog import LabelState
+from synsetlab.cli.context import console, current_workspace, user_errors
+from synsetlab.ingest.pipeline import IngestReport, ingest
+from synsetlab.ingest.records import SourceSpec
+
+app = typer.Typer(no_args_is_help=True)
+
+WORKERS = typer.Option(
+    None, "--workers", help="Decode processes (default: every core; 0 = in this process)."
+)
+LABEL_STATE = typer.Option(
+    None,
+    "--label-state",
+    help="State given to this source's labels (default: verified for curated datasets, "
+    "candidate for folders and manifests).",
+)
+SPLITS = typer.Option(
+    ["train", "val"], "--split", help="Splits to ingest (repeat the option for several)."
+)
+
+
+def run(
+    open_source: Callable[[], SourceSpec], workers: int | None, label_state: LabelState | None
+) -> IngestReport:
+    """Open the workspace and the source, run the pipeline with a progress bar, print a report."""
+    with user_errors():
+        ws = current_workspace()
+        spec = open_source()
+        columns = (
+            TextColumn(f"[bold]{spec.kind}[/bold]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=console, transient=False) as progress:
+            task = progress.add_task("ingest", total=spec.total)
+            report = ingest(
+                ws,
+                spec,
+                label_state=label_state,
+                workers=workers,
+                on_progress=lambda n, total: progress.update(task, advance=n, total=total),
+            )
+        ws.close()
+    print_report(report)
+    return report
+
+
+def print_report(report: IngestReport) -> None:
+    rate = report.processed / report.seconds if report.seconds else 0.0
+    console.print(
+        f"{report.kind} {report.uri}: [green]{report.added} added[/green], "
+        f"[red]{report.rejected} rejected[/red], {report.already_known} already in the catalog "
+        f"({report.seconds:.1f} s, {rate:.0f} files/s)"
+    )
+    if report.reasons:
+        table = Table("reason", "files", title="Rejected this run")
+        for reason, n in report.reasons.most_common():
+            table.add_row(reason, str(n))
+        console.print(table)
+
+
+@app.command("imagefolder")
+def imagefolder(
+    root: Path = typer.Argument(..., help="Folder of class folders (named by wnid, or --map)."),
+    class_map: Path | None = typer.Option(
+        None, "--map", help="File of 'folder-name wnid' lines for folders not named by wnid."
+    ),
+    split: str | None = typer.Option(
+        None, help="Split to record for every image (train/val/test)."
+    ),
+    workers: int | None = WORKERS,
+    label_state: LabelState | None = LABEL_STATE,
+) -> None:
+    """Class folders of images, as torchvision's ImageFolder reads them.
+
+    Example: synsetlab ingest imagefolder ~/photos/train --map classes.txt
+    """
+    from synsetlab.ingest.imagefolder import open_imagefolder
+
+    run(lambda: open_imagefolder(root, class_map=class_map, split=split), workers, label_state)
+
+
+@app.command("manifest")
+def manifest(
+    path: Path = typer.Argument(
+        ..., help="CSV with path,wnid[,split][,xmin,ymin,xmax,ymax] columns, or JSON Lines."
+    ),
+    workers: int | None = WORKERS,
+    label_state: LabelState | None = LABEL_STATE,
+) -> None:
+    """Files listed in a CSV or JSONL manifest, with labels and optional boxes.
+
+    Example: synsetlab ingest manifest images.csv
+    """
+    from synsetlab.ingest.manifest import open_manifest
+
+    run(lambda: open_manifest(path), workers, label_state)
+
+
+@app.command("ilsvrc2012")
+def ilsvrc2012(
+    root: Path = typer.Argument(
+        ..., help="Folder with ILSVRC2012_img_train.tar, _img_val.tar and the devkit."
+    ),
+    splits: list[str] = SPLITS,
+    include_test: bool = typer.Option(False, help="Also ingest the unlabelled test tar."),
+    workers: int | None = WORKERS,
+    label_state: LabelState | None = LABEL_STATE,
+) -> None:
+    """The real ILSVRC-2012 archives: nested train tar, flat val tar, devkit ground truth.
+
+    Example: synsetlab ingest ilsvrc2012 ~/imagenet/
+    """
+    from synsetlab.ingest.ilsvrc2012 import open_ilsvrc2012
+
+    run(
+        lambda: open_ilsvrc2012(root, splits=tuple(splits), include_test=include_test),
+        workers,
+        label_state,
+    )
+
+
+@app.command("kaggle-loc")
+def kaggle_loc(
+    root: Path = typer.Argument(..., help="Folder with LOC_*.csv files and ILSVRC/Data/CLS-LOC."),
+    splits: list[str] = SPLITS,
+    include_test: bool = typer.Option(False, help="Also ingest the unlabelled test images."),
+    workers: int | None = WORKERS,
+    label_state: LabelState | None = LABEL_STATE,
+) -> None:
+    """Kaggle's ImageNet Object Localization layout, boxes included.
+
+    Example: synsetlab ingest kaggle-loc ~/imagenet-kaggle/
+    """
+    from synsetlab.ingest.kaggle_loc import open_kaggle_loc
+
+    run(
+        lambda: open_kaggle_loc(root, splits=tuple(splits), include_test=include_test),
+        workers,
+        label_state,
+    )
+
+
+@app.command("idx")
+def idx(
+    images: Path = typer.Argument(..., help="IDX image file, e.g. train-images-idx3-ubyte.gz."),
+    labels: Path | None = typer.Option(None, help="IDX label file."),
+    classes: Path | None = typer.Option(
+        None, help="Text file with one wnid per line: line i is label i."
+    ),
+    split: str | None = typer.Option(None, help="Split to record (train/val/test)."),
+    workers: int | None = WORKERS,
+    label_state: LabelState | None = LABEL_STATE,
+) -> None:
+    """MNIST-style IDX files (raw or gzipped), labels mapped to wnids by --classes.
+
+    Example: synsetlab ingest idx train-images-idx3-ubyte.gz --labels train-labels-idx1-ubyte.gz
+    --classes wnids.txt --split train
+    """
+    from synsetlab.ingest.idx import open_idx
+
+    run(lambda: open_idx(images, labels=labels, classes=classes, split=split), workers, label_state)
+
+
+@app.command("cifar")
+def cifar(
+    root: Path = typer.Argument(
+        ..., help="cifar-10-batches-py/ or cifar-100-python/ folder, its parent, or the .tar.gz."
+    ),
+    classes: Path | None = typer.Option(
+        None, help="One wnid per line, line i = label i (CIFAR-10 has a built-in mapping)."
+    ),
+    workers: int | None = WORKERS,
+    label_state: LabelState | None = LABEL_STATE,
+) -> None:
+    """CIFAR-10/100 python batches; train and test splits kept.
+
+    Example: synsetlab ingest cifar ~/cifar-10-batches-py/ --classes wnids.txt
+    """
+    from synsetlab.ingest.cifar import open_cifar
+
+    run(lambda: open_cifar(root, classes=classes), workers, label_state)
