@@ -27,7 +27,9 @@ def test_no_arguments_prints_help() -> None:
     assert "select" in result.output
 
 
-@pytest.mark.parametrize("command", ["show", "search", "select", "lca", "ancestors", "ilsvrc"])
+@pytest.mark.parametrize(
+    "command", ["show", "search", "select", "lca", "ancestors", "descendants", "ilsvrc", "add"]
+)
 def test_every_command_has_help(command: str) -> None:
     result = run(command, "--help")
     assert result.exit_code == 0, result.output
@@ -222,3 +224,15 @@ def test_adding_a_class_outside_a_workspace_says_how(
     result = runner.invoke(app, ["taxonomy", "add", "x-y", "--name", "x", "--parent", "n03797390"])
     assert result.exit_code == 1
     assert "synsetlab init" in result.stderr
+
+
+def test_descendants(tmp_path: Path) -> None:
+    output = tmp_path / "finches.txt"
+    result = run("descendants", "n01529672", "--leaves", "--output", str(output))
+    assert result.exit_code == 0, result.output
+    leaves = output.read_text().split()
+    assert "n01530575" in leaves and "n01531178" in leaves  # brambling, goldfinch
+    assert "n01529672" not in leaves
+    everything = run("descendants", "n01529672")
+    assert everything.exit_code == 0
+    assert "n01530575" in everything.stdout

@@ -249,16 +249,45 @@ def lca(
 def ancestors(
     wnid: Annotated[str, typer.Argument(help="A wnid, class id or unambiguous lemma.")],
 ) -> None:
-    """List every ancestor of a synset, root ('entity') first."""
+    """List every ancestor of a synset, root ('entity') first.
+
+    Example: synsetlab taxonomy ancestors n01530575
+    """
     taxonomy = current_taxonomy()
     with user_errors():
         key = taxonomy.resolve(wnid)
-        found = sorted(taxonomy.ancestors(key), key=lambda w: (taxonomy.depth(w), w))
-    table = Table(title=f"ancestors of {escape(taxonomy.get(key).name)} ({key})")
+        found = taxonomy.ancestors(key)
+    _print_by_depth(taxonomy, found, f"ancestors of {escape(taxonomy.get(key).name)} ({key})")
+
+
+@app.command()
+def descendants(
+    wnid: Annotated[str, typer.Argument(help="A wnid, class id or unambiguous lemma.")],
+    leaves: Annotated[bool, typer.Option("--leaves", help="Only the leaves below it.")] = False,
+    output: Annotated[
+        Path | None, typer.Option(help="Also write the wnids to this file, one per line.")
+    ] = None,
+) -> None:
+    """List every synset below a synset (hyponyms, transitively), shallowest first.
+
+    Example: synsetlab taxonomy descendants n01529672 --leaves
+    """
+    taxonomy = current_taxonomy()
+    with user_errors():
+        key = taxonomy.resolve(wnid)
+        found = taxonomy.leaves_under(key) if leaves else taxonomy.descendants(key)
+        if output is not None:
+            _write_wnids(output, sorted(found))
+    what = "leaves" if leaves else "descendants"
+    _print_by_depth(taxonomy, found, f"{len(found)} {what} of {escape(taxonomy.get(key).name)}")
+
+
+def _print_by_depth(taxonomy: Taxonomy, wnids: set[str], title: str) -> None:
+    table = Table(title=title)
     table.add_column("depth", justify="right")
     table.add_column("wnid", no_wrap=True, style="cyan")
     table.add_column("name")
-    for w in found:
+    for w in sorted(wnids, key=lambda w: (taxonomy.depth(w), w)):
         table.add_row(str(taxonomy.depth(w)), w, escape(taxonomy.get(w).name))
     console.print(table)
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from synsetlab.ingest.archives import READ_ERRORS, Damage, iter_files, read_member
-from synsetlab.ingest.idx import encode_png, read_class_lines
+from synsetlab.ingest.arrays import encode_png, read_class_lines
 from synsetlab.ingest.records import SkipFn, SourceError, SourceItem, SourceSpec
 
 KIND = "cifar"

@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from synsetlab.ingest.arrays import encode_png, read_class_lines
 from synsetlab.ingest.records import SPLITS, SkipFn, SourceError, SourceItem, SourceSpec
 
 KIND = "idx"
@@ -118,16 +118,6 @@ def read_idx_labels(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8)
 
 
-def read_class_lines(path: Path) -> list[str]:
-    """The classes of a classes file: the first word of each line, skipping blanks and "#"."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise SourceError(f"cannot read the classes file {path} ({e})") from e
-    stripped = (line.strip() for line in text.splitlines())
-    return [line.split()[0] for line in stripped if line and not line.startswith("#")]
-
-
 def map_labels(values: np.ndarray, class_lines: list[str], classes: Path) -> list[str]:
     """Label value i -> ``class_lines[i]``, for every value; all must have a line."""
     if len(values) == 0:
@@ -139,16 +129,6 @@ def map_labels(values: np.ndarray, class_lines: list[str], classes: Path) -> lis
             f"give one wnid per line for labels 0..{top}"
         )
     return [class_lines[v] for v in values.tolist()]
-
-
-def encode_png(pixels: np.ndarray) -> bytes:
-    """Lossless PNG bytes of an H x W (grey), H x W x 1 (grey) or H x W x 3 (RGB) uint8 array."""
-    if pixels.ndim == 3 and pixels.shape[2] == 1:
-        pixels = pixels[:, :, 0]
-    out = io.BytesIO()
-    # A fixed compression level keeps the bytes (and so the content hash) the same run to run.
-    Image.fromarray(pixels).save(out, format="PNG", compress_level=6)
-    return out.getvalue()
 
 
 def iter_idx_images(

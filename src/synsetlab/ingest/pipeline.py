@@ -74,8 +74,8 @@ def ingest(
     """Ingest every item of ``spec`` into the workspace; return what happened.
 
     ``label_state`` defaults to the source's own (verified for curated datasets, candidate
-    for folders and manifests). ``workers=0`` decodes in this process. ``on_progress(n, total)`` is
-    called after each batch with the number of items it finished.
+    for folders and manifests). ``workers=0`` decodes in this process. ``on_progress(n, total)``
+    is called after each batch with the number of items it finished.
     """
     start = time.perf_counter()
     state = LabelState(label_state or spec.label_state)
@@ -85,6 +85,8 @@ def ingest(
     source_id = _get_or_create_source(ws, spec)
     known = _known_keys(ws, source_id)
     report = IngestReport(source_id, spec.kind, spec.uri, already_known=len(known))
+    remaining = None if spec.total is None else max(spec.total - len(known), 0)
+    advance = None if on_progress is None else lambda n: on_progress(n, remaining)
 
     def fresh_items() -> Iterator[SourceItem]:
         for item in spec.items(known.__contains__):
@@ -92,8 +94,6 @@ def ingest(
                 known.add(item.key)
                 yield item
 
-    remaining = None if spec.total is None else max(spec.total - len(known), 0)
-    advance = None if on_progress is None else lambda n: on_progress(n, remaining)
     pending: list[tuple[SourceItem, Decoded | Rejection]] = []
     for item, result in _results(ws, fresh_items(), taxonomy, workers):
         pending.append((item, result))
@@ -132,7 +132,9 @@ def _results(
             yield item, problem or process_item(item, ws.blobs, max_pixels=max_pixels)
         return
 
-    ctx = multiprocessing.get_context("forkserver" if _has_forkserver() else "spawn")
+    # Not fork: the main process holds database connections and rich's refresh thread.
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     with ProcessPoolExecutor(
         max_workers=workers,
         mp_context=ctx,
@@ -154,10 +156,6 @@ def _results(
             decoded = iter(future.result())
             for item, problem in chunk:
                 yield item, problem or next(decoded)
-
-
-def _has_forkserver() -> bool:
-    return "forkserver" in multiprocessing.get_all_start_methods()
 
 
 def _get_or_create_source(ws: Workspace, spec: SourceSpec) -> int:
