@@ -84,7 +84,7 @@ def main() -> None:
         f"{'pipeN/s':>8} {'N':>2} {'per-core ratio':>14}"
     )
     print(header)
-    per_image = {}
+    seconds = {}
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
             root = Path(tmp) / f"src{n}"
@@ -92,18 +92,21 @@ def main() -> None:
             bare = bare_loop(root)
             one = pipeline(root, Path(tmp) / f"ws1-{n}", workers=1)
             many = pipeline(root, Path(tmp) / f"wsN-{n}", workers=cores)
-            per_image[n] = one / n
+            seconds[n] = many
             bare_rate, one_rate, many_rate = n / bare, n / one, n / many
             ratio = one_rate / bare_rate
             print(
                 f"{n:>7} {mb:>6.0f} {bare_rate:>8.0f} {one_rate:>8.0f} {ratio:>6.2f} "
                 f"{many_rate:>8.0f} {cores:>2} {many_rate / cores / bare_rate:>14.2f}"
             )
-    if len(per_image) > 1:
-        small, large = min(per_image), max(per_image)
+    if len(seconds) > 1:
+        small, large = min(seconds), max(seconds)
+        marginal = (seconds[large] - seconds[small]) / (large - small)
+        fixed = seconds[small] - marginal * small
         print(
-            f"linearity: seconds per image at {large} / at {small} = "
-            f"{per_image[large] / per_image[small]:.2f} (1.00 = linear)"
+            f"linearity (all cores): {marginal * 1e3:.2f} ms per extra image between {small} "
+            f"and {large}, {seconds[large] / large * 1e3:.2f} ms per image at {large}; "
+            f"fixed start-up about {fixed:.1f} s"
         )
     print("ratio = pipeline with 1 worker / bare loop (target >= 0.50)")
 

@@ -135,6 +135,9 @@ def _results(
     # Not fork: the main process holds database connections and rich's refresh thread.
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if ctx.get_start_method() == "forkserver":
+        # Workers fork from a server that has imported Pillow and fsspec once.
+        ctx.set_forkserver_preload(["synsetlab.ingest.decode"])
     with ProcessPoolExecutor(
         max_workers=workers,
         mp_context=ctx,
