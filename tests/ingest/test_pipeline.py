@@ -220,3 +220,22 @@ def test_unreadable_member_from_a_source_is_recorded(
     report = ingest(sqlite_workspace, spec, workers=0)
     assert (report.added, report.rejected) == (1, 1)
     assert catalog_state(sqlite_workspace)["rejected"] == [("b", "unreadable")]
+
+
+@pytest.mark.parametrize(("scheme", "workers"), [("memory", 0), ("file", 2)])
+def test_blob_store_at_an_fsspec_url(tmp_path: Path, scheme: str, workers: int) -> None:
+    from synsetlab.workspace import init_workspace
+
+    url = f"memory://blobs-{tmp_path.name}" if scheme == "memory" else f"file://{tmp_path}/b"
+    ws = init_workspace(tmp_path / "ws", blob_url=url)
+    root = tmp_path / "photos"
+    (root / BRAMBLING).mkdir(parents=True)
+    (root / BRAMBLING / "a.jpg").write_bytes(jpeg(seed=3))
+    try:
+        assert ingest(ws, open_imagefolder(root), workers=workers).added == 1
+        with ws.session() as s:
+            sha = s.scalars(select(Image.sha256)).one()
+        assert ws.blobs.url == url
+        assert ws.blobs.get(sha) == (root / BRAMBLING / "a.jpg").read_bytes()
+    finally:
+        ws.close()

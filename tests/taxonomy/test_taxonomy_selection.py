@@ -38,16 +38,18 @@ def test_deterministic_by_seed(wordnet: Taxonomy) -> None:
     assert select_classes(wordnet, BIRD, 50, seed=1) != select_classes(wordnet, BIRD, 50, seed=2)
 
 
-def test_spread_over_the_roots_children(wordnet: Taxonomy) -> None:
-    branches = wordnet.children(BIRD)
-
-    def branch_of(wnid: str) -> str:
-        return next(b for b in branches if b == wnid or b in wordnet.ancestors(wnid))
-
+def test_picks_are_spread_in_proportion_to_branch_size(wordnet: Taxonomy) -> None:
+    oscine = "n01525720"  # songbirds: over a quarter of the bird species in WordNet
+    pool = wordnet.leaves_under(BIRD)
+    share = len(wordnet.leaves_under(oscine) & pool) / len(pool)
     for seed in range(3):
-        chosen = select_classes(wordnet, BIRD, len(branches), seed=seed)
-        # One pick per child of 'bird': as many branches as picks, not the first N wnids.
-        assert len({branch_of(w) for w in chosen}) == len(branches)
+        chosen = select_classes(wordnet, BIRD, 50, seed=seed)
+        observed = sum(oscine in wordnet.ancestors(w) for w in chosen) / 50
+        # stratified: within two picks of the branch's share of the leaves (two, as a leaf with
+        # several parents is counted under one branch only)
+        assert abs(observed - share) <= 2 / 50, (seed, observed, share)
+        # and not the first 50 wnids of the pool in some fixed order
+        assert chosen != sorted(pool)[:50]
 
 
 def test_all_available_when_count_is_none(wordnet: Taxonomy) -> None:

@@ -36,10 +36,11 @@ def select_classes(
             (WordNet leaves when there are no candidates). With False, a member above other
             members may be picked instead of them.
 
-    The choice is spread across the hierarchy: the pool is walked as a tree (each member under
-    its first parent inside the roots' subtrees), the children of every node are shuffled with
-    ``seed``, and their subtrees take turns, so the first picks come from different branches of
-    the roots' children, the next from different sub-branches, and so on.
+    The choice is a stratified sample of the hierarchy: the pool is walked as a tree (each member
+    under its first parent inside the roots' subtrees) and, at every node, the branches below it
+    share the picks in proportion to their size, at random offsets drawn with ``seed``. So 50
+    birds are mostly passerines, as most bird species are, and a lone odd leaf directly under
+    'bird' (dickeybird) is as likely to be picked as any one species. Several roots take turns.
 
     Returns:
         The picked wnids, sorted. Raises ValueError when fewer than ``count`` can be picked (the
@@ -122,14 +123,26 @@ def _spread_order(
 
     def walk(root: str, node: str) -> list[str]:
         kids = sorted(trees[root].get(node, ()))
-        rng.shuffle(kids)
-        order = _interleave([walk(root, kid) for kid in kids])
+        order = _proportional_merge([walk(root, kid) for kid in kids], rng)
         if owner.get(node) == root:
             # A member above others competes with its subtree at a random place in its turn.
             order.insert(rng.randint(0, len(order)), node)
         return order
 
     return _interleave([walk(root, root) for root in roots])
+
+
+def _proportional_merge(lists: list[list[str]], rng: random.Random) -> list[str]:
+    """Merge so that every prefix holds each list's items in proportion to the list's length.
+
+    Item ``j`` of a list of ``n`` sits at ``(j + u) / n`` with ``u`` uniform in [0, 1) per list:
+    systematic sampling within each branch, a random phase between branches.
+    """
+    keyed = []
+    for k, items in enumerate(lists):
+        phase = rng.random()
+        keyed.extend(((j + phase) / len(items), k, item) for j, item in enumerate(items))
+    return [item for *_, item in sorted(keyed)]
 
 
 def _interleave(lists: list[list[str]]) -> list[str]:
