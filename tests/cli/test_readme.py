@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from synsetlab.cli import app
+from synsetlab.cli.app import app
 from tests.images import jpeg
 from tests.ingest.fakes import (
     make_fake_cifar10,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from synsetlab.cli import app
+from synsetlab.cli.app import app
 
 runner = CliRunner(env={"COLUMNS": "200"})
 

@@ -167,7 +167,7 @@ def test_ilsvrc_rejects_unknown_order() -> None:
 
 
 def test_workspace_classes_show_up(tmp_path: Path) -> None:
-    from synsetlab.cli import app
+    from synsetlab.cli.app import app
 
     ws = str(tmp_path / "ws")
     assert runner.invoke(app, ["init", ws]).exit_code == 0
@@ -204,7 +204,7 @@ def test_workspace_classes_show_up(tmp_path: Path) -> None:
     ],
 )
 def test_bad_workspace_classes_are_refused(tmp_path: Path, args: list[str], message: str) -> None:
-    from synsetlab.cli import app
+    from synsetlab.cli.app import app
 
     ws = str(tmp_path / "ws")
     runner.invoke(app, ["init", ws])
@@ -217,7 +217,7 @@ def test_bad_workspace_classes_are_refused(tmp_path: Path, args: list[str], mess
 def test_adding_a_class_outside_a_workspace_says_how(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from synsetlab.cli import app
+    from synsetlab.cli.app import app
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SYNSETLAB_WORKSPACE", raising=False)
