@@ -27,7 +27,9 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests bench scripts
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/duplicates.py
 
 clean:
 	rm -rf $(VENV) quickstart-workspace .pytest_cache .ruff_cache

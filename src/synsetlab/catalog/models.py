@@ -158,3 +158,109 @@ class CustomClass(Base):
     #: A WordNet wnid or another custom class id.
     parent: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BlobSignals(Base):
+    """What curation measures once per distinct image content (by sha256), from one decode.
+
+    Hashes are 64-bit perceptual hashes stored as signed integers (two's complement), since
+    neither SQLite nor PostgreSQL has an unsigned 64-bit type.
+    """
+
+    __tablename__ = "blob_signals"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: DCT perceptual hash (pHash) of the image, and of its mirror image.
+    phash: Mapped[int] = mapped_column(BigInteger)
+    phash_flip: Mapped[int] = mapped_column(BigInteger)
+    #: Difference hash (dHash): a second opinion with other failure modes.
+    dhash: Mapped[int] = mapped_column(BigInteger)
+    #: Mean and standard deviation of grey levels (0-255) of a 256-px thumbnail.
+    mean: Mapped[float] = mapped_column(Float)
+    std: Mapped[float] = mapped_column(Float)
+    #: Variance of the Laplacian of the grey thumbnail: low means blurry.
+    laplacian_var: Mapped[float] = mapped_column(Float)
+    #: Hasler-Suesstrunk colourfulness of the thumbnail: ~0 for grey images.
+    colourfulness: Mapped[float] = mapped_column(Float)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Finding(Base):
+    """Something curation noticed about an image or a class. Findings never delete anything."""
+
+    __tablename__ = "findings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: e.g. exact-duplicate, near-duplicate, too-small, blurry, label-issue, class-overlap.
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    image_id: Mapped[int | None] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), index=True
+    )
+    #: The class a class-level finding is about (imbalance, overlap), or the label in question.
+    wnid: Mapped[str | None] = mapped_column(String(64))
+    #: Larger means more certain or more severe; the meaning is the kind's (see curate/).
+    score: Mapped[float | None] = mapped_column(Float)
+    #: Kind-specific facts: cluster id, the other image, distance, suggested class, threshold.
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DecisionAction(str, enum.Enum):
+    exclude = "exclude"
+    relabel = "relabel"
+
+
+class Decision(Base):
+    """A curator's decision about an image; undone by setting ``undone_at``, never deleted."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    action: Mapped[DecisionAction] = mapped_column(
+        Enum(DecisionAction, name="decision_action", native_enum=False, length=16)
+    )
+    #: The new class, for ``relabel``.
+    wnid: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    finding_id: Mapped[int | None] = mapped_column(ForeignKey("findings.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    undone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SplitAssignment(Base):
+    """The split an image is in for the next frozen version (train, val or test)."""
+
+    __tablename__ = "split_assignments"
+
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    split: Mapped[str] = mapped_column(String(16), index=True)
+    #: Hidden labels are read only by scoring code (the challenge's test set).
+    hidden: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SplitRun(Base):
+    """The parameters of a ``split`` run; the latest one is recorded in the next version."""
+
+    __tablename__ = "split_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Version(Base):
+    """A frozen dataset version. Its id is the sha256 of its manifest, stored in the blob store."""
+
+    __tablename__ = "versions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    images: Mapped[int] = mapped_column(Integer)
+    classes: Mapped[int] = mapped_column(Integer)
+    #: Images per split, parameters of the split, counts of decisions applied.
+    summary: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -142,7 +142,13 @@ def init_worker(blob_url: str, max_pixels: int) -> None:
     _worker_max_pixels = max_pixels
 
 
-def process_chunk(items: list[SourceItem]) -> list[Decoded | Rejection]:
-    """Worker entry point: ``process_item`` over a chunk, with the store from ``init_worker``."""
+def process_chunk(
+    items: list[tuple[SourceItem, Rejection | None]],
+) -> list[Decoded | Rejection]:
+    """Worker entry point: ``process_item`` over a chunk, with the store from ``init_worker``.
+
+    An item that comes with a rejection already (its label is unknown) is not read.
+    """
     assert _worker_blobs is not None, "init_worker was not called in this process"
-    return [process_item(it, _worker_blobs, max_pixels=_worker_max_pixels) for it in items]
+    blobs, limit = _worker_blobs, _worker_max_pixels
+    return [problem or process_item(it, blobs, max_pixels=limit) for it, problem in items]

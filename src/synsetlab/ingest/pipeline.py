@@ -10,13 +10,10 @@ a killed run resume where it stopped.
 
 from __future__ import annotations
 
-import multiprocessing
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from itertools import islice
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -28,16 +25,11 @@ from synsetlab.ingest.decode import (
     Rejection,
     init_worker,
     process_chunk,
-    process_item,
 )
 from synsetlab.ingest.records import SourceError, SourceItem, SourceSpec
+from synsetlab.parallel import map_chunks
 from synsetlab.taxonomy import Taxonomy
 from synsetlab.workspace import Workspace
-
-#: Items per task sent to a worker: large enough to amortise pickling, small enough to balance.
-CHUNK = 16
-#: Tasks in flight per worker: bounds memory when items carry their bytes (archive members).
-IN_FLIGHT_PER_WORKER = 4
 
 #: ``on_progress(finished, total)``: items finished since the last call, and the source's
 #: item count when known.
@@ -121,44 +113,16 @@ def _results(
     ws: Workspace, items: Iterable[SourceItem], taxonomy: Taxonomy, workers: int
 ) -> Iterator[tuple[SourceItem, Decoded | Rejection]]:
     """``(item, result)`` for every item, in listing order."""
-    max_pixels = ws.settings.max_image_pixels
-
-    def checked() -> Iterator[tuple[SourceItem, Rejection | None]]:
-        for item in items:
-            yield item, _label_problem(item, taxonomy)
-
-    if workers == 0:
-        for item, problem in checked():
-            yield item, problem or process_item(item, ws.blobs, max_pixels=max_pixels)
-        return
-
-    # Not fork: the main process holds database connections and rich's refresh thread.
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    if ctx.get_start_method() == "forkserver":
-        # Workers fork from a server that has imported Pillow and fsspec once.
-        ctx.set_forkserver_preload(["synsetlab.ingest.decode"])
-    with ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=ctx,
+    checked = ((item, _label_problem(item, taxonomy)) for item in items)
+    for chunk, results in map_chunks(
+        process_chunk,
+        checked,
+        workers=workers,
         initializer=init_worker,
-        initargs=(ws.settings.resolved_blob_url(), max_pixels),
-    ) as pool:
-        window: deque[tuple[list[tuple[SourceItem, Rejection | None]], Future]] = deque()
-        stream = checked()
-        while True:
-            while len(window) < workers * IN_FLIGHT_PER_WORKER:
-                chunk = list(islice(stream, CHUNK))
-                if not chunk:
-                    break
-                to_decode = [item for item, problem in chunk if problem is None]
-                window.append((chunk, pool.submit(process_chunk, to_decode)))
-            if not window:
-                return
-            chunk, future = window.popleft()
-            decoded = iter(future.result())
-            for item, problem in chunk:
-                yield item, problem or next(decoded)
+        initargs=(ws.settings.resolved_blob_url(), ws.settings.max_image_pixels),
+        preload=["synsetlab.ingest.decode"],
+    ):
+        yield from zip((item for item, _ in chunk), results, strict=True)
 
 
 def _get_or_create_source(ws: Workspace, spec: SourceSpec) -> int:

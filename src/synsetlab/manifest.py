@@ -1,0 +1,126 @@
+"""The manifest of a frozen dataset version: its exact content, as canonical JSON Lines.
+
+Line 1 is a header ``{"format": "synsetlab-version-1", "classes": [...], "params": {...},
+"excluded": [...]}``; each further line is one image, sorted by (split, wnid, sha256, image id).
+The version's id is the sha256 of these bytes, which the blob store keeps under that address:
+the same catalog state and split give the same id, and a version can never change.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from typing import Any
+
+FORMAT = "synsetlab-version-1"
+SPLIT_ORDER = ("train", "val", "test")
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestBox:
+    """A box in pixel coordinates of the stored image (before EXIF rotation)."""
+
+    wnid: str
+    xmin: float
+    ymin: float
+    xmax: float
+    ymax: float
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestEntry:
+    """One image of a version."""
+
+    image_id: int
+    sha256: str
+    wnid: str
+    split: str
+    #: True for test labels that only scoring code may read.
+    hidden: bool
+    #: Where the image came from: source kind and path or archive member.
+    source: str
+    source_key: str
+    format: str
+    width: int
+    height: int
+    exif_orientation: int | None = None
+    boxes: tuple[ManifestBox, ...] = ()
+    #: The class the sources gave, when a curator relabelled the image.
+    relabelled_from: str | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A version's classes (sorted wnids: the class index order) and images."""
+
+    classes: tuple[str, ...]
+    entries: tuple[ManifestEntry, ...]
+    params: dict[str, Any] = field(default_factory=dict)
+    #: Image ids that decisions excluded from this version.
+    excluded: tuple[int, ...] = ()
+
+    @cached_property
+    def class_index(self) -> dict[str, int]:
+        """wnid -> class index (position in the sorted class list)."""
+        return {wnid: i for i, wnid in enumerate(self.classes)}
+
+    def split(self, name: str) -> list[ManifestEntry]:
+        """The entries of one split, in manifest order."""
+        return [e for e in self.entries if e.split == name]
+
+    @property
+    def splits(self) -> dict[str, int]:
+        """Images per split, in train/val/test order."""
+        counts = {name: 0 for name in SPLIT_ORDER}
+        for e in self.entries:
+            counts[e.split] = counts.get(e.split, 0) + 1
+        return {k: v for k, v in counts.items() if v}
+
+    def to_bytes(self) -> bytes:
+        """The canonical encoding: the same manifest always gives the same bytes."""
+        header = {
+            "format": FORMAT,
+            "classes": list(self.classes),
+            "params": self.params,
+            "excluded": sorted(self.excluded),
+        }
+        lines = [_dump(header)]
+        for e in sorted(self.entries, key=_entry_order):
+            record = asdict(e)
+            record["boxes"] = [[b.wnid, b.xmin, b.ymin, b.xmax, b.ymax] for b in e.boxes]
+            lines.append(_dump(record))
+        return ("\n".join(lines) + "\n").encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Manifest:
+        lines = data.decode("utf-8").splitlines()
+        header = json.loads(lines[0])
+        if header.get("format") != FORMAT:
+            raise ValueError(f"not a synsetlab version manifest (format {header.get('format')!r})")
+        entries = []
+        for line in lines[1:]:
+            record = json.loads(line)
+            record["boxes"] = tuple(ManifestBox(*b) for b in record["boxes"])
+            entries.append(ManifestEntry(**record))
+        return cls(
+            classes=tuple(header["classes"]),
+            entries=tuple(entries),
+            params=header["params"],
+            excluded=tuple(header["excluded"]),
+        )
+
+
+def _entry_order(e: ManifestEntry) -> tuple:
+    rank = SPLIT_ORDER.index(e.split) if e.split in SPLIT_ORDER else len(SPLIT_ORDER)
+    return (rank, e.split, e.wnid, e.sha256, e.image_id)
+
+
+def _dump(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sorted_classes(wnids: Iterable[str]) -> tuple[str, ...]:
+    """The class index order of every export: sorted wnids, as torchvision's ImageFolder."""
+    return tuple(sorted(set(wnids)))

@@ -1,0 +1,60 @@
+"""Per-content signals: pHash equal to imagehash's, stored once per content, incremental."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import imagehash
+from PIL import Image, ImageFilter
+from sqlalchemy import func, select
+
+from synsetlab.catalog.models import BlobSignals
+from synsetlab.curate.signals import hamming, measure, update_signals
+from synsetlab.ingest.imagefolder import open_imagefolder
+from synsetlab.ingest.pipeline import ingest
+from synsetlab.workspace import Workspace
+from tests.images import encode, jpeg, rgb
+
+
+def test_phash_is_imagehash_s() -> None:
+    data = jpeg((200, 150), seed=3)
+    ours = measure(data)["phash"] & 0xFFFFFFFFFFFFFFFF
+    assert ours == int(str(imagehash.phash(Image.open(io.BytesIO(data)))), 16)
+
+
+def test_mirror_hash_matches_a_flipped_copy() -> None:
+    img = rgb((128, 96), seed=4)
+    flipped = encode(img.transpose(Image.FLIP_LEFT_RIGHT), "PNG")
+    a, b = measure(encode(img, "PNG")), measure(flipped)
+    assert hamming(a["phash_flip"], b["phash"]) <= 2
+    assert hamming(a["phash"], b["phash"]) > 10
+
+
+def test_statistics_separate_sharp_blurred_grey_and_flat() -> None:
+    sharp = rgb((256, 192), seed=5)
+    s = measure(encode(sharp, "PNG"))
+    blurred = measure(encode(sharp.filter(ImageFilter.GaussianBlur(4)), "PNG"))
+    grey = measure(encode(sharp.convert("L"), "PNG"))
+    flat = measure(encode(Image.new("RGB", (64, 64), (90, 90, 90)), "PNG"))
+    assert blurred["laplacian_var"] < s["laplacian_var"] / 10
+    assert grey["colourfulness"] < 1 < s["colourfulness"]
+    assert flat["std"] == 0
+
+
+def test_update_signals_measures_each_content_once(
+    sqlite_workspace: Workspace, tmp_path: Path
+) -> None:
+    root = tmp_path / "photos" / "n01530575"
+    root.mkdir(parents=True)
+    for i in range(3):
+        (root / f"{i}.jpg").write_bytes(jpeg(seed=i))
+    (root / "copy.jpg").write_bytes(jpeg(seed=0))
+    ingest(sqlite_workspace, open_imagefolder(tmp_path / "photos"), workers=0)
+    assert update_signals(sqlite_workspace, workers=0) == 3
+    assert update_signals(sqlite_workspace, workers=2) == 0
+    (root / "new.jpg").write_bytes(jpeg(seed=9))
+    ingest(sqlite_workspace, open_imagefolder(tmp_path / "photos"), workers=0)
+    assert update_signals(sqlite_workspace, workers=2) == 1
+    with sqlite_workspace.session() as s:
+        assert s.scalar(select(func.count()).select_from(BlobSignals)) == 4
