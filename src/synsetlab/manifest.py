@@ -61,6 +61,11 @@ class Manifest:
     #: Image ids that decisions excluded from this version.
     excluded: tuple[int, ...] = ()
 
+    def __post_init__(self) -> None:
+        # Canonical order whatever the caller's, so equal content means equal manifests.
+        object.__setattr__(self, "entries", tuple(sorted(self.entries, key=_entry_order)))
+        object.__setattr__(self, "excluded", tuple(sorted(self.excluded)))
+
     @cached_property
     def class_index(self) -> dict[str, int]:
         """wnid -> class index (position in the sorted class list)."""
@@ -84,10 +89,10 @@ class Manifest:
             "format": FORMAT,
             "classes": list(self.classes),
             "params": self.params,
-            "excluded": sorted(self.excluded),
+            "excluded": list(self.excluded),
         }
         lines = [_dump(header)]
-        for e in sorted(self.entries, key=_entry_order):
+        for e in self.entries:
             record = asdict(e)
             record["boxes"] = [[b.wnid, b.xmin, b.ymin, b.xmax, b.ymax] for b in e.boxes]
             lines.append(_dump(record))

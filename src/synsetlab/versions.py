@@ -1,0 +1,205 @@
+"""Frozen dataset versions: freeze the current dataset and split, load, list and compare them.
+
+A version is immutable: its manifest (see :mod:`synsetlab.manifest`) is stored in the blob
+store under its own sha256, which is the version's id. Training, evaluation and challenges
+refer to a version, never to "the current catalog", so every result can be reproduced.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from synsetlab.catalog.current import current_images
+from synsetlab.catalog.models import (
+    Box,
+    Decision,
+    DecisionAction,
+    Image,
+    Label,
+    LabelState,
+    Source,
+    SplitAssignment,
+    SplitRun,
+    Version,
+)
+from synsetlab.manifest import Manifest, ManifestBox, ManifestEntry, sorted_classes
+from synsetlab.workspace import Workspace
+
+
+class VersionError(ValueError):
+    """A version cannot be frozen or found as asked; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class LoadedVersion:
+    id: str
+    name: str
+    created_at: datetime
+    manifest: Manifest
+
+
+@dataclass
+class VersionDiff:
+    """What changed from version ``a`` to version ``b``, image by image (by image id)."""
+
+    added: list[int] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)
+    #: (image id, class in a, class in b)
+    relabelled: list[tuple[int, str, str]] = field(default_factory=list)
+    #: (image id, split in a, split in b)
+    moved: list[tuple[int, str, str]] = field(default_factory=list)
+    classes_added: list[str] = field(default_factory=list)
+    classes_removed: list[str] = field(default_factory=list)
+
+
+def freeze(ws: Workspace, name: str) -> LoadedVersion:
+    """Freeze the current dataset with its split assignment as version ``name``."""
+    name = name.strip()
+    if not name:
+        raise VersionError("a version needs a name, e.g. v1")
+    with ws.session() as s:
+        if s.scalar(select(Version.id).where(Version.name == name)) is not None:
+            raise VersionError(f"a version named {name!r} exists already; versions never change, "
+                               "so choose a new name")  # fmt: skip
+        manifest = _current_manifest(s)
+        data = manifest.to_bytes()
+        version_id = ws.blobs.put(data)
+        same = s.get(Version, version_id)
+        if same is not None:
+            raise VersionError(
+                f"nothing changed since version {same.name!r} ({version_id[:12]}): the same "
+                "content would get the same id"
+            )
+        row = Version(
+            id=version_id,
+            name=name,
+            images=len(manifest.entries),
+            classes=len(manifest.classes),
+            summary={"splits": manifest.splits, "excluded": len(manifest.excluded),
+                     "relabelled": sum(e.relabelled_from is not None for e in manifest.entries),
+                     "params": manifest.params},
+        )  # fmt: skip
+        s.add(row)
+        s.flush()
+        return LoadedVersion(row.id, row.name, row.created_at, manifest)
+
+
+def load_version(ws: Workspace, ref: str) -> LoadedVersion:
+    """A version by name, full id, or an unambiguous id prefix of at least 8 characters."""
+    with ws.session() as s:
+        row = s.scalar(select(Version).where(Version.name == ref))
+        if row is None and len(ref) >= 8:
+            matches = list(s.scalars(select(Version).where(Version.id.startswith(ref))))
+            if len(matches) > 1:
+                raise VersionError(f"{ref!r} matches {len(matches)} versions; give more of the id")
+            row = matches[0] if matches else None
+        if row is None:
+            names = (
+                ", ".join(s.scalars(select(Version.name).order_by(Version.created_at))) or "none"
+            )
+            raise VersionError(f"no version {ref!r} (versions: {names}); freeze one with "
+                               "`synsetlab version freeze --name NAME`")  # fmt: skip
+        manifest = Manifest.from_bytes(ws.blobs.get(row.id))
+        return LoadedVersion(row.id, row.name, row.created_at, manifest)
+
+
+def list_versions(ws: Workspace) -> list[Version]:
+    with ws.session() as s:
+        return list(s.scalars(select(Version).order_by(Version.created_at)))
+
+
+def diff_versions(a: Manifest, b: Manifest) -> VersionDiff:
+    """Images added, removed, relabelled and moved between splits, from ``a`` to ``b``."""
+    old = {e.image_id: e for e in a.entries}
+    new = {e.image_id: e for e in b.entries}
+    diff = VersionDiff(
+        added=sorted(new.keys() - old.keys()),
+        removed=sorted(old.keys() - new.keys()),
+        classes_added=sorted(set(b.classes) - set(a.classes)),
+        classes_removed=sorted(set(a.classes) - set(b.classes)),
+    )
+    for image_id in sorted(old.keys() & new.keys()):
+        x, y = old[image_id], new[image_id]
+        if x.wnid != y.wnid:
+            diff.relabelled.append((image_id, x.wnid, y.wnid))
+        if x.split != y.split:
+            diff.moved.append((image_id, x.split, y.split))
+    return diff
+
+
+def _current_manifest(s: Session) -> Manifest:
+    images = [i for i in current_images(s) if i.wnid is not None]
+    assigned = dict(s.execute(select(SplitAssignment.image_id, SplitAssignment.split)).all())
+    hidden = set(s.scalars(select(SplitAssignment.image_id).where(SplitAssignment.hidden)))
+    missing = [i.image_id for i in images if i.image_id not in assigned]
+    if not assigned:
+        raise VersionError("no split yet: run `synsetlab split ...` before freezing a version")
+    if missing:
+        raise VersionError(
+            f"{len(missing)} labelled images have no split (added or relabelled since the last "
+            "split): run `synsetlab split` again before freezing"
+        )
+    info = {
+        row.id: row
+        for row in s.execute(
+            select(Image.id, Image.format, Image.width, Image.height, Image.exif_orientation,
+                   Image.source_key, Source.kind).join(Source, Source.id == Image.source_id)
+        )
+    }  # fmt: skip
+    boxes: dict[int, list[ManifestBox]] = defaultdict(list)
+    for b in s.scalars(select(Box).order_by(Box.id)):
+        boxes[b.image_id].append(ManifestBox(b.wnid, b.xmin, b.ymin, b.xmax, b.ymax))
+    relabelled = _source_labels_of_relabelled(s)
+    entries = []
+    for image in images:
+        row = info[image.image_id]
+        entries.append(
+            ManifestEntry(
+                image_id=image.image_id,
+                sha256=image.sha256,
+                wnid=image.wnid,  # type: ignore[arg-type]
+                split=assigned[image.image_id],
+                hidden=image.image_id in hidden,
+                source=row.kind,
+                source_key=row.source_key,
+                format=row.format,
+                width=row.width,
+                height=row.height,
+                exif_orientation=row.exif_orientation,
+                boxes=tuple(boxes.get(image.image_id, ())),
+                relabelled_from=relabelled.get(image.image_id),
+            )
+        )
+    excluded = tuple(i.image_id for i in current_images(s, include_excluded=True) if i.excluded)
+    split_run = s.scalar(select(SplitRun).order_by(SplitRun.id.desc()))
+    params = {"split": split_run.params if split_run else {},
+              "unlabelled_or_conflicting": len(current_images(s)) - len(images)}  # fmt: skip
+    return Manifest(sorted_classes(e.wnid for e in entries), tuple(entries), params, excluded)
+
+
+def _source_labels_of_relabelled(s: Session) -> dict[int, str]:
+    """image id -> the label its sources gave, for images an active decision relabelled."""
+    ids = set(
+        s.scalars(
+            select(Decision.image_id).where(
+                Decision.undone_at.is_(None), Decision.action == DecisionAction.relabel
+            )
+        )
+    )
+    out: dict[int, str] = {}
+    rows = s.execute(
+        select(Label.image_id, Label.wnid, Label.state).where(
+            Label.image_id.in_(ids), Label.state != LabelState.rejected
+        )
+    )
+    by_image: dict[int, Counter[str]] = defaultdict(Counter)
+    for image_id, wnid, state in rows:
+        by_image[image_id][wnid] += 2 if state is LabelState.verified else 1
+    for image_id, counts in by_image.items():
+        out[image_id] = counts.most_common(1)[0][0]
+    return out
