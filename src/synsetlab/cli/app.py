@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from synsetlab import __version__
-from synsetlab.cli import ingest, quickstart, synthetic, taxonomy, workspace
+from synsetlab.cli import findings, ingest, quickstart, synthetic, taxonomy, versions, workspace
 from synsetlab.cli.context import state
 
 app = typer.Typer(
@@ -48,3 +48,6 @@ app.add_typer(
     ingest.app, name="ingest", help="Bring images from real collections into the catalog."
 )
 app.add_typer(synthetic.app, name="synthetic", help="Generate synthetic ImageNet-like datasets.")
+app.add_typer(findings.app, name="findings", help="Curation findings and reversible decisions.")
+app.command()(versions.split)
+app.add_typer(versions.app, name="version", help="Freeze, list and compare dataset versions.")

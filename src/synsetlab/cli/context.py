@@ -16,7 +16,7 @@ from synsetlab.workspace import Workspace, WorkspaceError, find_workspace, open_
 
 # soft_wrap: narrative lines are never broken mid-path (tables still fit the terminal).
 console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @dataclass

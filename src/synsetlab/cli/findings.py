@@ -1,0 +1,123 @@
+"""``synsetlab findings``: read what curation found, and turn it into reversible decisions."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from synsetlab.cli.context import console, current_workspace, user_errors
+from synsetlab.curate.decisions import exclude_findings, relabel, undo
+from synsetlab.curate.findings import count_findings, list_findings
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("list")
+def list_(
+    kind: str | None = typer.Option(None, help="Only this kind, e.g. near-duplicate."),
+    show: int = typer.Option(20, help="Show at most this many findings (most severe first)."),
+) -> None:
+    """Counts per kind, then the most severe findings.
+
+    Example: synsetlab findings list --kind near-duplicate --show 20
+    """
+    with user_errors():
+        ws = current_workspace()
+        with ws.session() as s:
+            counts = count_findings(s)
+            rows = list_findings(s, kind=kind, limit=show)
+            keys = _keys(s, [f.image_id for f in rows if f.image_id])
+        ws.close()
+    console.print(", ".join(f"{k} {n}" for k, n in counts.items()) or "no findings yet")
+    table = Table("id", "kind", "image", "class", "score", "detail")
+    for f in rows:
+        detail = json.dumps(f.detail, sort_keys=True)
+        score = "" if f.score is None else f"{f.score:.3f}"
+        image = keys.get(f.image_id, "") if f.image_id else ""
+        table.add_row(str(f.id), f.kind, escape(image), f.wnid or "", score, escape(detail))
+    if rows:
+        console.print(table)
+
+
+@app.command("exclude")
+def exclude_(
+    kind: str = typer.Option(..., help="Exclude the images findings of this kind name."),
+    keep: str = typer.Option(
+        "first", help="For duplicate clusters: keep 'first', 'best' (verified, sharp) or 'none'."
+    ),
+) -> None:
+    """Exclude the images of a kind of finding from future versions (undo restores them).
+
+    Example: synsetlab findings exclude --kind exact-duplicate --keep first
+    """
+    if keep not in ("first", "best", "none"):
+        raise typer.BadParameter("--keep must be first, best or none")
+    with user_errors():
+        ws = current_workspace()
+        with ws.session() as s:
+            n = exclude_findings(s, kind, keep=keep)  # type: ignore[arg-type]
+        ws.close()
+    console.print(
+        f"excluded {n} images (reason finding:{kind}); undo: synsetlab findings undo --kind {kind}"
+    )
+
+
+@app.command("relabel")
+def relabel_(
+    min_score: float = typer.Option(
+        0.5, help="Accept suggestions of label issues above this score."
+    ),
+) -> None:
+    """Relabel images to the class that label-issue findings suggest (undo restores them).
+
+    Example: synsetlab findings relabel --min-score 0.8
+    """
+    with user_errors():
+        ws = current_workspace()
+        n = 0
+        with ws.session() as s:
+            for f in list_findings(s, kind="label-issue"):
+                if f.image_id and (f.score or 0) >= min_score and f.detail.get("suggested"):
+                    relabel(
+                        s,
+                        f.image_id,
+                        f.detail["suggested"],
+                        reason="finding:label-issue",
+                        finding_id=f.id,
+                    )
+                    n += 1
+        ws.close()
+    console.print(f"relabelled {n} images; undo: synsetlab findings undo --kind label-issue")
+
+
+@app.command("undo")
+def undo_(
+    kind: str | None = typer.Option(None, help="Undo decisions taken on findings of this kind."),
+    reason: str | None = typer.Option(None, help="Undo decisions recorded with this reason."),
+    all_: bool = typer.Option(False, "--all", help="Undo every active decision."),
+) -> None:
+    """Undo decisions: the images come back (or get their source label back) in future versions.
+
+    Example: synsetlab findings undo --kind exact-duplicate
+    """
+    if sum(x is not None and x is not False for x in (kind, reason, all_ or None)) != 1:
+        raise typer.BadParameter("give exactly one of --kind, --reason, --all")
+    with user_errors():
+        ws = current_workspace()
+        with ws.session() as s:
+            n = undo(s, reason=f"finding:{kind}" if kind else reason)
+        ws.close()
+    console.print(f"undid {n} decisions")
+
+
+def _keys(s: Session, image_ids: list[int]) -> dict[int, str]:
+    from sqlalchemy import select
+
+    from synsetlab.catalog.models import Image
+
+    rows = s.execute(select(Image.id, Image.source_key).where(Image.id.in_(image_ids)))
+    return dict(rows.all())

@@ -1,0 +1,122 @@
+"""``synsetlab split`` and ``synsetlab version ...``: leak-free splits and frozen versions."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from synsetlab.cli.context import console, current_workspace, user_errors
+from synsetlab.splits import SplitPlan, assign_splits
+from synsetlab.versions import diff_versions, freeze, list_versions, load_version
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def split(
+    val_per_class: int | None = typer.Option(None, help="Validation images per class."),
+    test_per_class: int | None = typer.Option(None, help="Test images per class (hidden labels)."),
+    val_fraction: float | None = typer.Option(None, help="Or a share of each class for val."),
+    test_fraction: float | None = typer.Option(None, help="Or a share of each class for test."),
+    seed: int = typer.Option(0, help="The same seed and catalog give the same split."),
+    from_source: bool = typer.Option(
+        False, "--from-source", help="Keep the splits the sources assigned (ILSVRC, CIFAR...)."
+    ),
+) -> None:
+    """Assign every labelled image to train/val/test, stratified, keeping duplicates together.
+
+    Example: synsetlab split --val-per-class 50 --test-per-class 100 --seed 0
+    """
+    plan = SplitPlan(
+        val_per_class=val_per_class,
+        test_per_class=test_per_class,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        seed=seed,
+        from_source=from_source,
+    )
+    with user_errors():
+        ws = current_workspace()
+        report = assign_splits(ws, plan)
+        ws.close()
+    splits = ", ".join(f"{k} {v}" for k, v in sorted(report.per_split.items()))
+    console.print(
+        f"{sum(report.per_split.values())} images in {len(report.per_class)} classes: "
+        f"{splits}; {report.groups} groups (duplicate clusters kept whole)"
+    )
+    if report.straddling_groups:
+        console.print(
+            f"[yellow]{report.straddling_groups} duplicate groups straddle the sources' "
+            "splits[/yellow] (see synsetlab findings list --kind split-leak)"
+        )
+
+
+@app.command("freeze")
+def freeze_(
+    name: str = typer.Option(..., "--name", help="Name of the new version, e.g. v1."),
+) -> None:
+    """Freeze the current dataset and split as an immutable, content-hashed version.
+
+    Example: synsetlab version freeze --name v1
+    """
+    with user_errors():
+        ws = current_workspace()
+        v = freeze(ws, name)
+        ws.close()
+    splits = ", ".join(f"{k} {n}" for k, n in v.manifest.splits.items())
+    console.print(
+        f"version [bold]{v.name}[/bold] {v.id}: {len(v.manifest.entries)} images, "
+        f"{len(v.manifest.classes)} classes ({splits})"
+    )
+
+
+@app.command("list")
+def list_() -> None:
+    """The frozen versions, oldest first.
+
+    Example: synsetlab version list
+    """
+    with user_errors():
+        ws = current_workspace()
+        versions = list_versions(ws)
+        ws.close()
+    table = Table("name", "id", "images", "classes", "splits", "created")
+    for v in versions:
+        splits = ", ".join(f"{k} {n}" for k, n in v.summary.get("splits", {}).items())
+        table.add_row(
+            v.name,
+            v.id[:12],
+            str(v.images),
+            str(v.classes),
+            splits,
+            f"{v.created_at:%Y-%m-%d %H:%M}",
+        )
+    console.print(table)
+
+
+@app.command("diff")
+def diff(
+    a: str = typer.Argument(..., help="Older version (name or id)."),
+    b: str = typer.Argument(..., help="Newer version (name or id)."),
+    show: int = typer.Option(10, help="List at most this many images per change."),
+) -> None:
+    """Images added, removed, relabelled and moved between splits from A to B.
+
+    Example: synsetlab version diff v1 v2
+    """
+    with user_errors():
+        ws = current_workspace()
+        d = diff_versions(load_version(ws, a).manifest, load_version(ws, b).manifest)
+        ws.close()
+    console.print(
+        f"{a} -> {b}: {len(d.added)} added, {len(d.removed)} removed, "
+        f"{len(d.relabelled)} relabelled, {len(d.moved)} moved between splits"
+    )
+    if d.classes_added or d.classes_removed:
+        console.print(
+            f"classes added: {', '.join(d.classes_added) or '-'}; "
+            f"removed: {', '.join(d.classes_removed) or '-'}"
+        )
+    for image_id, old, new in d.relabelled[:show]:
+        console.print(f"  relabelled image {image_id}: {old} -> {new}")
+    for image_id, old, new in d.moved[:show]:
+        console.print(f"  moved image {image_id}: {old} -> {new}")
