@@ -7,7 +7,16 @@ from pathlib import Path
 import typer
 
 from synsetlab import __version__
-from synsetlab.cli import findings, ingest, quickstart, synthetic, taxonomy, versions, workspace
+from synsetlab.cli import (
+    findings,
+    ingest,
+    quickstart,
+    report,
+    synthetic,
+    taxonomy,
+    versions,
+    workspace,
+)
 from synsetlab.cli.context import state
 
 app = typer.Typer(
@@ -51,3 +60,4 @@ app.add_typer(synthetic.app, name="synthetic", help="Generate synthetic ImageNet
 app.add_typer(findings.app, name="findings", help="Curation findings and reversible decisions.")
 app.command()(versions.split)
 app.add_typer(versions.app, name="version", help="Freeze, list and compare dataset versions.")
+app.command()(report.report)

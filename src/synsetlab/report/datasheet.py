@@ -1,0 +1,191 @@
+"""Collect what a version's datasheet shows, and write it: ``index.html`` plus PNG files.
+
+The page describes one frozen version (sizes per split and class, hierarchy coverage) and what
+curation found about its images (duplicates and leaks, quality, label issues) and decided.
+Findings are the workspace's at report time; the version itself never changes.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tempfile
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from PIL import Image, ImageOps
+from sqlalchemy import func, select
+
+from synsetlab import __version__
+from synsetlab.blobs import BlobStore
+from synsetlab.catalog.models import Decision, Finding
+from synsetlab.manifest import ManifestEntry
+from synsetlab.report.figures import hierarchy_png, split_sizes_png
+from synsetlab.taxonomy import Taxonomy, find_overlaps
+from synsetlab.versions import load_version
+from synsetlab.workspace import Workspace
+
+THUMB_PX = 112
+QUALITY_KINDS = ("too-small", "extreme-aspect", "near-constant", "blurry", "greyscale", "tiny-file")
+
+
+@dataclass
+class Thumb:
+    src: str
+    caption: str
+
+
+@dataclass
+class DatasheetData:
+    name: str
+    version_id: str
+    created_at: datetime
+    images: int
+    splits: dict[str, int]
+    #: (wnid, name, train, val, test), largest first
+    classes: list[tuple[str, str, int, int, int]]
+    hierarchy_root: str
+    overlaps: list[tuple[str, str]]
+    finding_counts: dict[str, int]
+    duplicate_clusters: list[list[Thumb]] = field(default_factory=list)
+    quality: dict[str, list[Thumb]] = field(default_factory=dict)
+    label_issues: list[tuple[Thumb, str, str, float]] = field(default_factory=list)
+    decisions: dict[str, int] = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+    figures: dict[str, str] = field(default_factory=dict)
+
+
+def build_datasheet(ws: Workspace, version: str, out_dir: Path, *, force: bool = False) -> Path:
+    """Write the datasheet of ``version`` to ``out_dir`` (refused if it exists, unless ``force``).
+
+    Written into a temporary folder first and moved into place whole. Returns index.html.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()) and not force:
+        raise FileExistsError(f"{out_dir} is not empty; pass --force to replace it")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    try:
+        data = collect(ws, version, tmp)
+        env = Environment(loader=PackageLoader("synsetlab.report"), autoescape=select_autoescape())
+        html = env.get_template("datasheet.html.j2").render(d=data, synsetlab_version=__version__)
+        (tmp / "index.html").write_text(html, encoding="utf-8")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        tmp.rename(out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return out_dir / "index.html"
+
+
+def collect(ws: Workspace, version: str, out_dir: Path) -> DatasheetData:
+    """Gather the datasheet's content, writing its figures and thumbnails into ``out_dir``."""
+    v = load_version(ws, version)
+    m = v.manifest
+    taxonomy = ws.taxonomy()
+    names = {w: taxonomy.get(w).name if w in taxonomy else w for w in m.classes}
+    per_class: dict[str, Counter[str]] = defaultdict(Counter)
+    for e in m.entries:
+        per_class[e.wnid][e.split] += 1
+    classes = sorted(
+        ((w, names[w], c["train"], c["val"], c["test"]) for w, c in per_class.items()),
+        key=lambda row: (-(row[2] + row[3] + row[4]), row[0]),
+    )
+    root, groups = _hierarchy_groups(taxonomy, list(m.classes))
+    thumbs = _Thumbs(ws.blobs, out_dir / "thumbs")
+    by_image = {e.image_id: e for e in m.entries}
+    data = DatasheetData(
+        name=v.name,
+        version_id=v.id,
+        created_at=v.created_at,
+        images=len(m.entries),
+        splits=m.splits,
+        classes=classes,
+        hierarchy_root=f"{names.get(root, taxonomy.get(root).name)} ({root})",
+        overlaps=find_overlaps(taxonomy, m.classes),
+        finding_counts={},
+        params=m.params,
+    )
+    with ws.session() as s:
+        findings = [
+            f
+            for f in s.scalars(
+                select(Finding).order_by(Finding.score.desc().nulls_last(), Finding.id)
+            )
+            if f.image_id is None or f.image_id in by_image
+        ]
+        data.decisions = dict(
+            s.execute(
+                select(Decision.reason, func.count())
+                .where(Decision.undone_at.is_(None))
+                .group_by(Decision.reason)
+                .order_by(Decision.reason)
+            ).all()
+        )
+    data.finding_counts = dict(sorted(Counter(f.kind for f in findings).items()))
+    clusters: dict[str, list[Finding]] = defaultdict(list)
+    for f in findings:
+        if f.kind in ("exact-duplicate", "near-duplicate") and "cluster" in f.detail:
+            clusters[f"{f.kind}:{f.detail['cluster']}"].append(f)
+    for members in list(clusters.values())[:8]:
+        data.duplicate_clusters.append(
+            [
+                thumbs.of(by_image[f.image_id], f"{f.kind} · {by_image[f.image_id].split}")
+                for f in members[:6]
+            ]
+        )
+    for kind in QUALITY_KINDS:
+        chosen = [f for f in findings if f.kind == kind][:8]
+        if chosen:
+            data.quality[kind] = [
+                thumbs.of(by_image[f.image_id], f"score {f.score or 0:.2f}") for f in chosen
+            ]
+    for f in [f for f in findings if f.kind == "label-issue"][:24]:
+        e = by_image[f.image_id]
+        given = names.get(f.detail.get("given", e.wnid), e.wnid)
+        suggested = f.detail.get("suggested", "")
+        suggested_name = taxonomy.get(suggested).name if suggested in taxonomy else suggested
+        data.label_issues.append((thumbs.of(e, e.split), given, suggested_name, f.score or 0.0))
+    data.figures["splits"] = split_sizes_png(per_class, names, out_dir / "split_sizes.png").name
+    data.figures["hierarchy"] = hierarchy_png(
+        groups,
+        out_dir / "hierarchy.png",
+        title=f"Classes per branch under {taxonomy.get(root).name}",
+    ).name
+    return data
+
+
+def _hierarchy_groups(taxonomy: Taxonomy, wnids: list[str]) -> tuple[str, dict[str, int]]:
+    """The classes' deepest common ancestor, and how many classes sit under each of its children."""
+    root = wnids[0]
+    for w in wnids[1:]:
+        root = taxonomy.lowest_common_ancestor(root, w)
+    groups: Counter[str] = Counter()
+    for w in wnids:
+        path = next((p for p in taxonomy.hypernym_paths(w) if root in p), [w])
+        below = (
+            path[path.index(root) + 1] if root in path and path.index(root) + 1 < len(path) else w
+        )
+        groups[taxonomy.get(below).name] += 1
+    return root, dict(groups)
+
+
+class _Thumbs:
+    """Small JPEG thumbnails of version images, written once each, EXIF orientation applied."""
+
+    def __init__(self, blobs: BlobStore, folder: Path) -> None:
+        self.blobs, self.folder = blobs, folder
+
+    def of(self, entry: ManifestEntry, caption: str) -> Thumb:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{entry.sha256[:16]}.jpg"
+        if not path.exists():
+            with Image.open(io.BytesIO(self.blobs.get(entry.sha256))) as img:
+                small = ImageOps.exif_transpose(img).convert("RGB")
+                small.thumbnail((THUMB_PX, THUMB_PX))
+                small.save(path, "JPEG", quality=85)
+        return Thumb(f"thumbs/{path.name}", caption)
