@@ -88,3 +88,15 @@ def test_db_url_from_environment_points_at_another_database(
     ws = init_workspace(tmp_path / "w")
     assert other.is_file() and not (tmp_path / "w" / "catalog.db").exists()
     ws.close()
+
+
+def test_quality_thresholds_from_file_and_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "synsetlab.toml").write_text("[quality]\nmin_std = 3.0\nmin_side = 48\n")
+    monkeypatch.setenv("SYNSETLAB_QUALITY__MIN_SIDE", "32")
+    quality = load_settings(tmp_path).quality
+    assert (quality.min_std, quality.min_side, quality.max_aspect) == (3.0, 32, 4.0)
+    (tmp_path / "synsetlab.toml").write_text("[quality]\nmin_sidee = 3\n")
+    with pytest.raises(ValueError, match="min_sidee"):
+        load_settings(tmp_path)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if sys.version_info >= (3, 11):
@@ -22,10 +22,55 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 WORKSPACE_FILE = "synsetlab.toml"
 
 
+class QualityThresholds(BaseModel):
+    """Limits of the quality rules. A "min" limit of 0 turns its rule off.
+
+    Calibrated on three real photos (matplotlib's grace_hopper.jpg, scikit-learn's china.jpg and
+    flower.jpg) at 500x375 px, sharp, Gaussian-blurred and JPEG-compressed; see the comments.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Pixels. A 64 px short side is already upsampled 3.5x by a 224 px training crop;
+    #: ILSVRC's own smallest pictures (20-50 px) are the ones this is meant to catch.
+    min_side: int = Field(default=64, ge=0)
+    #: Fraction of the dataset's median short side under which an image must also fall to be
+    #: too small: keeps a dataset of small pictures (CIFAR, 32 px) from being flagged wholesale.
+    min_side_vs_median: float = Field(default=0.5, ge=0)
+    #: Long side / short side. A 224 px centre crop of a 4:1 picture keeps a quarter of it.
+    max_aspect: float = Field(default=4.0, ge=1)
+    #: Largest standard deviation of the thumbnail's R, G or B values (0-255). Blank or
+    #: single-colour frames measure under 1 (JPEG noise); real photos, even dark or foggy
+    #: ones, 10 or more.
+    min_std: float = Field(default=5.0, ge=0)
+    #: Variance of the Laplacian of the <=256 px grey thumbnail (grey levels squared). Sharp
+    #: photos measure 400-1300; a Gaussian blur of sigma 2 px on a 500 px picture 35-130,
+    #: sigma 3 px 13-42, sigma 5 px 5-10. 40 catches sigma >= ~3 px (1.5 px on the thumbnail).
+    min_laplacian_var: float = Field(default=40.0, ge=0)
+    #: Fraction of the dataset's median sharpness under which an image must also fall to be
+    #: blurry: keeps soft-by-nature datasets (upscaled thumbnails, X-rays) from being flagged.
+    blur_vs_median: float = Field(default=0.1, ge=0)
+    #: Hasler-Suesstrunk colourfulness of the thumbnail. Grey pictures measure 0, JPEG chroma
+    #: noise and scanner casts on black-and-white prints stay under ~3; photos measure 30-90
+    #: (the authors' "slightly colourful" is ~15).
+    min_colourfulness: float = Field(default=5.0, ge=0)
+    #: Greyscale pictures are flagged only when more than this fraction of the dataset is
+    #: colour: in a mostly grey dataset (scans, X-rays) grey is the norm, not a finding.
+    colour_majority: float = Field(default=0.5, ge=0, le=1)
+    #: File bits per pixel, lossy formats only. ILSVRC-2012 train averages ~5 bpp (138 GB over
+    #: 1.28 M pictures of ~470x390 px); photos at JPEG quality 75 measure 0.8-1.8, quality 10
+    #: 0.25-0.45, quality 5 0.19-0.28, quality 1-2 0.16-0.2 (at 500x375: headers weigh more on
+    #: small files, so those measure higher).
+    #: 0.25 flags pictures crushed into visible 8x8 blocks, and nothing near normal quality.
+    min_bits_per_pixel: float = Field(default=0.25, ge=0)
+
+
 class Settings(BaseSettings):
     """Settings of one workspace (see the module docstring for where values come from)."""
 
-    model_config = SettingsConfigDict(env_prefix="SYNSETLAB_", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="SYNSETLAB_", env_nested_delimiter="__", extra="forbid"
+    )
 
     #: Folder holding ``synsetlab.toml``; found from the current directory when unset.
     workspace: Path | None = None
@@ -39,6 +84,9 @@ class Settings(BaseSettings):
     ingest_workers: int | None = Field(default=None, ge=0)
     #: Images written to the catalog per transaction; a crash loses at most one batch of work.
     ingest_batch_size: int = Field(default=256, gt=0)
+    #: Limits of the quality findings (``[quality]`` in synsetlab.toml,
+    #: ``SYNSETLAB_QUALITY__MIN_SIDE=32`` in the environment).
+    quality: QualityThresholds = QualityThresholds()
 
     def resolved_db_url(self) -> str:
         """The catalog URL, defaulting to ``sqlite:///<workspace>/catalog.db``."""
@@ -79,7 +127,11 @@ def load_settings(workspace: Path | None = None, **overrides: Any) -> Settings:
     from_env = Settings()
     root = workspace or from_env.workspace
     values: dict[str, Any] = read_workspace_file(root) if root else {}
-    values.update({name: getattr(from_env, name) for name in from_env.model_fields_set})
+    for name in from_env.model_fields_set:
+        value = getattr(from_env, name)
+        if isinstance(value, BaseModel):  # a nested table: the environment overrides per key
+            value = {**values.get(name, {}), **value.model_dump(exclude_unset=True)}
+        values[name] = value
     values.update({k: v for k, v in overrides.items() if v is not None})
     if root is not None:
         values["workspace"] = Path(root).resolve()

@@ -64,8 +64,10 @@ def freeze(ws: Workspace, name: str) -> LoadedVersion:
         raise VersionError("a version needs a name, e.g. v1")
     with ws.session() as s:
         if s.scalar(select(Version.id).where(Version.name == name)) is not None:
-            raise VersionError(f"a version named {name!r} exists already; versions never change, "
-                               "so choose a new name")  # fmt: skip
+            raise VersionError(
+                f"a version named {name!r} exists already; versions never change, "
+                "so choose a new name"
+            )
         manifest = _current_manifest(s)
         data = manifest.to_bytes()
         version_id = ws.blobs.put(data)
@@ -80,10 +82,13 @@ def freeze(ws: Workspace, name: str) -> LoadedVersion:
             name=name,
             images=len(manifest.entries),
             classes=len(manifest.classes),
-            summary={"splits": manifest.splits, "excluded": len(manifest.excluded),
-                     "relabelled": sum(e.relabelled_from is not None for e in manifest.entries),
-                     "params": manifest.params},
-        )  # fmt: skip
+            summary={
+                "splits": manifest.splits,
+                "excluded": len(manifest.excluded),
+                "relabelled": sum(e.relabelled_from is not None for e in manifest.entries),
+                "params": manifest.params,
+            },
+        )
         s.add(row)
         s.flush()
         return LoadedVersion(row.id, row.name, row.created_at, manifest)
@@ -102,8 +107,10 @@ def load_version(ws: Workspace, ref: str) -> LoadedVersion:
             names = (
                 ", ".join(s.scalars(select(Version.name).order_by(Version.created_at))) or "none"
             )
-            raise VersionError(f"no version {ref!r} (versions: {names}); freeze one with "
-                               "`synsetlab version freeze --name NAME`")  # fmt: skip
+            raise VersionError(
+                f"no version {ref!r} (versions: {names}); freeze one with "
+                "`synsetlab version freeze --name NAME`"
+            )
         manifest = Manifest.from_bytes(ws.blobs.get(row.id))
         return LoadedVersion(row.id, row.name, row.created_at, manifest)
 
@@ -147,10 +154,17 @@ def _current_manifest(s: Session) -> Manifest:
     info = {
         row.id: row
         for row in s.execute(
-            select(Image.id, Image.format, Image.width, Image.height, Image.exif_orientation,
-                   Image.source_key, Source.kind).join(Source, Source.id == Image.source_id)
+            select(
+                Image.id,
+                Image.format,
+                Image.width,
+                Image.height,
+                Image.exif_orientation,
+                Image.source_key,
+                Source.kind,
+            ).join(Source, Source.id == Image.source_id)
         )
-    }  # fmt: skip
+    }
     boxes: dict[int, list[ManifestBox]] = defaultdict(list)
     for b in s.scalars(select(Box).order_by(Box.id)):
         boxes[b.image_id].append(ManifestBox(b.wnid, b.xmin, b.ymin, b.xmax, b.ymax))
@@ -177,8 +191,10 @@ def _current_manifest(s: Session) -> Manifest:
         )
     excluded = tuple(i.image_id for i in current_images(s, include_excluded=True) if i.excluded)
     split_run = s.scalar(select(SplitRun).order_by(SplitRun.id.desc()))
-    params = {"split": split_run.params if split_run else {},
-              "unlabelled_or_conflicting": len(current_images(s)) - len(images)}  # fmt: skip
+    params = {
+        "split": split_run.params if split_run else {},
+        "unlabelled_or_conflicting": len(current_images(s)) - len(images),
+    }
     return Manifest(sorted_classes(e.wnid for e in entries), tuple(entries), params, excluded)
 
 

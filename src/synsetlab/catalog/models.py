@@ -175,7 +175,8 @@ class BlobSignals(Base):
     phash_flip: Mapped[int] = mapped_column(BigInteger)
     #: Difference hash (dHash): a second opinion with other failure modes.
     dhash: Mapped[int] = mapped_column(BigInteger)
-    #: Mean and standard deviation of grey levels (0-255) of a 256-px thumbnail.
+    #: Mean grey level (0-255) of a 256-px thumbnail, and the largest standard deviation of
+    #: its R, G and B values: near 0 only for a blank picture.
     mean: Mapped[float] = mapped_column(Float)
     std: Mapped[float] = mapped_column(Float)
     #: Variance of the Laplacian of the grey thumbnail: low means blurry.

@@ -8,6 +8,7 @@ import typer
 
 from synsetlab import __version__
 from synsetlab.cli import (
+    curate,
     findings,
     ingest,
     quickstart,
@@ -57,6 +58,9 @@ app.add_typer(
     ingest.app, name="ingest", help="Bring images from real collections into the catalog."
 )
 app.add_typer(synthetic.app, name="synthetic", help="Generate synthetic ImageNet-like datasets.")
+app.add_typer(
+    curate.app, name="curate", help="Find duplicates, bad images, imbalance, label errors."
+)
 app.add_typer(findings.app, name="findings", help="Curation findings and reversible decisions.")
 app.command()(versions.split)
 app.add_typer(versions.app, name="version", help="Freeze, list and compare dataset versions.")

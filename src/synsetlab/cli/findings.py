@@ -35,7 +35,7 @@ def list_(
     console.print(", ".join(f"{k} {n}" for k, n in counts.items()) or "no findings yet")
     table = Table("id", "kind", "image", "class", "score", "detail")
     for f in rows:
-        detail = json.dumps(f.detail, sort_keys=True)
+        detail = ", ".join(f"{k}={_short(v)}" for k, v in sorted(f.detail.items()))
         score = "" if f.score is None else f"{f.score:.3f}"
         image = keys.get(f.image_id, "") if f.image_id else ""
         table.add_row(str(f.id), f.kind, escape(image), f.wnid or "", score, escape(detail))
@@ -112,6 +112,10 @@ def undo_(
             n = undo(s, reason=f"finding:{kind}" if kind else reason)
         ws.close()
     console.print(f"undid {n} decisions")
+
+
+def _short(value: object) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else json.dumps(value)
 
 
 def _keys(s: Session, image_ids: list[int]) -> dict[int, str]:

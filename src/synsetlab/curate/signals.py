@@ -2,7 +2,8 @@
 
 Each distinct image content (sha256) is decoded once, at reduced size (JPEG DCT scaling), and
 measured: pHash (as ``imagehash.phash`` computes it) of the image and of its mirror, dHash, and
-grey-level mean, spread, sharpness (variance of the Laplacian) and colourfulness of a thumbnail.
+the grey-level mean, colour spread, sharpness (variance of the Laplacian) and colourfulness of
+a thumbnail.
 Results are stored in ``blob_signals``, so later runs only measure new content.
 """
 
@@ -67,7 +68,9 @@ def measure(data: bytes) -> dict[str, float | int]:
         "phash_flip": bits_to_int64(_phash_of_pixels(pixels32[:, ::-1])),
         "dhash": bits_to_int64(dhash_bits(grey)),
         "mean": float(g.mean()),
-        "std": float(g.std()),
+        # Largest spread of the three channels: a red disc on a grey of the same luminance
+        # is flat in grey levels but not a blank picture.
+        "std": float(c.reshape(-1, 3).std(axis=0).max()),
         "laplacian_var": float(laplace(g).var()),
         # Hasler & Suesstrunk (2003): 0 for grey pictures, ~100+ for vivid ones.
         "colourfulness": float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean())),

@@ -1,0 +1,85 @@
+"""``synsetlab curate <analysis>``: look for duplicates, bad images, imbalance and label errors.
+
+Each analysis records findings (``synsetlab findings list``); only ``balance --min/--max`` takes
+decisions itself, and those are undone like any other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from synsetlab.cli.context import console, current_workspace, user_errors
+
+app = typer.Typer(no_args_is_help=True)
+
+WORKERS = typer.Option(None, "--workers", help="Processes measuring images (default: every core).")
+
+
+@app.command()
+def quality(workers: int | None = WORKERS) -> None:
+    """Too small, extreme aspect, near-constant, blurry, greyscale-in-colour, tiny files.
+
+    Thresholds are the workspace's settings ([quality] in synsetlab.toml).
+    Example: synsetlab curate quality
+    """
+    from synsetlab.curate.quality import find_quality_issues
+
+    with user_errors():
+        ws = current_workspace()
+        report = find_quality_issues(ws, workers=workers)
+        ws.close()
+    table = Table(
+        "finding", "images", "threshold applied", title=f"Quality of {report.images} images"
+    )
+    for kind, n in report.counts.items():
+        table.add_row(kind, str(n), f"{report.thresholds[kind]:g}")
+    console.print(table)
+    console.print(f"{report.flagged} images flagged; see synsetlab findings list --kind blurry")
+
+
+@app.command()
+def balance(
+    min_count: int | None = typer.Option(None, "--min", help="Exclude classes with fewer images."),
+    max_count: int | None = typer.Option(None, "--max", help="Cap classes at this many images."),
+    seed: int = typer.Option(0, help="Seed of the choice of images to keep when capping."),
+    uniform: bool = typer.Option(
+        False, help="When capping, keep a random sample rather than the sharpest, largest images."
+    ),
+    log: bool = typer.Option(False, help="Log scale for the histogram."),
+    plot: Path | None = typer.Option(
+        None, help="Histogram PNG (default: WORKSPACE/reports/balance.png)."
+    ),
+) -> None:
+    """Per-class counts, imbalance ratio and entropy, a histogram; with --min/--max, enforce them.
+
+    Example: synsetlab curate balance --min 50 --max 1300
+    """
+    from synsetlab.curate.balance import apply_balance, class_balance
+    from synsetlab.curate.plots import histogram_png
+
+    with user_errors():
+        ws = current_workspace()
+        excluded = 0
+        if min_count is not None or max_count is not None:
+            policy = apply_balance(
+                ws, min_count=min_count, max_count=max_count, seed=seed, prefer_quality=not uniform
+            )
+            excluded = policy.excluded
+        report = class_balance(ws, min_count=min_count, max_count=max_count)
+        path = plot or ws.root / "reports" / "balance.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        histogram_png(report, path, log=log)
+        ws.close()
+    ratio = "-" if report.imbalance_ratio is None else f"{report.imbalance_ratio:.2f}"
+    entropy = "-" if report.normalised_entropy is None else f"{report.normalised_entropy:.3f}"
+    console.print(
+        f"{report.images} images in {report.classes} classes; imbalance ratio (max/min) {ratio}, "
+        f"normalised entropy {entropy}, effective classes {report.effective_classes:.1f}"
+    )
+    if excluded:
+        undo = "synsetlab findings undo --reason balance:max (or balance:min)"
+        console.print(f"excluded {excluded} images (undo: {undo})")
+    console.print(f"histogram: {path}")
