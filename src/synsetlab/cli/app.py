@@ -9,6 +9,7 @@ import typer
 from synsetlab import __version__
 from synsetlab.cli import (
     curate,
+    export,
     findings,
     ingest,
     quickstart,
@@ -64,4 +65,5 @@ app.add_typer(
 app.add_typer(findings.app, name="findings", help="Curation findings and reversible decisions.")
 app.command()(versions.split)
 app.add_typer(versions.app, name="version", help="Freeze, list and compare dataset versions.")
+app.command()(export.export)
 app.command()(report.report)

@@ -80,6 +80,6 @@ def balance(
         f"normalised entropy {entropy}, effective classes {report.effective_classes:.1f}"
     )
     if excluded:
-        undo = "synsetlab findings undo --reason balance:max (or balance:min)"
+        undo = "synsetlab findings undo --reason balance:max, or balance:min"
         console.print(f"excluded {excluded} images (undo: {undo})")
     console.print(f"histogram: {path}")

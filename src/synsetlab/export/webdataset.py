@@ -1,0 +1,106 @@
+"""The ``webdataset`` export: tar shards for streaming training input.
+
+Layout (``OUT``)::
+
+    <split>/<split>-000000.tar ...   ``shard_size`` samples each, in content-hash order (a
+                                     fixed shuffle: no shard holds one class)
+        <key>.jpg                    the image: the stored JPEG bytes, or re-encoded as JPEG
+                                     (quality 90) when resized to ``short_side`` or stored in
+                                     another format
+        <key>.cls                    the class index, as ASCII digits (labelled images only)
+        <key>.json                   {"sha256", "width", "height", and for labelled images
+                                     "wnid" and "boxes": [{"wnid", "xmin", "ymin", "xmax",
+                                     "ymax"}] in pixels of the written image}
+    classes.txt, export.json         export.json's details list each split's shards and counts
+
+``key`` is the image's sha256 (``_1``, ``_2`` ... for repeated content). Read with::
+
+    wds.WebDataset("OUT/train/train-{000000..000012}.tar").decode("pil").to_tuple("jpg", "cls")
+
+Images whose label is hidden (test) have no ``.cls``: read them with ``to_tuple("jpg", "json")``.
+``short_side`` resizes every image so its shorter side has exactly that many pixels (up or
+down, bicubic), the usual pre-resize before a random-resized crop. The whole export is
+staged and renamed at the end, so no shard is ever seen half written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from synsetlab.export._images import JPEG_FORMATS, ExportImage, ImagePolicy
+from synsetlab.export._job import ARCHIVE_MTIME, ExportJob, file_stems
+from synsetlab.export._registry import Exporter, register
+from synsetlab.manifest import ManifestEntry
+
+
+def write(job: ExportJob, out: Path) -> dict[str, Any]:
+    policy = job.policy(keep=JPEG_FORMATS, fallback="JPEG")
+    shards = {}
+    for split, entries in job.splits.items():
+        (out / split).mkdir()
+        shards[split] = write_split(job, entries, policy, out / split / f"{split}-%06d.tar")
+    return {"shards": shards}
+
+
+def write_split(
+    job: ExportJob, entries: Sequence[ManifestEntry], policy: ImagePolicy, pattern: Path
+) -> list[dict[str, Any]]:
+    """Write one split's shards; return ``{"url", "nsamples"}`` per shard, ``url`` relative
+    to the export folder."""
+    # Imported here: webdataset imports torch (seconds), which no other export needs.
+    import webdataset as wds
+
+    written: list[dict[str, Any]] = []
+    root = pattern.parent.parent
+
+    def finished(fname: str) -> None:
+        written.append({"url": Path(fname).relative_to(root).as_posix(), "nsamples": sink.count})
+
+    # ShardWriter opens its first shard at once: only splits with images get here.
+    with wds.ShardWriter(
+        str(pattern),
+        maxcount=job.shard_size,
+        maxsize=float("inf"),
+        post=finished,
+        verbose=0,
+        encoder=False,
+        mtime=ARCHIVE_MTIME,
+        user="",
+        group="",
+        mode=0o644,
+    ) as sink:
+        for key, image in zip(file_stems(entries), job.images(entries, policy), strict=True):
+            sink.write(sample(job, key, image))
+    return written
+
+
+def sample(job: ExportJob, key: str, image: ExportImage) -> dict[str, Any]:
+    """One webdataset sample: ``__key__``, ``jpg``, ``json`` and, when labelled, ``cls``."""
+    meta: dict[str, Any] = {
+        "sha256": image.entry.sha256,
+        "width": image.width,
+        "height": image.height,
+    }
+    record: dict[str, Any] = {"__key__": key, "jpg": image.data}
+    wnid = job.label(image.entry)
+    if wnid is not None:
+        record["cls"] = str(job.class_index[wnid]).encode("ascii")
+        meta["wnid"] = wnid
+        meta["boxes"] = [
+            {"wnid": b.wnid, "xmin": b.xmin, "ymin": b.ymin, "xmax": b.xmax, "ymax": b.ymax}
+            for b in job.boxes(image)
+        ]
+    record["json"] = json.dumps(meta, sort_keys=True).encode("utf-8")
+    return record
+
+
+EXPORTER = register(
+    Exporter(
+        name="webdataset",
+        summary="<split>/<split>-%06d.tar shards of .jpg/.cls/.json samples, optionally resized",
+        write=write,
+    )
+)
