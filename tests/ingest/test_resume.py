@@ -23,7 +23,16 @@ def run_ingest(ws_root: Path, source: Path, **popen: object) -> subprocess.Popen
     env = {**os.environ, "SYNSETLAB_INGEST_BATCH_SIZE": "8"}
     cmd = [sys.executable, "-m", "synsetlab", "--workspace", str(ws_root), "ingest"]
     cmd += ["imagefolder", str(source), "--workers", "1"]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, **popen)  # type: ignore[call-overload]
+    # A session of its own, so the kill can take its decode workers and fork server along;
+    # no inherited output, so nothing left behind holds the test runner's pipes open.
+    return subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        **popen,  # type: ignore[arg-type]
+    )
 
 
 def count_images(db: Path) -> int:
@@ -53,7 +62,7 @@ def test_killed_ingest_resumes_to_the_same_catalog(tmp_path: Path) -> None:
         assert proc.poll() is None, "ingest ended before it could be killed"
         assert time.monotonic() < deadline, "ingest made no progress"
         time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole process group: main, workers, fork server
     proc.wait()
     at_kill = count_images(killed / "catalog.db")
     assert 0 < at_kill < N_IMAGES, f"kill landed at {at_kill} of {N_IMAGES}: not in the middle"

@@ -1,0 +1,71 @@
+"""The curation block of the README, run as written on a synthetic workspace."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from synsetlab.cli.app import app
+from tests.cli.test_readme import code_blocks
+
+runner = CliRunner(env={"COLUMNS": "200"})
+
+
+def run(line: str) -> str:
+    result = runner.invoke(app, shlex.split(line, comments=True)[1:])
+    assert result.exit_code == 0, f"{line}\n{result.output}"
+    return result.stdout
+
+
+@pytest.fixture
+def shapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("SYNSETLAB_WORKSPACE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    run("synsetlab quickstart ws --per-class 12 --workers 0")
+    monkeypatch.chdir(tmp_path / "ws")
+    return tmp_path / "ws"
+
+
+def test_the_curation_block_runs_as_written(shapes: Path) -> None:
+    lines = [line for line in code_blocks("## Curation")[0] if line.startswith("synsetlab ")]
+    for line in lines:
+        line = line.replace("--min 50 --max 1300", "--min 5 --max 11")
+        line = line.replace(
+            "--val-per-class 50 --test-per-class 100", "--val-per-class 2 --test-per-class 2"
+        )
+        if line.startswith("synsetlab version diff"):
+            run("synsetlab split --val-per-class 3 --test-per-class 2 --seed 1")
+            run("synsetlab version freeze --name v2")
+        out = run(line)
+        if line.startswith("synsetlab curate balance"):
+            assert "excluded" in out and (shapes / "reports" / "balance.png").is_file()
+        if line.startswith("synsetlab version diff"):
+            assert "moved between splits" in out
+    assert (shapes / "out" / "imagefolder" / "classes.txt").is_file()
+    assert (shapes / "reports" / "v1" / "index.html").is_file()
+
+
+def test_version_and_export_errors_are_clear(shapes: Path) -> None:
+    result = runner.invoke(app, ["version", "freeze", "--name", "v1"])
+    assert result.exit_code == 1 and "synsetlab split" in result.stderr
+    run("synsetlab split --val-per-class 2 --test-per-class 2")
+    run("synsetlab version freeze --name v1")
+    again = runner.invoke(app, ["version", "freeze", "--name", "v1"])
+    assert again.exit_code == 1 and "exists already" in again.stderr
+    bad = runner.invoke(app, ["split", "--val-per-class", "20", "--test-per-class", "20"])
+    assert bad.exit_code == 1 and "fewer images than" in bad.stderr
+    unknown = runner.invoke(app, ["export", "v1", "--format", "tfrecord", "out"])
+    assert unknown.exit_code == 1 and "imagefolder" in unknown.stderr
+    run("synsetlab export v1 --format coco out")
+    busy = runner.invoke(app, ["export", "v1", "--format", "coco", "out"])
+    assert busy.exit_code == 1 and "--force" in busy.stderr
+    run("synsetlab export v1 --format coco out --force")
+    for args in (
+        ["findings", "undo"],
+        ["findings", "exclude", "--kind", "blurry", "--keep", "all"],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and "Traceback" not in result.output
