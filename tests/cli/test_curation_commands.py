@@ -24,8 +24,10 @@ def run(line: str) -> str:
 def shapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("SYNSETLAB_WORKSPACE", raising=False)
     monkeypatch.chdir(tmp_path)
-    run("synsetlab quickstart ws --per-class 12 --workers 0")
+    run("synsetlab init ws")
     monkeypatch.chdir(tmp_path / "ws")
+    run("synsetlab synthetic generate shapes --per-class 12")
+    run("synsetlab ingest manifest shapes/manifest.csv --workers 0")
     return tmp_path / "ws"
 
 
@@ -36,6 +38,7 @@ def test_the_curation_block_runs_as_written(shapes: Path) -> None:
         line = line.replace(
             "--val-per-class 50 --test-per-class 100", "--val-per-class 2 --test-per-class 2"
         )
+        line = line.replace("curate label-issues", "curate label-issues --epochs 2")
         if line.startswith("synsetlab version diff"):
             run("synsetlab split --val-per-class 3 --test-per-class 2 --seed 1")
             run("synsetlab version freeze --name v2")

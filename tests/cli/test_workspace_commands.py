@@ -20,7 +20,9 @@ def _no_ambient_workspace(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 
 
 def test_quickstart_builds_a_workspace_and_reports_planted_faults(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["quickstart", "demo", "--per-class", "6", "--workers", "0"])
+    result = runner.invoke(
+        app, ["quickstart", "demo", "--per-class", "6", "--workers", "0", "--no-label-issues"]
+    )
     assert result.exit_code == 0, result.output
     truth = json.loads((tmp_path / "demo/sources/shapes/truth.json").read_text())
     counts = truth["counts"]
@@ -34,22 +36,20 @@ def test_quickstart_builds_a_workspace_and_reports_planted_faults(tmp_path: Path
 
 
 def test_quickstart_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
-    assert (
-        runner.invoke(app, ["quickstart", "demo", "--per-class", "2", "--workers", "0"]).exit_code
-        == 0
-    )
-    again = runner.invoke(app, ["quickstart", "demo", "--per-class", "2", "--workers", "0"])
+    args = ["quickstart", "demo", "--per-class", "5", "--workers", "0", "--no-label-issues"]
+    assert runner.invoke(app, args).exit_code == 0
+    again = runner.invoke(app, args)
     assert again.exit_code == 1 and "--force" in again.stderr
-    forced = runner.invoke(
-        app, ["quickstart", "demo", "--per-class", "2", "--workers", "0", "--force"]
-    )
+    forced = runner.invoke(app, [*args, "--force"])
     assert forced.exit_code == 0, forced.output
+    small = runner.invoke(app, ["quickstart", "tiny", "--per-class", "2"])
+    assert small.exit_code == 1 and "at least 5" in small.stderr
 
 
 def test_quickstart_never_deletes_a_folder_that_is_not_a_workspace(tmp_path: Path) -> None:
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("precious")
-    result = runner.invoke(app, ["quickstart", "mine", "--force"])
+    result = runner.invoke(app, ["quickstart", "mine", "--force", "--no-label-issues"])
     assert result.exit_code == 1 and "refusing" in result.stderr
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
 

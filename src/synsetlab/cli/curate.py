@@ -19,6 +19,81 @@ WORKERS = typer.Option(None, "--workers", help="Processes measuring images (defa
 
 
 @app.command()
+def duplicates(
+    max_distance: int = typer.Option(8, help="Largest pHash Hamming distance (bits of 64)."),
+    flips: bool = typer.Option(False, help="Also match mirror images."),
+    workers: int | None = WORKERS,
+) -> None:
+    """Exact (same sha256) and near duplicates, clustered; copies that straddle splits.
+
+    Example: synsetlab curate duplicates --flips
+    """
+    from synsetlab.curate.duplicates import find_duplicates
+
+    with user_errors():
+        ws = current_workspace()
+        r = find_duplicates(ws, max_distance=max_distance, flips=flips, workers=workers)
+        ws.close()
+    table = Table("finding", "clusters", "images", title=f"Duplicates among {r.contents} contents")
+    table.add_row("exact-duplicate", str(r.exact_clusters), str(r.exact_images))
+    table.add_row("near-duplicate", str(r.near_clusters), str(r.near_images))
+    table.add_row("split-leak", "", str(r.leak_images))
+    console.print(table)
+    console.print(
+        f"{r.seconds:.1f} s; see synsetlab findings list --kind near-duplicate; "
+        "exclude with synsetlab findings exclude --kind exact-duplicate --keep first"
+    )
+
+
+@app.command("label-issues")
+def label_issues(
+    features: str = typer.Option(
+        "auto",
+        help="'auto' trains a small CNN here; or a local weights file (timm or torchvision).",
+    ),
+    arch: str | None = typer.Option(None, help="Model name the weights file belongs to (timm)."),
+    folds: int = typer.Option(5, help="Cross-validation folds for out-of-sample probabilities."),
+    seed: int = typer.Option(0, help="Seed of the folds and the quick model."),
+    image_size: int = typer.Option(64, help="Side of the images fed to the feature model, px."),
+    epochs: int | None = typer.Option(None, help="Epochs of the quick model (default: its own)."),
+    device: str | None = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
+    workers: int | None = WORKERS,
+) -> None:
+    """Likely wrong labels by confident learning (cleanlab), ranked, with the suggested class.
+
+    Example: synsetlab curate label-issues
+    """
+    from synsetlab.curate.features import QuickModelConfig
+    from synsetlab.curate.label_issues import find_label_issues
+
+    quick = QuickModelConfig() if epochs is None else QuickModelConfig(epochs=epochs)
+    with user_errors():
+        ws = current_workspace()
+        r = find_label_issues(
+            ws,
+            features=features,
+            arch=arch,
+            folds=folds,
+            seed=seed,
+            image_size=image_size,
+            quick=quick,
+            device=device,
+            workers=workers,
+        )
+        ws.close()
+    console.print(
+        f"{r.issues} likely label issues among {r.images} images in {r.classes} classes "
+        f"(out-of-sample accuracy {r.accuracy:.1%}, features: {r.features}, {r.seconds:.0f} s); "
+        f"{r.overlaps} overlapping class pairs"
+    )
+    if r.skipped_images:
+        console.print(f"{r.skipped_images} images skipped: their classes have fewer than {folds}")
+    console.print(
+        "see synsetlab findings list --kind label-issue; accept: synsetlab findings relabel"
+    )
+
+
+@app.command()
 def quality(workers: int | None = WORKERS) -> None:
     """Too small, extreme aspect, near-constant, blurry, greyscale-in-colour, tiny files.
 

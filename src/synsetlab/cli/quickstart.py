@@ -19,46 +19,78 @@ def quickstart(
         Path("quickstart-workspace"), help="Folder for the new workspace."
     ),
     per_class: int = typer.Option(30, help="Clean synthetic images per class."),
-    seed: int = typer.Option(0, help="Seed of the synthetic dataset."),
+    seed: int = typer.Option(0, help="Seed of the synthetic dataset and the split."),
     force: bool = typer.Option(False, help="Rebuild DIR if it holds an earlier workspace."),
-    workers: int | None = typer.Option(None, help="Decode processes (default: every core)."),
+    workers: int | None = typer.Option(
+        None, help="Processes for per-image work (default: every core)."
+    ),
+    label_issues: bool = typer.Option(
+        True, help="Look for wrong labels (trains a small CNN on the CPU: the slowest stage)."
+    ),
 ) -> None:
-    """Build a workspace from a synthetic ImageNet-like dataset with planted faults.
+    """Generate a synthetic dataset with planted faults, then ingest, curate, split, freeze
+    and report on it, printing what was found against what was planted.
 
     Example: synsetlab quickstart ./demo
     """
     with user_errors():
-        columns = (TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=console) as progress:
-            task = progress.add_task("ingest", total=None)
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("start", total=None)
+
+            def on_stage(name: str) -> None:
+                progress.update(task, description=name, completed=0, total=None)
+
             report = run_quickstart(
                 directory,
                 per_class=per_class,
                 seed=seed,
                 force=force,
                 workers=workers,
+                label_issues=label_issues,
                 on_progress=lambda n, total: progress.update(task, advance=n, total=total),
+                on_stage=on_stage,
             )
-    syn = report.synthetic
+    syn, ing = report.synthetic, report.ingest
     console.print(
         f"1. generated {syn.counts['total']} synthetic files ({syn.counts['clean']} clean) "
         f"in {syn.out_dir} ({syn.seconds:.1f} s)"
     )
-    ing = report.ingest
     console.print(
         f"2. ingested them into workspace {report.workspace}: {ing.added} images added, "
         f"{ing.rejected} files rejected ({ing.seconds:.1f} s)"
     )
-    console.print("3. the catalog now holds:")
+    console.print("3. curated: " + "; ".join(f"{k}: {v}" for k, v in report.stages.items()))
+    console.print(f"4. excluded {report.excluded} duplicate copies (reversible decisions)")
+    if report.split is not None:
+        splits = ", ".join(f"{k} {n}" for k, n in sorted(report.split.per_split.items()))
+        console.print(f"5. split {splits}, duplicate clusters kept whole")
+    if report.version is not None:
+        console.print(f"6. froze version {report.version.name} ({report.version.id[:12]})")
+    if report.datasheet is not None:
+        console.print(f"7. datasheet: {report.datasheet}")
     print_summary(report.summary, Taxonomy.wordnet(), max_classes=10)
-    table = Table("planted fault", "planted", "found", "found by", title="Planted vs found")
+    table = Table(
+        "planted fault",
+        "planted",
+        "found",
+        "recall",
+        "false alarms",
+        "found by",
+        title="Planted vs found",
+    )
     for f in report.faults:
         found = "-" if f.found is None else str(f.found)
-        table.add_row(f.fault, str(f.planted), found, f.by)
+        recall = "-" if f.found is None or not f.planted else f"{f.found / f.planted:.0%}"
+        alarms = "-" if f.false_alarms is None else str(f.false_alarms)
+        table.add_row(f.fault, str(f.planted), found, recall, alarms, f.by)
     console.print(table)
-    console.print(
-        f"Next: cd {report.workspace} && synsetlab status; synsetlab taxonomy show n13873502"
-    )
+    console.print(f"Next: cd {report.workspace} && synsetlab status; synsetlab findings list")
 
 
 def register(app: typer.Typer) -> None:
