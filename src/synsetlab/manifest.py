@@ -14,19 +14,14 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
 
+from synsetlab.ingest.records import Box
+
+#: A box in pixel coordinates of the stored image (before EXIF rotation): the same record as
+#: an ingested box.
+ManifestBox = Box
+
 FORMAT = "synsetlab-version-1"
 SPLIT_ORDER = ("train", "val", "test")
-
-
-@dataclass(frozen=True, slots=True)
-class ManifestBox:
-    """A box in pixel coordinates of the stored image (before EXIF rotation)."""
-
-    wnid: str
-    xmin: float
-    ymin: float
-    xmax: float
-    ymax: float
 
 
 @dataclass(frozen=True, slots=True)
