@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from synsetlab import __version__
 from synsetlab.blobs import BlobStore
 from synsetlab.catalog.models import Decision, Finding
-from synsetlab.manifest import ManifestEntry
+from synsetlab.catalog.models import Image as ImageRow
 from synsetlab.report.figures import hierarchy_png, split_sizes_png
 from synsetlab.taxonomy import Taxonomy, find_overlaps
 from synsetlab.versions import load_version
@@ -110,14 +110,17 @@ def collect(ws: Workspace, version: str, out_dir: Path) -> DatasheetData:
         finding_counts={},
         params=m.params,
     )
+    excluded = set(m.excluded)
     with ws.session() as s:
+        ordered = select(Finding).order_by(Finding.score.desc().nulls_last(), Finding.id)
         findings = [
             f
-            for f in s.scalars(
-                select(Finding).order_by(Finding.score.desc().nulls_last(), Finding.id)
-            )
-            if f.image_id is None or f.image_id in by_image
+            for f in s.scalars(ordered)
+            if f.image_id is None or f.image_id in by_image or f.image_id in excluded
         ]
+        rows = s.execute(select(ImageRow.id, ImageRow.sha256).where(ImageRow.id.in_(excluded)))
+        sha_of = dict(rows.all())
+        sha_of.update({i: e.sha256 for i, e in by_image.items()})
         data.decisions = dict(
             s.execute(
                 select(Decision.reason, func.count())
@@ -127,29 +130,29 @@ def collect(ws: Workspace, version: str, out_dir: Path) -> DatasheetData:
             ).all()
         )
     data.finding_counts = dict(sorted(Counter(f.kind for f in findings).items()))
+
+    def thumb(image_id: int, caption: str) -> Thumb:
+        where = by_image[image_id].split if image_id in by_image else "excluded"
+        return thumbs.of(sha_of[image_id], f"{caption} · {where}")
+
     clusters: dict[str, list[Finding]] = defaultdict(list)
     for f in findings:
         if f.kind in ("exact-duplicate", "near-duplicate") and "cluster" in f.detail:
             clusters[f"{f.kind}:{f.detail['cluster']}"].append(f)
     for members in list(clusters.values())[:8]:
-        data.duplicate_clusters.append(
-            [
-                thumbs.of(by_image[f.image_id], f"{f.kind} · {by_image[f.image_id].split}")
-                for f in members[:6]
-            ]
-        )
+        data.duplicate_clusters.append([thumb(f.image_id, f.kind) for f in members[:6]])
     for kind in QUALITY_KINDS:
         chosen = [f for f in findings if f.kind == kind][:8]
         if chosen:
-            data.quality[kind] = [
-                thumbs.of(by_image[f.image_id], f"score {f.score or 0:.2f}") for f in chosen
-            ]
-    for f in [f for f in findings if f.kind == "label-issue"][:24]:
+            data.quality[kind] = [thumb(f.image_id, f"score {f.score or 0:.2f}") for f in chosen]
+    for f in [f for f in findings if f.kind == "label-issue" and f.image_id in by_image][:24]:
         e = by_image[f.image_id]
         given = names.get(f.detail.get("given", e.wnid), e.wnid)
         suggested = f.detail.get("suggested", "")
         suggested_name = taxonomy.get(suggested).name if suggested in taxonomy else suggested
-        data.label_issues.append((thumbs.of(e, e.split), given, suggested_name, f.score or 0.0))
+        data.label_issues.append(
+            (thumb(e.image_id, "label"), given, suggested_name, f.score or 0.0)
+        )
     data.figures["splits"] = split_sizes_png(per_class, names, out_dir / "split_sizes.png").name
     data.figures["hierarchy"] = hierarchy_png(
         groups,
@@ -180,11 +183,11 @@ class _Thumbs:
     def __init__(self, blobs: BlobStore, folder: Path) -> None:
         self.blobs, self.folder = blobs, folder
 
-    def of(self, entry: ManifestEntry, caption: str) -> Thumb:
+    def of(self, sha256: str, caption: str) -> Thumb:
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"{entry.sha256[:16]}.jpg"
+        path = self.folder / f"{sha256[:16]}.jpg"
         if not path.exists():
-            with Image.open(io.BytesIO(self.blobs.get(entry.sha256))) as img:
+            with Image.open(io.BytesIO(self.blobs.get(sha256))) as img:
                 small = ImageOps.exif_transpose(img).convert("RGB")
                 small.thumbnail((THUMB_PX, THUMB_PX))
                 small.save(path, "JPEG", quality=85)
