@@ -22,6 +22,11 @@ WORKERS = typer.Option(None, "--workers", help="Processes measuring images (defa
 def duplicates(
     max_distance: int = typer.Option(8, help="Largest pHash Hamming distance (bits of 64)."),
     flips: bool = typer.Option(False, help="Also match mirror images."),
+    embeddings: Path | None = typer.Option(
+        None, help="Also link images whose CNN embeddings agree: a local weights file."
+    ),
+    arch: str | None = typer.Option(None, help="timm model name of the --embeddings weights."),
+    similarity: float = typer.Option(0.95, help="Cosine similarity that links two embeddings."),
     workers: int | None = WORKERS,
 ) -> None:
     """Exact (same sha256) and near duplicates, clustered; copies that straddle splits.
@@ -32,7 +37,19 @@ def duplicates(
 
     with user_errors():
         ws = current_workspace()
-        r = find_duplicates(ws, max_distance=max_distance, flips=flips, workers=workers)
+        vectors = None
+        if embeddings is not None:
+            from synsetlab.curate.features import content_embeddings
+
+            vectors = content_embeddings(ws, embeddings, arch=arch, workers=workers)
+        r = find_duplicates(
+            ws,
+            max_distance=max_distance,
+            flips=flips,
+            embeddings=vectors,
+            embedding_threshold=similarity,
+            workers=workers,
+        )
         ws.close()
     table = Table("finding", "clusters", "images", title=f"Duplicates among {r.contents} contents")
     table.add_row("exact-duplicate", str(r.exact_clusters), str(r.exact_images))

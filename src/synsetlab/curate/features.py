@@ -182,8 +182,7 @@ def mix(
     x: torch.Tensor, targets: torch.Tensor, alpha: float, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mixup: each item blended with another of the batch, ``lam ~ Beta(alpha, alpha)``."""
-    beta = torch.distributions.Beta(alpha, alpha)
-    lam = float(beta.sample()) if generator is None else _beta(alpha, generator)
+    lam = _beta(alpha, generator)
     other = torch.randperm(len(x), generator=generator)
     return lam * x + (1 - lam) * x[other], lam * targets + (1 - lam) * targets[other]
 
@@ -230,10 +229,11 @@ def train_quick_model(
                 schedule.step()
                 continue
             inputs = augment(standardize_per_image(images[batch.numpy()]), generator)
+            targets = F.one_hot(y[batch], num_classes).float()
+            if config.mixup > 0:
+                inputs, targets = mix(inputs, targets, config.mixup, generator)
             loss = F.cross_entropy(
-                model(inputs.to(device)),
-                y[batch].to(device),
-                label_smoothing=config.label_smoothing,
+                model(inputs.to(device)), targets.to(device), label_smoothing=config.label_smoothing
             )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -337,3 +337,27 @@ def embed(
 def default_device() -> torch.device:
     """The first CUDA device when there is one, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def content_embeddings(
+    ws: Workspace,
+    checkpoint: Path | str,
+    *,
+    arch: str | None = None,
+    image_size: int = 128,
+    workers: int | None = None,
+    device: str | torch.device | None = None,
+) -> np.ndarray:
+    """``(N, D)`` float32 embeddings of every distinct stored image, in ``content_keys`` order.
+
+    What ``find_duplicates(embeddings=...)`` takes: a CNN sees through crops and colour
+    changes that move perceptual hashes. ``checkpoint`` and ``arch`` as in :func:`load_backbone`.
+    """
+    from synsetlab.curate.duplicates import content_keys
+
+    model = load_backbone(checkpoint, arch=arch)
+    images = load_thumbnails(ws, content_keys(ws), size=image_size, workers=workers)
+    features, _ = embed(
+        model, images, normalize=normalize_like(model), device=device or default_device()
+    )
+    return np.asarray(features, dtype=np.float32)
