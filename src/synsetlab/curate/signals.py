@@ -60,9 +60,10 @@ def measure(data: bytes) -> dict[str, float | int]:
     rgb.thumbnail((THUMBNAIL, THUMBNAIL), Image.BILINEAR)
     grey = rgb.convert("L")
     pixels32 = np.asarray(grey.resize((32, 32), Image.LANCZOS), dtype=np.float64)
-    g = np.asarray(grey, dtype=np.float64)
-    c = np.asarray(rgb, dtype=np.float64)
-    rg, yb = c[..., 0] - c[..., 1], 0.5 * (c[..., 0] + c[..., 1]) - c[..., 2]
+    # float32 and channel-first planes: the statistics cost as much as the decode otherwise.
+    g = np.asarray(grey, dtype=np.float32)
+    r, gr, b = (np.asarray(band, dtype=np.float32) for band in rgb.split())
+    rg, yb = r - gr, 0.5 * (r + gr) - b
     return {
         "phash": bits_to_int64(_phash_of_pixels(pixels32)),
         "phash_flip": bits_to_int64(_phash_of_pixels(pixels32[:, ::-1])),
@@ -70,7 +71,7 @@ def measure(data: bytes) -> dict[str, float | int]:
         "mean": float(g.mean()),
         # Largest spread of the three channels: a red disc on a grey of the same luminance
         # is flat in grey levels but not a blank picture.
-        "std": float(c.reshape(-1, 3).std(axis=0).max()),
+        "std": float(max(r.std(), gr.std(), b.std())),
         "laplacian_var": float(laplace(g).var()),
         # Hasler & Suesstrunk (2003): 0 for grey pictures, ~100+ for vivid ones.
         "colourfulness": float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean())),
