@@ -15,11 +15,16 @@ import torch
 from sqlalchemy import select
 
 from synsetlab.catalog.models import Finding, Image
+from synsetlab.curate import features
 from synsetlab.curate.features import (
     CheckpointError,
     QuickModelConfig,
     decode_thumbnail,
+    embed,
     load_backbone,
+    load_thumbnails,
+    standardize_per_image,
+    train_quick_model,
 )
 from synsetlab.curate.findings import count_findings
 from synsetlab.curate.label_issues import (
@@ -44,6 +49,7 @@ from tests.images import jpeg, png
 
 BIRD, BRAMBLING, GOLDFINCH = "n01503061", "n01530575", "n01531178"
 CIRCLE, PENTAGON, HEXAGON = "n13873502", "n13882201", "n13882276"
+STAR, SPIRAL, RECTANGLE = "n13881644", "n13876371", "n13883346"
 
 
 @pytest.fixture(scope="module")
@@ -231,6 +237,30 @@ def test_bad_checkpoints_say_what_to_do(tmp_path: Path) -> None:
         load_backbone(bare)
     with pytest.raises(CheckpointError, match="unknown timm architecture"):
         load_backbone(bare, arch="no-such-net")
+    wrong = tmp_path / "wrong.pth"
+    torch.save(
+        {"arch": "resnet18", "state_dict": timm.create_model("test_resnet").state_dict()}, wrong
+    )
+    with pytest.raises(CheckpointError, match=r"does not fit|lacks"):
+        load_backbone(wrong)
+
+
+def test_the_quick_model_trains_reproducibly_and_leaves_the_global_rng_alone() -> None:
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (12, 16, 16, 3), dtype=np.uint8)
+    labels = np.arange(12) % 3
+    config = QuickModelConfig(epochs=2, batch_size=4)
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = train_quick_model(images, labels, num_classes=3, config=config, seed=5)
+    assert torch.rand(1) == before
+    b = train_quick_model(images, labels, num_classes=3, config=config, seed=5)
+    fa, pa = embed(a, images, normalize=standardize_per_image)
+    fb, pb = embed(b, images, normalize=standardize_per_image)
+    np.testing.assert_array_equal(fa, fb)
+    np.testing.assert_array_equal(pa, pb)
+    assert pa is not None and pa.shape == (12, 3)
 
 
 # In a workspace ----------------------------------------------------------------------------------
@@ -291,41 +321,73 @@ def test_a_class_above_another_is_an_overlap_and_a_tiny_class_is_skipped(
     assert overlap.detail == {"ancestor": "n13866144", "descendant": PENTAGON}
 
 
+def test_pictures_decode_alike_in_worker_processes(
+    sqlite_workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = SyntheticConfig(classes=(CIRCLE, STAR), per_class=3, **NO_OTHER_FAULTS)
+    ingest_synthetic(sqlite_workspace, tmp_path / "shapes", config)
+    with sqlite_workspace.session() as s:
+        shas = list(s.scalars(select(Image.sha256).order_by(Image.id)))
+    here = load_thumbnails(sqlite_workspace, shas, size=20, workers=0)
+    monkeypatch.setattr(features, "POOL_THRESHOLD", 0)
+    pooled = load_thumbnails(sqlite_workspace, shas, size=20, workers=2)
+    assert here.shape == (6, 20, 20, 3)
+    np.testing.assert_array_equal(here, pooled)
+
+
+def test_one_quick_model_per_fold_is_the_strict_option(
+    sqlite_workspace: Workspace, tmp_path: Path
+) -> None:
+    config = SyntheticConfig(classes=(CIRCLE, STAR), per_class=6, **NO_OTHER_FAULTS)
+    ingest_synthetic(sqlite_workspace, tmp_path / "shapes", config)
+    quick = QuickModelConfig(epochs=1, batch_size=4, per_fold=True)
+    report = find_label_issues(
+        sqlite_workspace, folds=3, image_size=16, quick=quick, workers=0, device="cpu"
+    )
+    assert (report.images, report.classes, report.features) == (12, 2, "quick")
+    assert 0.0 <= report.accuracy <= 1.0
+
+
 def test_the_quick_model_finds_planted_wrong_labels(
     sqlite_workspace: Workspace, tmp_path: Path
 ) -> None:
-    """End to end: synthetic shapes with 10% wrong labels, the quick model, the truth.
+    """End to end: four distinct shapes, 10% of their labels wrong, the quick model, the truth.
 
-    Measured on 2 CPU cores: out-of-sample accuracy 0.17 (chance 0.10), 189 of 300 images
-    flagged, precision 0.13 (base rate 0.10), recall 0.80, in 39 s. The quick model learns
-    little from 30 images per class of these randomly coloured, rotated, cluttered figures;
-    a checkpoint's features (``features=path``) are the way to real precision.
+    Small and short to stay fast (~8 s on two cores). Measured at these settings: precision
+    0.20, recall 0.75 (61 flagged, 16 wrong); with seeds 1-3 precision 0.14-0.23 and recall
+    0.50-0.88. Chance precision is 0.10. The bounds sit below the worst seed, as another CPU's
+    arithmetic takes another path through training.
     """
-    config = SyntheticConfig(per_class=30, wrong_label_rate=0.1, seed=3, **NO_OTHER_FAULTS)
+    config = SyntheticConfig(
+        classes=(CIRCLE, STAR, SPIRAL, RECTANGLE),
+        per_class=40,
+        wrong_label_rate=0.1,
+        seed=3,
+        **NO_OTHER_FAULTS,
+    )
     out_dir = tmp_path / "shapes"
     ingest_synthetic(sqlite_workspace, out_dir, config)
     truth = load_truth(out_dir)
-    torch.set_num_threads(2)
 
     report = find_label_issues(
         sqlite_workspace,
-        folds=3,
+        folds=5,
         image_size=48,
-        quick=QuickModelConfig(epochs=10),
+        quick=QuickModelConfig(epochs=30),
         workers=0,
         device="cpu",
         truth=truth,
     )
 
-    assert report.images == 300 and report.issues > 0
+    print(report)
+    assert (report.images, report.classes) == (160, 4)
     assert report.precision is not None and report.recall is not None
-    print(f"quick model: {report}")
-    assert report.recall >= 0.5
-    assert report.precision >= 0.08  # not worse than flagging at random (base rate 0.10)
+    assert report.precision >= 0.12 and report.recall >= 0.45
     with sqlite_workspace.session() as s:
         keys = s.scalars(
             select(Image.source_key)
             .join(Finding, Finding.image_id == Image.id)
             .where(Finding.kind == LABEL_ISSUE)
         ).all()
+    assert len(keys) == report.issues
     assert score_against_truth(keys, truth) == (report.precision, report.recall)

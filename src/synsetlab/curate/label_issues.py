@@ -1,4 +1,4 @@
-"""Label issues: images whose given class a model that never saw their label disagrees with.
+"""Label issues: images whose given class a cross-validated classifier disagrees with.
 
 :func:`find_label_issues` takes the current labelled images, turns each into a feature vector
 (:mod:`synsetlab.curate.features`), gets *out-of-sample* class probabilities by K-fold
@@ -12,12 +12,13 @@ Where the probabilities come from:
   a logistic regression is fitted per fold on the standardised embeddings of the other folds;
 - the quick model (``features="auto"``): one quick model is trained on every image, then the
   same per-fold logistic regression runs on its embeddings. The quick model has seen the
-  given labels, so its embeddings are not strictly out-of-sample; it is trained briefly and
-  heavily augmented, and under-fits (on the synthetic shapes it predicts 13% of the wrong
-  labels it was given, about chance), which keeps the memorisation small. Training one quick
-  model per fold (``QuickModelConfig(per_fold=True)``) is the strict alternative: at the same
-  CPU budget each model sees fewer images for fewer epochs, and measured worse (the numbers
-  are in ``QuickModelConfig``'s docstring). Choose it on a GPU, where time is cheap.
+  given labels, so its embeddings are not strictly out-of-sample: at the default 60 epochs it
+  reproduces 43% of the wrong labels it was given (measured on the synthetic shapes), which
+  costs recall; trained much longer it reproduces all of them and finds nothing. Training one
+  quick model per fold (``QuickModelConfig(per_fold=True)``) is the strict alternative, but in
+  the same CPU time each model sees fewer images for fewer epochs, and on a few hundred
+  images it measured worse (numbers in :class:`~synsetlab.curate.features.QuickModelConfig`).
+  With a GPU, or thousands of images, per-fold training is the sounder choice.
 
 Folds are stratified by class and grouped by content (sha256), so an image's exact duplicates
 never vouch for its label from the other side of a split.
@@ -38,7 +39,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import cleanlab.filter
 import numpy as np
@@ -48,6 +49,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from synsetlab.catalog.current import current_images
 from synsetlab.catalog.models import Image
@@ -62,9 +64,11 @@ from synsetlab.curate.features import (
     train_quick_model,
 )
 from synsetlab.curate.findings import NewFinding, replace_findings
-from synsetlab.synthetic import SyntheticTruth
 from synsetlab.taxonomy import Taxonomy, TaxonomyError, find_overlaps
 from synsetlab.workspace import Workspace
+
+if TYPE_CHECKING:
+    from synsetlab.synthetic import SyntheticTruth
 
 LABEL_ISSUE = "label-issue"
 CLASS_OVERLAP = "class-overlap"
@@ -265,6 +269,7 @@ class LabelIssueReport:
     seconds: float
     #: Labelled images left out because their class has fewer than ``folds`` images.
     skipped_images: int = 0
+    #: Those classes.
     skipped_classes: list[str] = field(default_factory=list)
     #: Against a synthetic truth, when one was given.
     precision: float | None = None
@@ -286,54 +291,37 @@ def find_label_issues(
 ) -> LabelIssueReport:
     """Find likely wrong labels and overlapping classes; record them as findings.
 
-    ``features``: ``"auto"`` trains the quick model (see the module docstring);
-    otherwise a local checkpoint file, read by :func:`~synsetlab.curate.features.load_backbone`
-    (``arch`` names its timm architecture when the file holds bare weights). ``image_size``:
-    side in pixels the pictures are decoded to. ``quick``: the quick model's settings (epochs,
-    width...). ``device``: default CUDA when available. ``truth``: a synthetic dataset's truth,
-    to report precision and recall.
+    ``features``: ``"auto"`` trains the quick model (see the module docstring); otherwise a
+    local checkpoint file, read by :func:`~synsetlab.curate.features.load_backbone` (``arch``
+    names its timm architecture when the file holds bare weights). ``folds``: cross-validation
+    folds; classes with fewer images are skipped. ``image_size``: side in pixels the pictures
+    are decoded to. ``quick``: the quick model's settings. ``workers``: decode processes
+    (default: the workspace's). ``device``: default CUDA when available. ``truth``: a synthetic
+    dataset's truth, to report precision and recall.
     """
     start = time.perf_counter()
     if folds < 2:
         raise ValueError(f"folds must be at least 2, got {folds}")
+    backbone = None if features == "auto" else load_backbone(features, arch=arch)  # fail early
     taxonomy = ws.taxonomy()
     with ws.session() as s:
         labelled = [i for i in current_images(s) if i.wnid is not None]
     counts = Counter(i.wnid for i in labelled)
-    too_small = sorted(w for w, n in counts.items() if n < folds)
     kept = [i for i in labelled if counts[i.wnid] >= folds]
     classes = sorted({i.wnid for i in kept})
-    overlaps = class_overlap_findings(taxonomy, counts)
-    report = LabelIssueReport(
-        images=len(kept),
-        classes=len(classes),
-        issues=0,
-        overlaps=len(overlaps),
-        accuracy=float("nan"),
-        features="quick" if features == "auto" else str(features),
-        folds=folds,
-        seconds=0.0,
-        skipped_images=len(labelled) - len(kept),
-        skipped_classes=too_small,
-    )
     issues: list[NewFinding] = []
+    accuracy = float("nan")
     if len(classes) >= 2:
-        labels = np.array([classes.index(i.wnid) for i in kept]) if kept else np.zeros(0, int)
+        index = {wnid: c for c, wnid in enumerate(classes)}
+        labels = np.array([index[i.wnid] for i in kept])
         shas = [i.sha256 for i in kept]
         pictures = load_thumbnails(ws, shas, size=image_size, workers=workers)
         device = default_device() if device is None else device
-        if features == "auto":
+        if backbone is None:
             probs = _quick_model_probs(
-                pictures,
-                labels,
-                shas,
-                folds=folds,
-                seed=seed,
-                config=quick or QuickModelConfig(),
-                device=device,
+                pictures, labels, shas, folds=folds, seed=seed, config=quick, device=device
             )
         else:
-            backbone = load_backbone(features, arch=arch)
             embedded, _ = embed(
                 backbone, pictures, normalize=normalize_like(backbone), device=device
             )
@@ -343,18 +331,32 @@ def find_label_issues(
         issues = label_issue_findings(
             ids, labels, probs, ranked, classes=classes, taxonomy=taxonomy
         )
-        report.accuracy = float((probs.argmax(1) == labels).mean())
+        accuracy = float((probs.argmax(1) == labels).mean())
+    overlaps = class_overlap_findings(taxonomy, counts)
     with ws.session() as s:
         replace_findings(s, KINDS, [*issues, *overlaps])
-        if truth is not None:
-            flagged = [f.image_id for f in issues]
-            keys = (
-                s.scalars(select(Image.source_key).where(Image.id.in_(flagged))) if flagged else []
-            )
-            report.precision, report.recall = score_against_truth(keys, truth)
-    report.issues = len(issues)
-    report.seconds = time.perf_counter() - start
-    return report
+        scores = _score(s, issues, truth) if truth is not None else (None, None)
+    return LabelIssueReport(
+        images=len(kept),
+        classes=len(classes),
+        issues=len(issues),
+        overlaps=len(overlaps),
+        accuracy=accuracy,
+        features="quick" if backbone is None else str(features),
+        folds=folds,
+        seconds=time.perf_counter() - start,
+        skipped_images=len(labelled) - len(kept),
+        skipped_classes=sorted(w for w, n in counts.items() if n < folds),
+        precision=scores[0],
+        recall=scores[1],
+    )
+
+
+def _score(s: Session, issues: Sequence[NewFinding], truth: SyntheticTruth) -> tuple[float, float]:
+    """Precision and recall of the flagged images, found by their source keys."""
+    flagged = [f.image_id for f in issues]
+    keys = s.scalars(select(Image.source_key).where(Image.id.in_(flagged))) if flagged else []
+    return score_against_truth(keys, truth)
 
 
 def _quick_model_probs(
@@ -364,10 +366,11 @@ def _quick_model_probs(
     *,
     folds: int,
     seed: int,
-    config: QuickModelConfig,
+    config: QuickModelConfig | None,
     device: str | torch.device,
 ) -> np.ndarray:
     """Out-of-sample probabilities ``(N, C)`` from the quick model (see the module docstring)."""
+    config = config or QuickModelConfig()
     num_classes = int(labels.max()) + 1
     if not config.per_fold:
         model = train_quick_model(
