@@ -7,7 +7,7 @@ refer to a version, never to "the current catalog", so every result can be repro
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -17,11 +17,7 @@ from sqlalchemy.orm import Session
 from synsetlab.catalog.current import current_images
 from synsetlab.catalog.models import (
     Box,
-    Decision,
-    DecisionAction,
     Image,
-    Label,
-    LabelState,
     Source,
     SplitAssignment,
     SplitRun,
@@ -140,7 +136,9 @@ def diff_versions(a: Manifest, b: Manifest) -> VersionDiff:
 
 
 def _current_manifest(s: Session) -> Manifest:
-    images = [i for i in current_images(s) if i.wnid is not None]
+    everything = current_images(s, include_excluded=True)
+    kept = [i for i in everything if not i.excluded]
+    images = [i for i in kept if i.wnid is not None]
     assigned = dict(s.execute(select(SplitAssignment.image_id, SplitAssignment.split)).all())
     hidden = set(s.scalars(select(SplitAssignment.image_id).where(SplitAssignment.hidden)))
     missing = [i.image_id for i in images if i.image_id not in assigned]
@@ -168,7 +166,6 @@ def _current_manifest(s: Session) -> Manifest:
     boxes: dict[int, list[ManifestBox]] = defaultdict(list)
     for b in s.scalars(select(Box).order_by(Box.id)):
         boxes[b.image_id].append(ManifestBox(b.wnid, b.xmin, b.ymin, b.xmax, b.ymax))
-    relabelled = _source_labels_of_relabelled(s)
     entries = []
     for image in images:
         row = info[image.image_id]
@@ -186,36 +183,13 @@ def _current_manifest(s: Session) -> Manifest:
                 height=row.height,
                 exif_orientation=row.exif_orientation,
                 boxes=tuple(boxes.get(image.image_id, ())),
-                relabelled_from=relabelled.get(image.image_id),
+                relabelled_from=image.source_wnid if image.source_wnid != image.wnid else None,
             )
         )
-    excluded = tuple(i.image_id for i in current_images(s, include_excluded=True) if i.excluded)
+    excluded = tuple(i.image_id for i in everything if i.excluded)
     split_run = s.scalar(select(SplitRun).order_by(SplitRun.id.desc()))
     params = {
         "split": split_run.params if split_run else {},
-        "unlabelled_or_conflicting": len(current_images(s)) - len(images),
+        "unlabelled_or_conflicting": len(kept) - len(images),
     }
     return Manifest(sorted_classes(e.wnid for e in entries), tuple(entries), params, excluded)
-
-
-def _source_labels_of_relabelled(s: Session) -> dict[int, str]:
-    """image id -> the label its sources gave, for images an active decision relabelled."""
-    ids = set(
-        s.scalars(
-            select(Decision.image_id).where(
-                Decision.undone_at.is_(None), Decision.action == DecisionAction.relabel
-            )
-        )
-    )
-    out: dict[int, str] = {}
-    rows = s.execute(
-        select(Label.image_id, Label.wnid, Label.state).where(
-            Label.image_id.in_(ids), Label.state != LabelState.rejected
-        )
-    )
-    by_image: dict[int, Counter[str]] = defaultdict(Counter)
-    for image_id, wnid, state in rows:
-        by_image[image_id][wnid] += 2 if state is LabelState.verified else 1
-    for image_id, counts in by_image.items():
-        out[image_id] = counts.most_common(1)[0][0]
-    return out

@@ -27,6 +27,8 @@ class CurrentImage:
     conflict: bool
     excluded: bool
     source_split: str | None
+    #: The label the sources give, before any relabel decision (``wnid`` when none).
+    source_wnid: str | None = None
 
 
 def current_images(s: Session, *, include_excluded: bool = False) -> list[CurrentImage]:
@@ -51,16 +53,17 @@ def current_images(s: Session, *, include_excluded: bool = False) -> list[Curren
     for image_id, sha, split in rows:
         if image_id in excluded and not include_excluded:
             continue
-        wnid, conflict = _resolve(relabel.get(image_id), verified[image_id], candidate[image_id])
-        out.append(CurrentImage(image_id, sha, wnid, conflict, image_id in excluded, split))
+        source_wnid, conflict = _source_label(verified[image_id], candidate[image_id])
+        wnid = relabel.get(image_id, source_wnid)
+        conflict = conflict and image_id not in relabel
+        out.append(
+            CurrentImage(image_id, sha, wnid, conflict, image_id in excluded, split, source_wnid)
+        )
     return out
 
 
-def _resolve(
-    relabelled: str | None, verified: set[str], candidate: set[str]
-) -> tuple[str | None, bool]:
-    if relabelled is not None:
-        return relabelled, False
+def _source_label(verified: set[str], candidate: set[str]) -> tuple[str | None, bool]:
+    """The one label the sources give, and whether several compete for it."""
     for pool in (verified, candidate):
         if len(pool) == 1:
             return next(iter(pool)), False

@@ -7,11 +7,10 @@ import json
 import typer
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.orm import Session
 
 from synsetlab.cli.context import console, current_workspace, user_errors
-from synsetlab.curate.decisions import exclude_findings, relabel, undo
-from synsetlab.curate.findings import count_findings, list_findings
+from synsetlab.curate.decisions import exclude_findings, relabel_findings, undo
+from synsetlab.curate.findings import count_findings, list_findings, source_keys
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -30,7 +29,7 @@ def list_(
         with ws.session() as s:
             counts = count_findings(s)
             rows = list_findings(s, kind=kind, limit=show)
-            keys = _keys(s, [f.image_id for f in rows if f.image_id])
+            keys = source_keys(s, [f.image_id for f in rows if f.image_id])
         ws.close()
     console.print(", ".join(f"{k} {n}" for k, n in counts.items()) or "no findings yet")
     table = Table("id", "kind", "image", "class", "score", "detail")
@@ -78,18 +77,8 @@ def relabel_(
     """
     with user_errors():
         ws = current_workspace()
-        n = 0
         with ws.session() as s:
-            for f in list_findings(s, kind="label-issue"):
-                if f.image_id and (f.score or 0) >= min_score and f.detail.get("suggested"):
-                    relabel(
-                        s,
-                        f.image_id,
-                        f.detail["suggested"],
-                        reason="finding:label-issue",
-                        finding_id=f.id,
-                    )
-                    n += 1
+            n = relabel_findings(s, min_score=min_score)
         ws.close()
     console.print(f"relabelled {n} images; undo: synsetlab findings undo --kind label-issue")
 
@@ -116,12 +105,3 @@ def undo_(
 
 def _short(value: object) -> str:
     return f"{value:.3g}" if isinstance(value, float) else json.dumps(value)
-
-
-def _keys(s: Session, image_ids: list[int]) -> dict[int, str]:
-    from sqlalchemy import select
-
-    from synsetlab.catalog.models import Image
-
-    rows = s.execute(select(Image.id, Image.source_key).where(Image.id.in_(image_ids)))
-    return dict(rows.all())

@@ -16,18 +16,14 @@ measures, and records ``small-class`` / ``large-class`` findings against optiona
 from __future__ import annotations
 
 import math
-import zlib
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from synsetlab.catalog.current import CurrentImage, current_images
-from synsetlab.catalog.models import BlobSignals, Image, Label, LabelState
-from synsetlab.curate.decisions import exclude
+from synsetlab.curate.decisions import exclude, keep_ranking
 from synsetlab.curate.findings import NewFinding, replace_findings
 from synsetlab.curate.signals import update_signals
 from synsetlab.taxonomy import Taxonomy
@@ -285,8 +281,11 @@ def apply_balance(
             removed = {w: len(ids) for w, ids in sorted(small.items())}
         if max_count is not None:
             large = {w: ids for w, ids in by_class.items() if len(ids) > max_count}
-            rank = _ranking(s, prefer_quality=prefer_quality) if large else _Ranking()
-            dropped = {w: rank.order(w, ids, seed)[max_count:] for w, ids in sorted(large.items())}
+            rank = keep_ranking(s, prefer_quality=prefer_quality)
+            dropped = {
+                w: rank.order(ids, wnid=w, seed=seed)[max_count:]
+                for w, ids in sorted(large.items())
+            }
             exclude(s, [i for ids in dropped.values() for i in ids], reason=REASON_MAX)
             capped = {w: len(ids) for w, ids in dropped.items()}
         after_counts = {w: len(ids) for w, ids in by_class.items()}
@@ -301,42 +300,3 @@ def apply_balance(
         max_count=max_count,
     )
     return BalancePolicyReport(before=before, after=after, removed=removed, capped=capped)
-
-
-@dataclass
-class _Ranking:
-    """What decides which images of a capped class to keep."""
-
-    #: (image id, wnid) of verified labels.
-    verified: set[tuple[int, str]] = field(default_factory=set)
-    #: image id -> (sharpness, pixels); empty when quality is not preferred.
-    quality: dict[int, tuple[float, int]] = field(default_factory=dict)
-
-    def order(self, wnid: str, image_ids: list[int], seed: int) -> list[int]:
-        """``image_ids`` of class ``wnid``, the one to keep most first."""
-        ids = sorted(image_ids)
-        # Seeded by the class too, so one class's draw does not depend on the others' sizes.
-        rng = np.random.default_rng([seed, zlib.crc32(wnid.encode())])
-        shuffle = dict(zip(ids, rng.permutation(len(ids)).tolist(), strict=True))
-
-        def key(image_id: int) -> tuple[bool, float, int, int]:
-            sharp, pixels = self.quality.get(image_id, (-math.inf, 0))
-            return ((image_id, wnid) not in self.verified, -sharp, -pixels, shuffle[image_id])
-
-        return sorted(ids, key=key)
-
-
-def _ranking(s: Session, *, prefer_quality: bool) -> _Ranking:
-    """Verified labels and, if asked, sharpness and size of every image (unmeasured: -inf)."""
-    verified = s.execute(
-        select(Label.image_id, Label.wnid).where(Label.state == LabelState.verified)
-    )
-    rank = _Ranking(verified={(i, w) for i, w in verified})
-    if prefer_quality:
-        rows = s.execute(
-            select(Image.id, Image.width, Image.height, BlobSignals.laplacian_var).outerjoin(
-                BlobSignals, BlobSignals.sha256 == Image.sha256
-            )
-        )
-        rank.quality = {i: (-math.inf if v is None else v, w * h) for i, w, h, v in rows}
-    return rank

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Literal
 
+import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from synsetlab.catalog.current import current_images
 from synsetlab.catalog.models import (
     BlobSignals,
     Decision,
@@ -24,14 +27,31 @@ from synsetlab.catalog.models import (
 Keep = Literal["first", "best", "none"]
 
 
+def excluded_ids(s: Session) -> set[int]:
+    """Images an active ``exclude`` decision takes out of future versions."""
+    query = select(Decision.image_id).where(
+        Decision.undone_at.is_(None), Decision.action == DecisionAction.exclude
+    )
+    return set(s.scalars(query))
+
+
 def exclude(
-    s: Session, image_ids: Iterable[int], *, reason: str, finding_id: int | None = None
+    s: Session,
+    image_ids: Iterable[int],
+    *,
+    reason: str,
+    finding_ids: dict[int, int] | None = None,
 ) -> int:
-    """Exclude images from future versions; already excluded ones are left as they are."""
-    already = _active_excluded(s)
+    """Exclude images from future versions; already excluded ones are left as they are.
+
+    ``finding_ids`` maps an image id to the finding that motivated its exclusion.
+    Returns how many images were newly excluded.
+    """
+    already = excluded_ids(s)
     new = [i for i in dict.fromkeys(image_ids) if i not in already]
+    links = finding_ids or {}
     s.add_all(
-        Decision(image_id=i, action=DecisionAction.exclude, reason=reason, finding_id=finding_id)
+        Decision(image_id=i, action=DecisionAction.exclude, reason=reason, finding_id=links.get(i))
         for i in new
     )
     return len(new)
@@ -68,46 +88,82 @@ def exclude_findings(s: Session, kind: str, *, keep: Keep = "first") -> int:
     """Exclude the images that findings of ``kind`` name.
 
     Findings with a ``cluster`` in their detail (duplicates) are grouped: ``keep="first"`` keeps
-    the lowest image id of each cluster, ``"best"`` the one with a verified label and the
-    sharpest, largest picture, ``"none"`` excludes the whole cluster. Returns how many images
-    were newly excluded. The reason recorded is ``finding:<kind>``, which ``undo`` can target.
+    the lowest image id of each cluster, ``"best"`` the one :func:`keep_ranking` prefers
+    (verified label, sharpest, largest), ``"none"`` excludes the whole cluster. Returns how many
+    images were newly excluded. The reason recorded is ``finding:<kind>``, which ``undo`` can
+    target.
     """
     findings = [f for f in s.scalars(select(Finding).where(Finding.kind == kind)) if f.image_id]
-    clusters: dict[object, list[Finding]] = defaultdict(list)
-    singles: list[Finding] = []
+    clusters: dict[object, list[int]] = defaultdict(list)
+    chosen: dict[int, int] = {}  # image id -> finding id
     for f in findings:
         if "cluster" in f.detail:
-            clusters[f.detail["cluster"]].append(f)
-        else:
-            singles.append(f)
-    chosen = [(f.image_id, f.id) for f in singles]
-    rank = _quality_rank(s) if keep == "best" else {}
+            clusters[f.detail["cluster"]].append(f.image_id)
+        chosen.setdefault(f.image_id, f.id)
+    rank = keep_ranking(s) if keep == "best" else None
     for members in clusters.values():
-        if keep == "best":  # best first; among equals the lowest id
-            ordered = sorted(members, key=lambda f: (rank[f.image_id], -f.image_id), reverse=True)
-        else:
-            ordered = sorted(members, key=lambda f: f.image_id)
-        start = 0 if keep == "none" else 1
-        chosen.extend((f.image_id, f.id) for f in ordered[start:])
-    already = _active_excluded(s)
-    added = 0
-    for image_id, finding_id in chosen:
-        if image_id not in already:
-            already.add(image_id)
-            added += exclude(s, [image_id], reason=f"finding:{kind}", finding_id=finding_id)
-    return added
+        ordered = rank.order(members) if rank else sorted(set(members))
+        kept = [] if keep == "none" else ordered[:1]
+        for image_id in kept:
+            chosen.pop(image_id, None)
+    return exclude(s, sorted(chosen), reason=f"finding:{kind}", finding_ids=chosen)
 
 
-def _active_excluded(s: Session) -> set[int]:
-    return {i.image_id for i in current_images(s, include_excluded=True) if i.excluded}
+def relabel_findings(s: Session, *, min_score: float = 0.5) -> int:
+    """Relabel every image whose ``label-issue`` finding scores at least ``min_score`` to the
+    class the finding suggests; returns how many. Undone with reason ``finding:label-issue``."""
+    query = select(Finding).where(Finding.kind == "label-issue", Finding.score >= min_score)
+    n = 0
+    for f in s.scalars(query.order_by(Finding.id)):
+        if f.image_id and f.detail.get("suggested"):
+            relabel(
+                s, f.image_id, f.detail["suggested"], reason="finding:label-issue", finding_id=f.id
+            )
+            n += 1
+    return n
 
 
-def _quality_rank(s: Session) -> dict[int, tuple]:
-    """image id -> sort key, higher is better: verified label, sharpness, pixels."""
-    verified = set(s.scalars(select(Label.image_id).where(Label.state == LabelState.verified)))
-    rows = s.execute(
-        select(Image.id, Image.width, Image.height, BlobSignals.laplacian_var).outerjoin(
-            BlobSignals, BlobSignals.sha256 == Image.sha256
-        )
+@dataclass
+class KeepRanking:
+    """Which images to keep first when some must go: verified label, sharper, larger."""
+
+    #: (image id, wnid) of verified labels.
+    verified: set[tuple[int, str]] = field(default_factory=set)
+    #: image id -> (sharpness, pixels); empty when quality is not preferred.
+    quality: dict[int, tuple[float, int]] = field(default_factory=dict)
+
+    def order(
+        self, image_ids: Iterable[int], *, wnid: str | None = None, seed: int = 0
+    ) -> list[int]:
+        """``image_ids``, the one to keep most first.
+
+        With ``wnid``, only a verified label of that class counts; ties are broken by a shuffle
+        seeded by ``seed`` and the class, so one class's draw does not depend on the others.
+        """
+        ids = sorted(set(image_ids))
+        rng = np.random.default_rng([seed, zlib.crc32((wnid or "").encode())])
+        shuffle = dict(zip(ids, rng.permutation(len(ids)).tolist(), strict=True))
+        verified_ids = {i for i, _ in self.verified}
+
+        def key(image_id: int) -> tuple[bool, float, int, int]:
+            sharp, pixels = self.quality.get(image_id, (-math.inf, 0))
+            verified = (image_id, wnid) in self.verified if wnid else image_id in verified_ids
+            return (not verified, -sharp, -pixels, shuffle[image_id])
+
+        return sorted(ids, key=key)
+
+
+def keep_ranking(s: Session, *, prefer_quality: bool = True) -> KeepRanking:
+    """Verified labels and, if asked, sharpness and size of every image (unmeasured: -inf)."""
+    verified = s.execute(
+        select(Label.image_id, Label.wnid).where(Label.state == LabelState.verified)
     )
-    return {image_id: (image_id in verified, sharp or 0.0, w * h) for image_id, w, h, sharp in rows}
+    rank = KeepRanking(verified={(i, w) for i, w in verified})
+    if prefer_quality:
+        rows = s.execute(
+            select(Image.id, Image.width, Image.height, BlobSignals.laplacian_var).outerjoin(
+                BlobSignals, BlobSignals.sha256 == Image.sha256
+            )
+        )
+        rank.quality = {i: (-math.inf if v is None else v, w * h) for i, w, h, v in rows}
+    return rank

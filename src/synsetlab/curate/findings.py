@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from synsetlab.catalog.models import Finding
+from synsetlab.catalog.models import Finding, Image
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,4 +58,10 @@ def count_findings(s: Session) -> dict[str, int]:
     rows = s.execute(
         select(Finding.kind, func.count()).group_by(Finding.kind).order_by(Finding.kind)
     )
+    return dict(rows.all())
+
+
+def source_keys(s: Session, image_ids: Iterable[int]) -> dict[int, str]:
+    """image id -> the path or archive member it came from, for showing findings."""
+    rows = s.execute(select(Image.id, Image.source_key).where(Image.id.in_(list(image_ids))))
     return dict(rows.all())

@@ -23,13 +23,13 @@ from synsetlab import __version__
 from synsetlab.blobs import BlobStore
 from synsetlab.catalog.models import Decision, Finding
 from synsetlab.catalog.models import Image as ImageRow
+from synsetlab.curate.quality import QUALITY_KINDS
 from synsetlab.report.figures import hierarchy_png, split_sizes_png
 from synsetlab.taxonomy import Taxonomy, find_overlaps
 from synsetlab.versions import load_version
 from synsetlab.workspace import Workspace
 
 THUMB_PX = 112
-QUALITY_KINDS = ("too-small", "extreme-aspect", "near-constant", "blurry", "greyscale", "tiny-file")
 
 
 @dataclass
