@@ -9,12 +9,15 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 
+import numpy as np
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from synsetlab.catalog.current import CurrentImage, current_images
 from synsetlab.catalog.models import Finding, SplitAssignment, SplitRun
+from synsetlab.curate.duplicates import cluster
 from synsetlab.workspace import Workspace
 
 SPLITS = ("train", "val", "test")
@@ -101,31 +104,21 @@ def _check_plan(plan: SplitPlan) -> None:
 
 
 def _duplicate_groups(s: Session, image_ids: set[int]) -> dict[int, str]:
-    """image id -> group name, joining every duplicate cluster an image is in (union-find)."""
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    first_cluster: dict[int, str] = {}
+    """image id -> group name, joining every duplicate cluster an image is in."""
+    members: dict[str, list[int]] = defaultdict(list)
     rows = s.execute(
         select(Finding.image_id, Finding.kind, Finding.detail).where(
             Finding.kind.in_(DUPLICATE_KINDS)
         )
     )
     for image_id, kind, detail in rows:
-        if image_id not in image_ids or "cluster" not in detail:
-            continue
-        name = f"{kind}:{detail['cluster']}"
-        if image_id in first_cluster:
-            parent[find(name)] = find(first_cluster[image_id])
-        else:
-            first_cluster[image_id] = name
-            find(name)
-    return {i: find(c) for i, c in first_cluster.items()}
+        if image_id in image_ids and "cluster" in detail:
+            members[f"{kind}:{detail['cluster']}"].append(image_id)
+    ids = sorted({i for group in members.values() for i in group})
+    index = {image_id: k for k, image_id in enumerate(ids)}
+    pairs = [(index[a], index[b]) for group in members.values() for a, b in pairwise(group)]
+    labels = cluster(len(ids), np.array(pairs, dtype=np.int64).reshape(-1, 2))
+    return {image_id: f"duplicates:{label}" for image_id, label in zip(ids, labels, strict=True)}
 
 
 def _quotas(n: int, plan: SplitPlan) -> tuple[int, int]:
