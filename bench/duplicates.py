@@ -7,7 +7,7 @@ search runs on at most ``--baseline-search-max`` files; for more, its time is es
 ``t(M) x (N / M)^2`` (a pairwise loop; measured growth is steeper, so this flatters it), and
 its recall and precision come from its hashes with our exact search, which returns the same
 pairs as its own (checked on the searched files).
-Ours: ``signals.measure`` on every file on all cores (``map_chunks``), then
+Ours: ``measure.measure`` on every file on all cores (``map_chunks``), then
 ``near_duplicate_pairs`` (pHash only, imagededup's rule) or ``near_duplicate_links`` (the
 default rule of ``find_duplicates``: pHash or dHash, statistics check), then ``cluster``.
 faiss ``IndexBinaryMultiHash`` (the same search in a library) is timed for reference.
@@ -95,7 +95,7 @@ def make_images(folder: Path, n: int, workers: int, seed: int = 0) -> set[tuple[
 
 
 def _hash_chunk(paths: list[Path]) -> list[tuple[int, int, int, float, float, float]]:
-    from synsetlab.curate.signals import measure
+    from synsetlab.curate.measure import measure
 
     out = []
     for path in paths:
@@ -112,7 +112,7 @@ def hash_files(paths: list[Path], workers: int) -> tuple[np.ndarray, np.ndarray]
 
     rows = []
     chunks = map_chunks(
-        _hash_chunk, paths, workers=workers, chunk=64, preload=["synsetlab.curate.signals"]
+        _hash_chunk, paths, workers=workers, chunk=64, preload=["synsetlab.curate.measure"]
     )
     for _, results in chunks:
         rows.extend(results)
