@@ -70,3 +70,27 @@ def test_hidden_test_labels_only_when_asked(version: Version, tmp_path: Path) ->
     rows = (tmp_path / "out" / "LOC_test_solution.csv").read_text().splitlines()[1:]
     by_hash = sorted(version.manifest.split("test"), key=lambda e: e.sha256)
     assert [row.split(",")[1].split()[0] for row in rows] == [e.wnid for e in by_hash]
+
+
+def test_image_sets_list_every_written_image_in_order(version: Version, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    export_version(version.manifest, version.blobs, out, "kaggle-loc")
+    sets = out / "ILSVRC" / "ImageSets" / "CLS-LOC"
+    data = out / "ILSVRC" / "Data" / "CLS-LOC"
+
+    def read(name: str) -> list[str]:
+        lines = [line.split(" ") for line in (sets / f"{name}.txt").read_text().splitlines()]
+        assert [int(n) for _, n in lines] == list(range(1, len(lines) + 1))
+        return [image for image, _ in lines]
+
+    train = read("train_cls")
+    assert sorted(f"{p.parent.name}/{p.stem}" for p in (data / "train").rglob("*.JPEG")) == train
+    boxed = (out / "LOC_train_solution.csv").read_text().splitlines()[1:]
+    assert read("train_loc") == [
+        n for n in train if n.split("/")[1] in {r.split(",")[0] for r in boxed}
+    ]
+    assert 0 < len(read("train_loc")) < len(train)
+    for split in ("val", "test"):
+        names = read(split)
+        assert names == sorted(p.stem for p in (data / split).glob("*.JPEG"))
+        assert len(names) == len(version.manifest.split(split)) > 0

@@ -62,3 +62,40 @@ def test_row_groups_are_bounded(
     export_version(version.manifest, version.blobs, tmp_path / "out", "parquet")
     meta = pq.ParquetFile(tmp_path / "out" / "data" / "train-00000-of-00001.parquet").metadata
     assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [2, 2, 2, 1]
+
+
+@pytest.mark.parametrize("short_side", [None, 20])
+def test_boxes_come_back_as_coco_objects(
+    version: Version, tmp_path: Path, short_side: int | None
+) -> None:
+    export_version(
+        version.manifest, version.blobs, tmp_path / "out", "parquet", short_side=short_side
+    )
+    ds = _load(tmp_path / "out", tmp_path)
+    category = ds["train"].features["objects"]["category"].feature
+    assert category.names == list(CLASSES)
+    by_sha = {e.sha256: e for e in version.manifest.entries}
+    seen_boxes = 0
+    for split in ("train", "val", "test"):
+        for row in ds[split]:
+            entry, objects = by_sha[row["sha256"]], row["objects"]
+            if entry.hidden:
+                assert objects == {"bbox": [], "category": []}
+                continue
+            sx, sy = row["width"] / entry.width, row["height"] / entry.height
+            xywh = [(b.xmin, b.ymin, b.xmax - b.xmin, b.ymax - b.ymin) for b in entry.boxes]
+            want = sorted(
+                (
+                    CLASSES.index(b.wnid),
+                    *(round(v * s, 2) for v, s in zip(box, (sx, sy) * 2, strict=True)),
+                )
+                for b, box in zip(entry.boxes, xywh, strict=True)
+            )
+            got = sorted(
+                (c, *(round(v, 2) for v in box))
+                for c, box in zip(objects["category"], objects["bbox"], strict=True)
+            )
+            assert got == want
+            seen_boxes += len(got)
+    assert seen_boxes > 0
+    assert any(b for e in version.manifest.split("test") for b in e.boxes)  # one must not leak

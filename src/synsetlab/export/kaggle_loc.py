@@ -15,6 +15,10 @@ Layout (``OUT``), as :func:`synsetlab.ingest.kaggle_loc.open_kaggle_loc` reads i
     ILSVRC/Data/CLS-LOC/val/ILSVRC2012_val_<8 digits>.JPEG
     ILSVRC/Data/CLS-LOC/test/ILSVRC2012_test_<8 digits>.JPEG
     ILSVRC/Annotations/CLS-LOC/{train/<wnid>,val}/<image>.xml   the CSVs' boxes as PASCAL-VOC
+    ILSVRC/ImageSets/CLS-LOC/train_cls.txt   "<wnid>/<image> <n>": every train image by name,
+                                             n = 1..
+    ILSVRC/ImageSets/CLS-LOC/train_loc.txt   the same over the train images that have boxes
+    ILSVRC/ImageSets/CLS-LOC/{val,test}.txt  "<image> <n>"
     classes.txt, export.json
 
 Val (and labelled test) images are numbered by content hash. Since the label is the first
@@ -22,7 +26,6 @@ box's wnid, boxes of the image's own class come first; an image without boxes ge
 over the whole image, ``wnid 0 0 <width-1> <height-1>`` (counted in the report's warnings),
 or its label would be lost. The three data folders are always there, empty for a missing
 split. Image bytes are written as stored under .JPEG names, as in the ``ilsvrc`` export.
-``ILSVRC/ImageSets`` is not written (the reader does not use it).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from synsetlab.ingest.kaggle_loc import DATA_DIR, SOLUTIONS, SYNSET_MAPPING
 from synsetlab.manifest import ManifestBox, ManifestEntry
 
 ANNOTATIONS_DIR = "ILSVRC/Annotations/CLS-LOC"
+IMAGE_SETS_DIR = "ILSVRC/ImageSets/CLS-LOC"
 TEST_SOLUTION = "LOC_test_solution.csv"
 SAMPLE_SUBMISSION = "LOC_sample_submission.csv"
 HEADER = ("ImageId", "PredictionString")
@@ -57,19 +61,36 @@ def write(job: ExportJob, out: Path) -> dict[str, Any]:
     for split in ("train", "val", "test"):
         (out / DATA_DIR / split).mkdir(parents=True)
     splits = job.splits
-    _write_csv(out / SOLUTIONS["train"], write_train(job, splits.get("train", ()), out))
-    val_rows, _ = write_flat(job, "val", splits.get("val", ()), out)
+    train_rows, train_names = write_train(job, splits.get("train", ()), out)
+    _write_csv(out / SOLUTIONS["train"], train_rows)
+    val_rows, val_images = write_flat(job, "val", splits.get("val", ()), out)
     _write_csv(out / SOLUTIONS["val"], val_rows)
-    test_rows, sample = write_flat(job, "test", splits.get("test", ()), out)
+    test_rows, test_images = write_flat(job, "test", splits.get("test", ()), out)
     if test_rows:
         _write_csv(out / TEST_SOLUTION, test_rows)
-    _write_csv(out / SAMPLE_SUBMISSION, sample)
+    _write_csv(out / SAMPLE_SUBMISSION, test_images)
+    boxed = {stem for stem, _ in train_rows}
+    train_names.sort()  # as in the real lists: by name, not in the order written
+    image_sets = {
+        "train_cls": train_names,
+        "train_loc": [name for name in train_names if name.rpartition("/")[2] in boxed],
+        "val": [stem for stem, _ in val_images],
+        "test": [stem for stem, _ in test_images],
+    }
+    (out / IMAGE_SETS_DIR).mkdir(parents=True)
+    for name, images in image_sets.items():
+        lines = "".join(f"{image} {n}\n" for n, image in enumerate(images, start=1))
+        (out / IMAGE_SETS_DIR / f"{name}.txt").write_text(lines, encoding="utf-8")
     return {}
 
 
-def write_train(job: ExportJob, entries: Sequence[ManifestEntry], out: Path) -> Rows:
-    """The train images in class folders; return the solution rows of those with boxes."""
+def write_train(
+    job: ExportJob, entries: Sequence[ManifestEntry], out: Path
+) -> tuple[Rows, list[str]]:
+    """The train images in class folders; return the solution rows of those with boxes and
+    every image's "<wnid>/<image>" name."""
     rows: Rows = []
+    names: list[str] = []
     made: set[str] = set()
     ordered = sorted(entries, key=lambda e: (e.wnid, *export_order(e)))
     for image in job.images(ordered, job.policy(keep=None)):
@@ -79,13 +100,14 @@ def write_train(job: ExportJob, entries: Sequence[ManifestEntry], out: Path) -> 
             (out / DATA_DIR / "train" / wnid).mkdir()
             made.add(wnid)
         (out / DATA_DIR / "train" / wnid / f"{stem}.JPEG").write_bytes(image.data)
+        names.append(f"{wnid}/{stem}")
         boxes = job.boxes(image)
         if boxes:
             rows.append((stem, prediction_string(boxes)))
             _write_xml(
                 out / ANNOTATIONS_DIR / "train" / wnid / f"{stem}.xml", stem, wnid, image, boxes
             )
-    return rows
+    return rows, names
 
 
 def write_flat(
@@ -93,7 +115,8 @@ def write_flat(
 ) -> tuple[Rows, Rows]:
     """Val or test images numbered 1..N; return (solution rows, sample submission rows).
 
-    Solution rows are empty for a split whose labels stay hidden (test).
+    Solution rows are empty for a split whose labels stay hidden (test); sample submission
+    rows name every image, in order.
     """
     labelled = job.is_labelled(entries)
     rows: Rows = []

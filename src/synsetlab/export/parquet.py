@@ -18,6 +18,11 @@ Columns (the ``datasets`` features, stored in the schema's "huggingface" metadat
     wnid     string                                null where the label is hidden
     sha256   string
     width    int32, height int32                   of the written image
+    objects  struct<bbox: list<float32[4]>,       the image's boxes, as the Hub's detection
+                    category: list<int64>>         datasets store them: ``bbox`` COCO-style
+                                                   ``[x, y, w, h]`` in pixels of the written
+                                                   image, ``category`` a ClassLabel; empty
+                                                   where there are none or the label is hidden
 
 Read with ``datasets.load_dataset("parquet", data_files={"train": "OUT/data/train-*.parquet"})``
 (or ``load_dataset("OUT")``, which finds the splits by file name); ``ds["train"][0]["image"]`` is
@@ -47,17 +52,29 @@ ROW_GROUP_ROWS = 100
 NO_LABEL = -1
 
 IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+OBJECTS_TYPE = pa.struct(
+    [("bbox", pa.list_(pa.list_(pa.float32(), 4))), ("category", pa.list_(pa.int64()))]
+)
 
 
 def schema(classes: Sequence[str]) -> pa.Schema:
     """The Arrow schema, with the ``datasets`` features in its "huggingface" metadata."""
+    class_label = {"names": list(classes), "_type": "ClassLabel"}
+    float32 = {"dtype": "float32", "_type": "Value"}
     features = {
         "image": {"_type": "Image"},
-        "label": {"names": list(classes), "_type": "ClassLabel"},
+        "label": class_label,
         "wnid": {"dtype": "string", "_type": "Value"},
         "sha256": {"dtype": "string", "_type": "Value"},
         "width": {"dtype": "int32", "_type": "Value"},
         "height": {"dtype": "int32", "_type": "Value"},
+        "objects": {
+            "bbox": {
+                "feature": {"feature": float32, "length": 4, "_type": "List"},
+                "_type": "List",
+            },
+            "category": {"feature": class_label, "_type": "List"},
+        },
     }
     fields = [
         ("image", IMAGE_TYPE),
@@ -66,6 +83,7 @@ def schema(classes: Sequence[str]) -> pa.Schema:
         ("sha256", pa.string()),
         ("width", pa.int32()),
         ("height", pa.int32()),
+        ("objects", OBJECTS_TYPE),
     ]
     metadata = {"huggingface": json.dumps({"info": {"features": features}})}
     return pa.schema(fields, metadata=metadata)
@@ -116,8 +134,17 @@ def table(
         "sha256": [image.entry.sha256 for _, image in rows],
         "width": [image.width for _, image in rows],
         "height": [image.height for _, image in rows],
+        "objects": [_objects(job, image) for _, image in rows],
     }
     return pa.Table.from_pydict(columns, schema=arrow_schema)
+
+
+def _objects(job: ExportJob, image: ExportImage) -> dict[str, list[Any]]:
+    boxes = job.boxes(image)
+    return {
+        "bbox": [[b.xmin, b.ymin, b.xmax - b.xmin, b.ymax - b.ymin] for b in boxes],
+        "category": [job.class_index[b.wnid] for b in boxes],
+    }
 
 
 def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
