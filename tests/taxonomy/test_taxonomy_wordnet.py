@@ -223,3 +223,9 @@ def test_taxonomy_checks_its_edges() -> None:
     assert tiny.depth("n00000001") == 1
     assert tiny.height("n00000002") == 1
     assert repr(tiny) == "Taxonomy(2 synsets, 0 custom classes)"
+
+
+def test_lowest_common_ancestor_is_below_every_other_shared_ancestor(wordnet: Taxonomy) -> None:
+    # "dog" is a canine and a domestic animal: the shallow second path must not win.
+    chihuahua, japanese_spaniel, toy_dog = "n02085620", "n02085782", "n02085374"
+    assert wordnet.lowest_common_ancestor(chihuahua, japanese_spaniel) == toy_dog

@@ -267,13 +267,17 @@ class Taxonomy:
         return height
 
     def lowest_common_ancestor(self, a: str, b: str) -> str:
-        """The deepest synset that is ``a`` or above it and ``b`` or above it.
+        """The lowest synset that is ``a`` or above it and ``b`` or above it.
 
-        "Deepest" is by :meth:`depth`; ties go to the smallest wnid so the answer is stable.
-        ``a`` itself when ``a`` is ``b`` or above it (and the other way round).
+        Lowest: no other shared ancestor lies below it. WordNet has synsets with two parents
+        ("dog" is a canine and a domestic animal), so there can be several such (dog and cat:
+        carnivore, and domestic animal); the deepest by :meth:`depth` is returned, ties to the
+        smallest wnid. ``a`` itself when ``a`` is ``b`` or above it (and the other way).
         """
         common = (self.ancestors(a) | {a}) & (self.ancestors(b) | {b})
-        return min(common, key=lambda w: (-self._depth(w), w))
+        above = set().union(*(self.ancestors(w) for w in common))
+        lowest = common - above
+        return min(lowest, key=lambda w: (-self._depth(w), self._height(w), w))
 
     # Internals ---------------------------------------------------------------------------------
 
