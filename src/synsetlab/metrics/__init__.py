@@ -1,0 +1,42 @@
+"""Classification metrics: pure functions over numpy arrays, shared by training, evaluation and
+challenge scoring.
+
+>>> import numpy as np
+>>> from synsetlab.metrics import topk_error
+>>> scores = np.array([[0.7, 0.2, 0.1], [0.5, 0.1, 0.4]])
+>>> topk_error(scores, np.array([0, 2]), k=1)
+0.5
+>>> topk_error(scores, np.array([0, 2]), k=2)
+0.0
+
+The figures live in :mod:`synsetlab.metrics.plots`, imported on demand so that scoring does not
+load matplotlib.
+"""
+
+from synsetlab.metrics.classification import (
+    ClassificationReport,
+    MistakeSeverity,
+    ReliabilityBins,
+    classification_report,
+    confusion_matrix,
+    expected_calibration_error,
+    mistake_severity,
+    per_class_accuracy,
+    reliability_bins,
+    topk_error,
+    topk_predictions,
+)
+
+__all__ = [
+    "ClassificationReport",
+    "MistakeSeverity",
+    "ReliabilityBins",
+    "classification_report",
+    "confusion_matrix",
+    "expected_calibration_error",
+    "mistake_severity",
+    "per_class_accuracy",
+    "reliability_bins",
+    "topk_error",
+    "topk_predictions",
+]
