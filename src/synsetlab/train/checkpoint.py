@@ -1,0 +1,110 @@
+"""Training checkpoints: everything a run needs to continue exactly, written atomically.
+
+A checkpoint is one ``torch.save`` file, read back with ``weights_only=True`` (no pickled
+code), holding the keys timm's ``train.py`` uses (``arch``, ``state_dict``,
+``state_dict_ema``, ``optimizer``, ``epoch``) and what exact resumption adds: scheduler,
+grad scaler, global step, position in the epoch, every RNG state, the resolved config, the
+dataset version and its classes.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+FORMAT = "synsetlab-checkpoint-1"
+REQUIRED = ("format", "arch", "classes", "config", "state_dict", "epoch", "global_step")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, corrupt or not a synsetlab checkpoint."""
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
+    """Write ``state`` (see the module docstring) to ``path`` atomically: a crash leaves the
+    previous file, never half of a new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"format": FORMAT, **state}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: Path | str) -> dict[str, Any]:
+    """Read a checkpoint; :class:`CheckpointError` says why one cannot be used."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read ({type(e).__name__}: {e}); it is corrupt or "
+            "truncated: use another (e.g. best.pt, or an earlier copy) or start afresh"
+        ) from e
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is not a synsetlab training checkpoint; to start from plain weights, "
+            "use --pretrained (or finetune --from)"
+        )
+    missing = [key for key in REQUIRED if key not in state]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}")
+    return state
+
+
+def rng_state() -> dict[str, Any]:
+    """Every global RNG state, in forms ``torch.load(weights_only=True)`` accepts."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "python": _python_state_to_tensor(random.getstate()),
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached": float(cached),
+        },
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` saved."""
+    torch.set_rng_state(state["torch"])
+    random.setstate(_python_state_from_tensor(state["python"]))
+    n = state["numpy"]
+    np.random.set_state(
+        (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"])
+    )
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _python_state_to_tensor(state: tuple) -> dict[str, Any]:
+    version, internal, gauss = state
+    return {
+        "version": version,
+        "internal": torch.tensor(internal, dtype=torch.int64),
+        "gauss": gauss,
+    }
+
+
+def _python_state_from_tensor(state: dict[str, Any]) -> tuple:
+    return state["version"], tuple(int(v) for v in state["internal"].tolist()), state["gauss"]

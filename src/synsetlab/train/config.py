@@ -1,0 +1,205 @@
+"""The typed configuration of a training run, filled from a recipe YAML and overrides.
+
+A recipe is a YAML file of this package's ``recipes/`` folder (or any path) holding a partial
+:class:`TrainConfig`; overrides (CLI flags, ``--set section.key=value``) are applied on top,
+and the resolved config is written with every run (``config.yaml``), as timm's ``args.yaml``.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from synsetlab.data.transforms import TransformConfig
+
+
+class OptimConfig(BaseModel):
+    """The optimiser (timm's ``create_optimizer_v2``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: ``sgd`` (momentum, optionally Nesterov), ``adamw`` or ``lamb``.
+    name: Literal["sgd", "adamw", "lamb"] = "sgd"
+    #: Peak learning rate, for the global batch (no automatic scaling).
+    lr: float = Field(default=0.1, gt=0)
+    momentum: float = Field(default=0.9, ge=0, lt=1)
+    nesterov: bool = False
+    weight_decay: float = Field(default=5e-4, ge=0)
+    #: Decay batch-norm weights and biases too (most recipes exempt them).
+    decay_norm_and_bias: bool = False
+    #: Clip the gradient norm to this (``None``: no clipping).
+    clip_grad: float | None = Field(default=None, gt=0)
+    #: Micro-batches per optimiser step: ``batch_size`` is split into this many.
+    accum_steps: int = Field(default=1, ge=1)
+    #: Layer-wise learning-rate decay (fine-tuning): the last layer gets ``lr``, each one
+    #: before it this factor more less.
+    layer_decay: float | None = Field(default=None, gt=0, le=1)
+
+
+class ScheduleConfig(BaseModel):
+    """The learning-rate schedule (timm's ``create_scheduler_v2``), updated every step."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Literal["cosine", "step", "constant"] = "cosine"
+    #: Linear warmup from ``warmup_lr`` to the peak, in epochs.
+    warmup_epochs: int = Field(default=0, ge=0)
+    warmup_lr: float = Field(default=1e-6, ge=0)
+    #: Floor of the cosine.
+    min_lr: float = Field(default=0.0, ge=0)
+    #: Step schedule: multiply by ``decay_rate`` every ``decay_epochs``.
+    decay_epochs: int = Field(default=30, ge=1)
+    decay_rate: float = Field(default=0.1, gt=0)
+
+
+class TrainConfig(BaseModel):
+    """Everything that decides a run's result. Units in the comments."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: timm model name (``timm.list_models()``), or ``tv/<name>`` for a torchvision model.
+    model: str = "resnet18"
+    #: Extra keyword arguments of the model constructor (timm: e.g. ``channels``).
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    #: A local weights file to start from (state dict or a synsetlab/timm checkpoint).
+    pretrained: str | None = None
+    drop_rate: float = Field(default=0.0, ge=0, lt=1)
+    drop_path_rate: float = Field(default=0.0, ge=0, lt=1)
+    #: Passes over the training split.
+    epochs: int = Field(default=90, ge=1)
+    #: Images per optimiser step, over all processes together.
+    batch_size: int = Field(default=256, ge=1)
+    seed: int = 0
+    data: TransformConfig = TransformConfig()
+    optim: OptimConfig = OptimConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    #: ``ce``: cross-entropy; ``bce``: binary cross-entropy on one-hot targets (timm's A3).
+    loss: Literal["ce", "bce"] = "ce"
+    label_smoothing: float = Field(default=0.0, ge=0, lt=1)
+    #: Mixup and CutMix alphas (0: off); both on: one or the other per batch.
+    mixup: float = Field(default=0.0, ge=0)
+    cutmix: float = Field(default=0.0, ge=0)
+    #: Probability of random erasing per image (after normalisation).
+    random_erasing: float = Field(default=0.0, ge=0, le=1)
+    #: Class balance: ``sampler`` draws images inversely to their class size; ``loss``
+    #: weights the loss by inverse class frequency.
+    balance: Literal["none", "sampler", "loss"] = "none"
+    #: Decay of an exponential moving average of the weights (``None``: no EMA).
+    ema_decay: float | None = Field(default=None, gt=0, lt=1)
+    #: Mixed precision: bfloat16 on CPU, bfloat16 or float16 on CUDA.
+    amp: bool = False
+    amp_dtype: Literal["bfloat16", "float16"] = "bfloat16"
+    channels_last: bool = False
+    compile: bool = False
+    sync_bn: bool = False
+    train_split: str = "train"
+    val_split: str | None = "val"
+    #: Validate every this many epochs (and after the last).
+    eval_every: int = Field(default=1, ge=1)
+    # Fields below change how a run is executed, never its result: a resume may change them.
+    #: Stop after this many optimiser steps in all (a budget, or to interrupt on purpose).
+    max_steps: int | None = Field(default=None, ge=1)
+    #: Also write ``last.pt`` every this many steps (always at epoch ends).
+    save_every_steps: int | None = Field(default=None, ge=1)
+    #: Data-loading processes per training process.
+    workers: int = Field(default=2, ge=0)
+    #: ``auto``: CUDA when available, else CPU.
+    device: str = "auto"
+
+
+#: Fields a resumed run may change: they decide how the run executes, not its result.
+EXECUTION_FIELDS = frozenset({"max_steps", "save_every_steps", "workers", "device"})
+
+
+class RecipeError(ValueError):
+    """A recipe or override cannot be read or does not fit :class:`TrainConfig`."""
+
+
+def recipe_names() -> list[str]:
+    """The recipes shipped with the package."""
+    folder = resources.files("synsetlab.train") / "recipes"
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
+
+
+def load_recipe(name_or_path: str) -> dict[str, Any]:
+    """A recipe's raw values: a shipped recipe by name, or a YAML file by path."""
+    path = Path(name_or_path).expanduser()
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        text = path.read_text(encoding="utf-8")
+    else:
+        resource = resources.files("synsetlab.train") / "recipes" / f"{name_or_path}.yaml"
+        if not resource.is_file():
+            raise RecipeError(
+                f"no recipe {name_or_path!r}; shipped recipes: {', '.join(recipe_names())}, "
+                "or give the path of a .yaml file"
+            )
+        text = resource.read_text(encoding="utf-8")
+    try:
+        values = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise RecipeError(f"recipe {name_or_path!r} is not valid YAML: {e}") from e
+    if not isinstance(values, dict):
+        raise RecipeError(f"recipe {name_or_path!r} must be a mapping of config fields")
+    values.pop("description", None)
+    return values
+
+
+def parse_assignment(text: str) -> tuple[list[str], Any]:
+    """``"optim.lr=0.05"`` -> ``(["optim", "lr"], 0.05)``; the value is read as YAML."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise RecipeError(f"override {text!r} is not KEY=VALUE (e.g. optim.lr=0.05)")
+    return key.strip().split("."), yaml.safe_load(raw)
+
+
+def resolve_config(
+    recipe: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    assignments: list[str] = (),  # type: ignore[assignment]
+) -> TrainConfig:
+    """The config of a recipe (or the defaults), then ``overrides`` (dotted keys -> values,
+    ``None`` values ignored), then ``assignments`` (``"section.key=value"`` strings)."""
+    values: dict[str, Any] = load_recipe(recipe) if recipe else {}
+    items = [(key.split("."), v) for key, v in (overrides or {}).items() if v is not None]
+    items += [parse_assignment(a) for a in assignments]
+    for path, value in items:
+        target = values
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise RecipeError(f"{'.'.join(path)}: {part} is not a section")
+        target[path[-1]] = value
+    try:
+        return TrainConfig.model_validate(values)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
+        )
+        raise RecipeError(f"invalid training config ({problems})") from e
+
+
+def config_changes(old: dict[str, Any], new: TrainConfig) -> list[str]:
+    """Dotted names of the fields that differ between a saved config and ``new``, except
+    :data:`EXECUTION_FIELDS`."""
+    before, after = _flatten(old), _flatten(new.model_dump(mode="json"))
+    return [
+        key
+        for key in sorted(set(before) | set(after))
+        if key not in EXECUTION_FIELDS and before.get(key) != after.get(key)
+    ]
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and key != "model_kwargs":
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out

@@ -1,0 +1,67 @@
+"""torchrun / DDP plumbing: who this process is, and the process group's life."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the training processes (one process: rank 0 of 1)."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        """Only the main process writes files and reports progress."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+
+def init_world(device: torch.device) -> World:
+    """Join the process group torchrun describes (``WORLD_SIZE`` > 1): NCCL on CUDA, gloo on
+    the CPU. Without torchrun, a world of one and no process group."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return World()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def close_world(world: World) -> None:
+    if world.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(world: World) -> None:
+    if world.distributed:
+        dist.barrier()
+
+
+def all_reduce_mean(value: torch.Tensor, world: World) -> torch.Tensor:
+    """The mean of ``value`` over all processes (itself in a world of one)."""
+    if not world.distributed:
+        return value
+    value = value.clone()
+    dist.all_reduce(value, op=dist.ReduceOp.SUM)
+    return value / world.size
+
+
+def resolve_device(name: str, world: World | None = None) -> torch.device:
+    """``auto``: this process's CUDA device when there is one, else the CPU."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", "0")) if world is None else world.local_rank
+        return torch.device("cuda", local)
+    return torch.device("cpu")

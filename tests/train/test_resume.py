@@ -1,0 +1,81 @@
+"""Exact resumption: N steps straight equal N/2 steps, a resume, and the rest, bit for bit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from synsetlab.train.checkpoint import load_checkpoint
+from synsetlab.train.config import resolve_config
+from synsetlab.train.loop import TrainingError, train
+from tests.train.conftest import SMALL, TinyVersion
+
+#: Every source of randomness on: augmentation, mixup/cutmix, erasing, dropout, EMA.
+BUSY = {
+    **SMALL,
+    "epochs": 3,
+    "batch_size": 12,
+    "data.auto_augment": "trivialaugment",
+    "mixup": 0.2,
+    "cutmix": 1.0,
+    "random_erasing": 0.25,
+    "drop_rate": 0.1,
+    "ema_decay": 0.9,
+    "optim.accum_steps": 2,
+}
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    state = load_checkpoint(path)
+    return {**state["state_dict"], **{f"ema.{k}": v for k, v in state["state_dict_ema"].items()}}
+
+
+def _assert_identical(a: Path, b: Path) -> None:
+    wa, wb = _weights(a), _weights(b)
+    assert wa.keys() == wb.keys()
+    different = [k for k in wa if not torch.equal(wa[k], wb[k])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+
+
+@pytest.mark.parametrize("stop_at", [5, 8])  # mid-epoch (4 steps an epoch), then an epoch end
+def test_resume_continues_exactly(tiny: TinyVersion, tmp_path: Path, stop_at: int) -> None:
+    config = resolve_config("tiny-cpu", BUSY)
+    straight = train(tiny.manifest, tiny.blobs, config, tmp_path / "a", version_id=tiny.version_id)
+    assert straight.global_step == 12 and not straight.stopped_early
+
+    budget = resolve_config("tiny-cpu", {**BUSY, "max_steps": stop_at})
+    first = train(tiny.manifest, tiny.blobs, budget, tmp_path / "b", version_id=tiny.version_id)
+    assert first.stopped_early and first.global_step == stop_at
+    assert load_checkpoint(tmp_path / "b" / "last.pt")["global_step"] == stop_at
+    rest = train(
+        tiny.manifest, tiny.blobs, config, tmp_path / "b", version_id=tiny.version_id,
+        resume=tmp_path / "b" / "last.pt",
+    )  # fmt: skip
+    assert rest.global_step == 12 and rest.epochs_done == 3
+    _assert_identical(tmp_path / "a" / "last.pt", tmp_path / "b" / "last.pt")
+    assert [r["epoch"] for r in rest.history] == [1, 2, 3]
+
+
+def test_resume_refuses_a_changed_config_unless_forced(tiny: TinyVersion, tmp_path: Path) -> None:
+    config = resolve_config("tiny-cpu", {**BUSY, "epochs": 1, "mixup": 0, "cutmix": 0})
+    train(tiny.manifest, tiny.blobs, config, tmp_path / "run", version_id=tiny.version_id)
+    last = tmp_path / "run" / "last.pt"
+    changed = resolve_config("tiny-cpu", {**BUSY, "epochs": 2, "optim.lr": 0.01, "workers": 1,
+                                          "mixup": 0, "cutmix": 0})  # fmt: skip
+    with pytest.raises(TrainingError, match=r"differs .* in epochs, optim\.lr: resuming"):
+        train(tiny.manifest, tiny.blobs, changed, tmp_path / "run", version_id=tiny.version_id,
+              resume=last)  # fmt: skip
+    forced = train(tiny.manifest, tiny.blobs, changed, tmp_path / "run",
+                   version_id=tiny.version_id, resume=last, force=True)  # fmt: skip
+    assert forced.epochs_done == 2
+
+
+def test_a_run_folder_is_never_overwritten(tiny: TinyVersion, tmp_path: Path) -> None:
+    config = resolve_config("tiny-cpu", {**BUSY, "max_steps": 1})
+    train(tiny.manifest, tiny.blobs, config, tmp_path / "run", version_id=tiny.version_id)
+    before = (tmp_path / "run" / "last.pt").read_bytes()
+    with pytest.raises(TrainingError, match="already holds a run; continue it with --resume"):
+        train(tiny.manifest, tiny.blobs, config, tmp_path / "run", version_id=tiny.version_id)
+    assert (tmp_path / "run" / "last.pt").read_bytes() == before
