@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from synsetlab.workspace import Workspace, init_workspace
+from tests.tiny_version import TinyVersion, make_tiny_version
 
 PG_ENV = "SYNSETLAB_TEST_PG_URL"
 
@@ -69,3 +70,9 @@ def sqlite_workspace(tmp_path: Path) -> Iterator[Workspace]:
     ws = init_workspace(tmp_path / "ws")
     yield ws
     ws.close()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyVersion:
+    """A 3-class version of small JPEGs (16 train, 4 val, 2 hidden test per class)."""
+    return make_tiny_version(tmp_path_factory.mktemp("tiny"))

@@ -9,8 +9,9 @@ import torch
 
 from synsetlab.train.checkpoint import load_checkpoint
 from synsetlab.train.config import resolve_config
-from synsetlab.train.loop import TrainingError, train
-from tests.train.conftest import SMALL, TinyVersion
+from synsetlab.train.loop import TrainingError
+from synsetlab.train.run import train
+from tests.tiny_version import SMALL, TinyVersion
 
 #: Every source of randomness on: augmentation, mixup/cutmix, erasing, dropout, EMA.
 BUSY = {

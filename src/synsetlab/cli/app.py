@@ -10,12 +10,14 @@ from synsetlab import __version__
 from synsetlab.cli import (
     curate,
     export,
+    export_model,
     findings,
     ingest,
     quickstart,
     report,
     synthetic,
     taxonomy,
+    train,
     versions,
     workspace,
 )
@@ -67,3 +69,5 @@ app.command()(versions.split)
 app.add_typer(versions.app, name="version", help="Freeze, list and compare dataset versions.")
 app.command()(export.export)
 app.command()(report.report)
+train.register(app)
+export_model.register(app)

@@ -59,7 +59,7 @@ class ResumableSampler(Sampler[tuple[int, int]]):
 
     def order(self) -> tuple[np.ndarray, np.ndarray]:
         """This rank's ``(indices, seeds)`` for the whole current epoch."""
-        generator = torch.Generator().manual_seed(_mix(self.seed, self.epoch, 0))
+        generator = torch.Generator().manual_seed(mix_seed(self.seed, self.epoch, 0))
         if self.weights is not None:
             indices = torch.multinomial(self.weights, self.size, True, generator=generator)
         elif self.shuffle:
@@ -81,8 +81,9 @@ class ResumableSampler(Sampler[tuple[int, int]]):
         return self.per_rank - self.position
 
 
-def _mix(*values: int) -> int:
-    """A 63-bit seed from several integers (numpy's SeedSequence hashing)."""
+def mix_seed(*values: int) -> int:
+    """A 63-bit seed from several integers (numpy's SeedSequence hashing): independent
+    streams for (seed, epoch), (seed, step) and the like."""
     return int(np.random.SeedSequence(list(values)).generate_state(1, np.uint64)[0] >> 1)
 
 
@@ -132,3 +133,6 @@ class DeviceNormalize:
         x = images.to(self.device, non_blocking=True).float()
         x = x.sub_(self.mean).div_(self.std)
         return x.contiguous(memory_format=self.memory_format)
+
+
+_mix = mix_seed  # TEMPORARY alias while data/shards.py moves to the public name

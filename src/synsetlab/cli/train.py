@@ -1,0 +1,261 @@
+"""``synsetlab train|evaluate|predict|submission``: models on frozen versions."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from synsetlab.cli.context import console, current_workspace, err_console, user_errors
+
+DEVICE = typer.Option("auto", help="cpu, cuda, cuda:1 ... (auto: CUDA when available).")
+TTA = typer.Option("none", "--tta", help="Test-time augmentation: none or flip.")
+
+
+class ProgressReporter:
+    """The training loop's progress as a rich bar: steps, images/s, loss, ETA."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: TaskID | None = None
+        self.images = 0
+
+    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+        self.task = self.progress.add_task(f"epoch {epoch}/{epochs}", total=steps, info="")
+        self.images = 0
+
+    def step(self, images: int, loss: float, lr: float) -> None:
+        assert self.task is not None
+        self.images += images
+        elapsed = self.progress.tasks[-1].elapsed or 1e-9
+        info = f"{self.images / elapsed:6.0f} img/s  loss {loss:.3f}  lr {lr:.2e}"
+        self.progress.update(self.task, advance=1, info=info)
+
+    def epoch_end(self, record: dict[str, Any]) -> None:
+        parts = [f"epoch {record['epoch']}", f"train loss {record['train_loss']:.3f}"]
+        for key, value in record.items():
+            if key.startswith("val_top") and key.endswith("_error"):  # val_top1_error ...
+                k = key.removeprefix("val_top").removesuffix("_error")
+                parts.append(f"val top-{k} error {value:.3f}")
+        parts.append(f"{record['images_per_s']:.0f} img/s")
+        self.progress.console.print("  ".join(parts))
+
+
+def train(
+    version: str = typer.Argument(..., help="Version name or id to train on."),
+    recipe: str | None = typer.Option(
+        None, help="A shipped recipe (resnet18-sgd, resnet50-a3, tiny-cpu) or a YAML path."
+    ),
+    model: str | None = typer.Option(None, help="timm model name, or tv/<name> (torchvision)."),
+    epochs: int | None = typer.Option(None, help="Passes over the training split."),
+    batch_size: int | None = typer.Option(None, help="Images per step, all processes together."),
+    lr: float | None = typer.Option(None, help="Peak learning rate."),
+    seed: int | None = typer.Option(None, help="Seed of weights, order and augmentation."),
+    amp: bool | None = typer.Option(None, "--amp/--no-amp", help="bfloat16 autocast (CPU)."),
+    channels_last: bool | None = typer.Option(None, "--channels-last/--no-channels-last"),
+    compile: bool | None = typer.Option(None, "--compile/--no-compile", help="torch.compile."),
+    pretrained: Path | None = typer.Option(None, help="Local weights file to start from."),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Any config field, e.g. --set optim.warmup_epochs=5 (repeatable)."
+    ),
+    out: Path | None = typer.Option(
+        None, help="Run folder (default: <workspace>/runs/<recipe or model>-<version>)."
+    ),
+    resume: Path | None = typer.Option(None, help="Continue exactly from this checkpoint."),
+    force: bool = typer.Option(False, help="Resume even though the config changed."),
+    max_steps: int | None = typer.Option(None, help="Stop after this many steps in all."),
+    workers: int | None = typer.Option(None, help="Data-loading processes per process."),
+    device: str | None = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: auto)."),
+) -> None:
+    """Train a model on a version's train split, validating on val every epoch.
+
+    Example: synsetlab train v1 --recipe tiny-cpu --epochs 3
+    """
+    from synsetlab.train import resolve_config
+    from synsetlab.train import train as run_training
+    from synsetlab.versions import load_version
+
+    with user_errors():
+        overrides = {
+            "model": model, "epochs": epochs, "batch_size": batch_size, "optim.lr": lr,
+            "seed": seed, "amp": amp, "channels_last": channels_last, "compile": compile,
+            "pretrained": None if pretrained is None else str(pretrained),
+            "max_steps": max_steps, "workers": workers, "device": device,
+        }  # fmt: skip
+        config = resolve_config(recipe, overrides, set_)
+        ws = current_workspace()
+        v = load_version(ws, version)
+        if out is None:
+            default = ws.root / "runs" / f"{Path(recipe or config.model).stem}-{v.name}"
+            out = resume.parent if resume else default
+        columns = (
+            TextColumn("[bold]{task.description}[/bold]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        console.print(
+            f"training {config.model} on {v.name} ({v.id[:12]}): "
+            f"{v.manifest.splits.get(config.train_split, 0)} train images, "
+            f"{len(v.manifest.classes)} classes -> {out}"
+        )
+        with Progress(*columns, console=console, transient=True) as progress:
+            result = run_training(
+                v.manifest, ws.blobs, config, out, version_id=v.id, resume=resume, force=force,
+                reporter=ProgressReporter(progress),
+            )  # fmt: skip
+        ws.close()
+    state = "stopped at the step budget" if result.stopped_early else "done"
+    best = result.best_val_top1_error
+    console.print(
+        f"{state}: {result.epochs_done} epochs, {result.global_step} steps"
+        + ("" if best is None else f", best val top-1 error {best:.3f}")
+    )
+    console.print(f"checkpoints: {result.paths.last}, {result.paths.best}")
+
+
+def evaluate(
+    checkpoint: Path = typer.Argument(..., help="A training checkpoint (best.pt, last.pt)."),
+    version: str = typer.Argument(..., help="Version name or id."),
+    split: str = typer.Option("val", help="Split to score (hidden test labels are refused)."),
+    tta: str = TTA,
+    out: Path | None = typer.Option(
+        None, help="Folder for metrics.json and plots (default: beside the checkpoint)."
+    ),
+    batch_size: int = typer.Option(64, help="Images per forward pass."),
+    workers: int = typer.Option(0, help="Data-loading processes."),
+    device: str = DEVICE,
+) -> None:
+    """Top-1/top-5 error as ILSVRC defines them, calibration and mistake severity.
+
+    Example: synsetlab evaluate runs/tiny-cpu-v1/best.pt v1 --split val --tta flip
+    """
+    from synsetlab.train.distributed import resolve_device
+    from synsetlab.train.inference import evaluate_split, load_model
+    from synsetlab.versions import load_version
+
+    with user_errors():
+        _check_tta(tta)
+        ws = current_workspace()
+        v = load_version(ws, version)
+        torch_device = resolve_device(device)
+        loaded = load_model(checkpoint, device=torch_device)
+        out = out or checkpoint.parent / f"eval-{v.name}-{split}"
+        report = evaluate_split(
+            loaded, v.manifest, ws.blobs, split, taxonomy=ws.taxonomy(), out_dir=out,
+            batch_size=batch_size, workers=workers, tta_flip=tta == "flip", device=torch_device,
+        )  # fmt: skip
+        ws.close()
+    table = Table(title=f"{checkpoint} on {v.name}/{split} ({report.n_images} images)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows = [
+        ("top-1 error", report.top1_error),
+        ("top-5 error", report.top5_error),
+        ("ECE", report.ece),
+        ("mistake severity (mean LCA height)", report.mean_mistake_severity),
+    ]
+    for name, value in rows:
+        table.add_row(name, "n/a" if value is None else f"{value:.4f}")
+    console.print(table)
+    console.print(f"wrote {out / 'metrics.json'}, confusion.png, reliability.png")
+
+
+def predict(
+    checkpoint: Path = typer.Argument(..., help="A training checkpoint."),
+    inputs: list[Path] = typer.Argument(..., help="Image files or folders (searched deeply)."),
+    topk: int = typer.Option(5, help="Classes per image."),
+    format: str = typer.Option("csv", "--format", help="csv or json."),
+    out: Path | None = typer.Option(None, help="Write here instead of standard output."),
+    tta: str = TTA,
+    device: str = DEVICE,
+) -> None:
+    """Top-k classes (wnid, name, probability) of image files.
+
+    Example: synsetlab predict runs/tiny-cpu-v1/best.pt photos/ --topk 5 --format csv
+    """
+    from synsetlab.cli.context import current_taxonomy
+    from synsetlab.train.distributed import resolve_device
+    from synsetlab.train.inference import image_files, load_model, predict_files, write_predictions
+
+    with user_errors():
+        _check_tta(tta)
+        if format not in ("csv", "json"):
+            raise ValueError(f"unknown format {format!r}: csv or json")
+        torch_device = resolve_device(device)
+        loaded = load_model(checkpoint, device=torch_device)
+        predictions = predict_files(
+            loaded, image_files(inputs), taxonomy=current_taxonomy(), topk=topk,
+            tta_flip=tta == "flip", device=torch_device,
+        )  # fmt: skip
+        text = write_predictions(predictions, format)
+        unreadable = [p.path for p in predictions if not p.top]
+        if unreadable:
+            err_console.print(
+                f"[yellow]warning:[/yellow] {len(unreadable)} file(s) could not be decoded "
+                f"and have no prediction, e.g. {unreadable[0]}"
+            )
+        if out is None:
+            sys.stdout.write(text)
+        else:
+            out.write_text(text, encoding="utf-8")
+            console.print(f"wrote {len(predictions)} predictions to {out}")
+
+
+def submission(
+    checkpoint: Path = typer.Argument(..., help="A training checkpoint."),
+    version: str = typer.Argument(..., help="Version name or id."),
+    out: Path = typer.Argument(..., help="CSV file to write."),
+    split: str = typer.Option("test", help="Split to predict (the hidden test split)."),
+    tta: str = TTA,
+    workers: int = typer.Option(0, help="Data-loading processes."),
+    device: str = DEVICE,
+) -> None:
+    """A challenge submission: the five best classes of each test image.
+
+    CSV rows of ImageId (the image's sha256) and PredictionString (wnids, best first).
+
+    Example: synsetlab submission runs/tiny-cpu-v1/best.pt v1 submission.csv
+    """
+    from synsetlab.train.distributed import resolve_device
+    from synsetlab.train.inference import load_model, write_submission
+    from synsetlab.versions import load_version
+
+    with user_errors():
+        _check_tta(tta)
+        ws = current_workspace()
+        v = load_version(ws, version)
+        torch_device = resolve_device(device)
+        loaded = load_model(checkpoint, device=torch_device)
+        rows = write_submission(
+            loaded, v.manifest, ws.blobs, out, split=split, tta_flip=tta == "flip",
+            workers=workers, device=torch_device,
+        )  # fmt: skip
+        ws.close()
+    console.print(f"wrote {rows} predictions for {v.name}/{split} to {out}")
+
+
+def _check_tta(tta: str) -> None:
+    if tta not in ("none", "flip"):
+        raise ValueError(f"unknown --tta {tta!r}: none or flip")
+
+
+def register(app: typer.Typer) -> None:
+    for command in (train, evaluate, predict, submission):
+        app.command()(command)

@@ -1,0 +1,296 @@
+"""Using a trained checkpoint: evaluation on a version's split, prediction on image files,
+challenge submissions. All read a checkpoint's own config for the model and the transform."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from synsetlab.blobs import BlobStore
+from synsetlab.data import DeviceNormalize, VersionDataset, create_loader, create_transform
+from synsetlab.data.dataset import decode_image
+from synsetlab.data.transforms import TransformConfig
+from synsetlab.manifest import Manifest
+from synsetlab.metrics import ClassificationReport, classification_report, topk_predictions
+from synsetlab.taxonomy.wordnet import Taxonomy
+from synsetlab.train.checkpoint import CheckpointError, load_checkpoint
+from synsetlab.train.config import TrainConfig
+from synsetlab.train.distributed import resolve_device
+from synsetlab.train.loop import EvalOutput, evaluate
+from synsetlab.train.models import create_model
+
+#: Image file suffixes ``predict`` picks up in folders (Pillow reads them all).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+
+
+@dataclass
+class LoadedModel:
+    """A checkpoint's model in eval mode, with what it needs to be used."""
+
+    model: nn.Module
+    classes: tuple[str, ...]
+    config: TrainConfig
+    #: The dataset version it was trained on.
+    version_id: str | None
+    #: ``"ema"`` when the EMA weights were loaded, else ``"model"``.
+    weights: str
+
+    def normalizer(self, device: torch.device) -> DeviceNormalize:
+        data = self.config.data
+        return DeviceNormalize(data.mean, data.std, device=device)
+
+
+def load_model(path: Path | str, *, device: torch.device | str = "cpu") -> LoadedModel:
+    """The model of a training checkpoint (its EMA weights when the run kept them, as timm
+    validates them), on ``device``, in eval mode."""
+    state = load_checkpoint(path)
+    config = TrainConfig.model_validate(state["config"])
+    model = create_model(config.model, num_classes=len(state["classes"]), **config.model_kwargs)
+    weights = "ema" if state.get("state_dict_ema") else "model"
+    try:
+        model.load_state_dict(state["state_dict_ema"] if weights == "ema" else state["state_dict"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: its weights do not fit {config.model!r}: {e}") from e
+    return LoadedModel(
+        model.to(device).eval(),
+        tuple(state["classes"]),
+        config,
+        state.get("version_id"),
+        weights,
+    )
+
+
+def _check_classes(loaded: LoadedModel, manifest: Manifest) -> None:
+    if tuple(manifest.classes) != loaded.classes:
+        shared = len(set(manifest.classes) & set(loaded.classes))
+        raise CheckpointError(
+            f"the checkpoint predicts {len(loaded.classes)} classes and the version has "
+            f"{len(manifest.classes)} ({shared} shared): evaluate on a version with its classes, "
+            "or fine-tune it first (synsetlab finetune)"
+        )
+
+
+def predict_split(
+    loaded: LoadedModel,
+    manifest: Manifest,
+    blobs: BlobStore,
+    split: str,
+    *,
+    batch_size: int = 64,
+    workers: int = 0,
+    tta_flip: bool = False,
+    device: torch.device | str = "cpu",
+    reveal_hidden: bool = False,
+) -> tuple[VersionDataset, EvalOutput]:
+    """Softmax outputs of the model over a split (evaluation transform), in manifest order."""
+    _check_classes(loaded, manifest)
+    data = loaded.config.data
+    dataset = VersionDataset(
+        manifest,
+        split,
+        blobs,
+        transform=create_transform(data, train=False),
+        decode_min_side=data.decode_size(train=False),
+        reveal_hidden=reveal_hidden,
+    )
+    device = torch.device(device)
+    loader = create_loader(dataset, batch_size=batch_size, workers=workers)
+    out = evaluate(
+        loaded.model, loader, normalize=loaded.normalizer(device), device=device, tta_flip=tta_flip
+    )
+    return dataset, out
+
+
+def evaluate_split(
+    loaded: LoadedModel,
+    manifest: Manifest,
+    blobs: BlobStore,
+    split: str,
+    *,
+    taxonomy: Taxonomy | None = None,
+    out_dir: Path | None = None,
+    **kwargs: Any,
+) -> ClassificationReport:
+    """ILSVRC metrics of the model on a labelled split; with ``out_dir``, also
+    ``metrics.json``, ``confusion.png`` and ``reliability.png`` there."""
+    dataset, out = predict_split(loaded, manifest, blobs, split, **kwargs)
+    if (out.labels < 0).any():
+        raise ValueError(
+            f"the {split!r} split's labels are hidden: only the challenge scorer reads them; "
+            "evaluate on val, or make a submission (synsetlab submission)"
+        )
+    report = classification_report(
+        out.probs, out.labels, classes=list(manifest.classes), taxonomy=taxonomy
+    )
+    if out_dir is not None:
+        from synsetlab.metrics.plots import plot_confusion_matrix, plot_reliability_diagram
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        document = {"split": split, "images": len(dataset), "loss": out.loss, **report.to_dict()}
+        (out_dir / "metrics.json").write_text(json.dumps(document, indent=1), encoding="utf-8")
+        plot_confusion_matrix(report.confusion_matrix, list(manifest.classes),
+                              out_dir / "confusion.png")  # fmt: skip
+        plot_reliability_diagram(report.reliability, out_dir / "reliability.png")
+    return report
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The top-k classes of one image file."""
+
+    path: str
+    #: ``(wnid, lemma, probability)`` best first; empty when the file cannot be decoded.
+    top: tuple[tuple[str, str, float], ...]
+
+
+#: The label :class:`_FilesDataset` gives a file it cannot decode.
+UNREADABLE = -2
+
+
+class _FilesDataset(Dataset):
+    def __init__(self, paths: Sequence[Path], transform: Any, data: TransformConfig) -> None:
+        self.paths, self.transform, self.data = paths, transform, data
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        try:
+            data = self.paths[index].read_bytes()
+            image = decode_image(data, min_side=self.data.decode_size(train=False))
+        except (OSError, ValueError, SyntaxError):  # Pillow's ways of refusing a file
+            size = self.data.eval_size
+            return torch.zeros((3, size, size), dtype=torch.uint8), UNREADABLE
+        return self.transform(image), -1
+
+
+def image_files(inputs: Iterable[Path]) -> list[Path]:
+    """Files given, and image files found (recursively, sorted) in folders given."""
+    found: list[Path] = []
+    for item in inputs:
+        item = Path(item).expanduser()
+        if item.is_dir():
+            found += sorted(
+                p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            )
+        elif item.is_file():
+            found.append(item)
+        else:
+            raise FileNotFoundError(f"{item} is neither an image file nor a folder")
+    return found
+
+
+def predict_files(
+    loaded: LoadedModel,
+    paths: Sequence[Path],
+    *,
+    taxonomy: Taxonomy,
+    topk: int = 5,
+    batch_size: int = 64,
+    tta_flip: bool = False,
+    device: torch.device | str = "cpu",
+) -> list[Prediction]:
+    """Top-``topk`` classes (wnid, first lemma, probability) of each image file; files that
+    cannot be decoded get an empty ``top``."""
+    if not paths:
+        raise ValueError("no image files to predict")
+    data = loaded.config.data
+    dataset = _FilesDataset(paths, create_transform(data, train=False), data)
+    device = torch.device(device)
+    loader = create_loader(dataset, batch_size=batch_size)
+    out = evaluate(
+        loaded.model, loader, normalize=loaded.normalizer(device), device=device, tta_flip=tta_flip
+    )
+    k = min(topk, len(loaded.classes))
+    best = topk_predictions(out.probs, k)
+    results = []
+    for path, row, probs, label in zip(paths, best, out.probs, out.labels, strict=True):
+        top = tuple(
+            (loaded.classes[c], _lemma(taxonomy, loaded.classes[c]), float(probs[c])) for c in row
+        )
+        results.append(Prediction(str(path), () if label == UNREADABLE else top))
+    return results
+
+
+def _lemma(taxonomy: Taxonomy, wnid: str) -> str:
+    return taxonomy.get(wnid).lemmas[0] if wnid in taxonomy else wnid
+
+
+def write_predictions(predictions: Sequence[Prediction], fmt: str) -> str:
+    """Predictions as CSV (``path,rank,wnid,lemma,probability`` rows) or JSON."""
+    if fmt == "json":
+        rows = [
+            {
+                "path": p.path,
+                "top": [dict(zip(("wnid", "lemma", "probability"), t, strict=True)) for t in p.top],
+            }
+            for p in predictions
+        ]
+        return json.dumps(rows, indent=1) + "\n"
+    if fmt != "csv":
+        raise ValueError(f"unknown format {fmt!r}: csv or json")
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["path", "rank", "wnid", "lemma", "probability"])
+    for p in predictions:
+        for rank, (wnid, lemma, prob) in enumerate(p.top, start=1):
+            writer.writerow([p.path, rank, wnid, lemma, f"{prob:.6f}"])
+    return buf.getvalue()
+
+
+#: Header of a submission file: one row per test image, its five guesses best first.
+SUBMISSION_HEADER = ("ImageId", "PredictionString")
+
+
+def write_submission(
+    loaded: LoadedModel,
+    manifest: Manifest,
+    blobs: BlobStore,
+    out: Path,
+    *,
+    split: str = "test",
+    topk: int = 5,
+    **kwargs: Any,
+) -> int:
+    """A challenge submission for a split: CSV ``ImageId,PredictionString`` where ImageId is
+    the image's sha256 and PredictionString its top-``topk`` wnids, best first, separated
+    by spaces (ILSVRC scores five guesses). Written atomically; returns the rows written."""
+    dataset, output = predict_split(loaded, manifest, blobs, split, **kwargs)
+    best = topk_predictions(output.probs, min(topk, len(loaded.classes)))
+    rows: dict[str, str] = {}
+    for entry, row in zip(dataset.entries, best, strict=True):
+        rows.setdefault(entry.sha256, " ".join(loaded.classes[c] for c in row))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(SUBMISSION_HEADER)
+        writer.writerows(sorted(rows.items()))
+    tmp.replace(out)
+    return len(rows)
+
+
+def default_device() -> torch.device:
+    return resolve_device("auto")
+
+
+__all__ = [
+    "LoadedModel",
+    "Prediction",
+    "evaluate_split",
+    "image_files",
+    "load_model",
+    "predict_files",
+    "predict_split",
+    "write_predictions",
+    "write_submission",
+]

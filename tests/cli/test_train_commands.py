@@ -1,0 +1,102 @@
+"""The training block of the README, run as written on a synthetic workspace, and what the
+commands refuse."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shlex
+from pathlib import Path
+
+import onnx
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from synsetlab.cli.app import app
+from synsetlab.train import load_checkpoint
+from tests.cli.test_readme import code_blocks
+
+runner = CliRunner(env={"COLUMNS": "200"})
+#: A quarter-width model at 32 px, so that each command takes seconds.
+SMALL = "--set 'model_kwargs={channels: [8, 16, 32, 64], stem_width: 8}' --set data.image_size=32"
+
+
+def run(line: str, *, code: int = 0) -> str:
+    result = runner.invoke(app, shlex.split(line, comments=True)[1:])
+    assert result.exit_code == code, f"{line}\n{result.output}"
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def version(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("train-cli")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("SYNSETLAB_WORKSPACE", raising=False)
+        mp.chdir(root)
+        run("synsetlab init ws")
+        mp.chdir(root / "ws")
+        run("synsetlab synthetic generate shapes --per-class 10")
+        run("synsetlab ingest manifest shapes/manifest.csv --workers 0")
+        run("synsetlab split --val-per-class 2 --test-per-class 2")
+        run("synsetlab version freeze --name v1")
+    return root / "ws"
+
+
+def test_the_training_block_runs_as_written(version: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(version)
+    torch.set_num_threads(1)
+    lines = [line for line in code_blocks("## Training")[0] if line.startswith("synsetlab ")]
+    outputs = []
+    for line in lines:
+        if line.startswith("synsetlab train"):
+            line = line.split("#")[0] + " " + SMALL + " --batch-size 16"
+        outputs.append(run(line))
+    assert "best val top-1 error" in outputs[0]
+    run_dir = version / "runs" / "tiny-cpu-v1"
+    records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2, 3]
+    assert {"train_loss", "val_top1_error", "val_top5_error"} <= records[0].keys()
+    assert (run_dir / "curves.png").stat().st_size > 10_000
+    assert any((run_dir / "tensorboard").iterdir())
+    assert "stopped at the step budget: 1 epochs, 5 steps" in outputs[1]  # 4 steps an epoch
+    resumed = load_checkpoint(version / "runs" / "b" / "last.pt")
+    assert (resumed["epoch"], resumed["global_step"]) == (12, 12 * 4)  # tiny-cpu: 12 epochs
+
+    evaluation = json.loads((run_dir / "eval-v1-val" / "metrics.json").read_text())
+    assert evaluation["n_images"] == 20 and 0 <= evaluation["top1_error"] <= 1
+    assert (run_dir / "eval-v1-val" / "confusion.png").exists()
+    assert "top-5 error" in outputs[3]
+
+    with (version / "top5.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert {r["rank"] for r in rows} == {"1", "2", "3", "4", "5"}
+    assert rows[0]["wnid"].startswith("n") and 0 < float(rows[0]["probability"]) <= 1
+
+    with (version / "submission.csv").open() as f:
+        submission = list(csv.reader(f))
+    assert submission[0] == ["ImageId", "PredictionString"]
+    assert len(submission) == 1 + 20 and all(len(r[1].split()) == 5 for r in submission[1:])
+
+    meta = {p.key: p.value for p in onnx.load(version / "model.onnx").metadata_props}
+    assert len(json.loads(meta["classes"])) == 10
+
+
+def test_bad_input_gets_a_clear_error(version: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(version)
+    out = run("synsetlab train v9 --recipe tiny-cpu", code=1)
+    assert "no version 'v9'" in out
+    out = run("synsetlab train v1 --recipe nope", code=1)
+    assert "no recipe 'nope'; shipped recipes: resnet18-sgd, resnet50-a3, tiny-cpu" in out
+    out = run("synsetlab train v1 --recipe tiny-cpu --set optim.lr=-1", code=1)
+    assert "optim.lr: Input should be greater than 0" in out
+    corrupt = version / "corrupt.pt"
+    corrupt.write_bytes(b"not a checkpoint")
+    out = run(f"synsetlab train v1 --recipe tiny-cpu --resume {corrupt}", code=1)
+    assert "cannot be read" in out and "corrupt or truncated" in out
+    out = run(f"synsetlab evaluate {corrupt} v1", code=1)
+    assert "cannot be read" in out
+    out = run("synsetlab evaluate runs/tiny-cpu-v1/best.pt v1 --split test", code=1)
+    assert "labels are hidden" in out
+    out = run("synsetlab predict runs/tiny-cpu-v1/best.pt nowhere/", code=1)
+    assert "nowhere is neither an image file nor a folder" in out

@@ -1,0 +1,125 @@
+"""Version datasets, transforms and the resumable sampler."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import DistributedSampler
+
+from synsetlab.data import (
+    DeviceNormalize,
+    ResumableSampler,
+    TransformConfig,
+    VersionDataset,
+    create_loader,
+    create_transform,
+    decode_image,
+)
+from synsetlab.data.dataset import HIDDEN
+from tests.tiny_version import CLASSES, TinyVersion
+
+
+def test_a_split_reads_images_and_labels_and_hides_test_labels(tiny: TinyVersion) -> None:
+    transform = create_transform(TransformConfig(image_size=32), train=False)
+    train = VersionDataset(tiny.manifest, "train", tiny.blobs, transform=transform)
+    image, label = train[0]
+    assert image.shape == (3, 32, 32) and image.dtype == torch.uint8
+    assert label == CLASSES.index(train.entries[0].wnid)
+    test = VersionDataset(tiny.manifest, "test", tiny.blobs)
+    assert set(test.labels.tolist()) == {HIDDEN}
+    revealed = VersionDataset(tiny.manifest, "test", tiny.blobs, reveal_hidden=True)
+    assert set(revealed.labels.tolist()) == {0, 1, 2}
+    with pytest.raises(ValueError, match="no 'holdout' images; its splits: train"):
+        VersionDataset(tiny.manifest, "holdout", tiny.blobs)
+
+
+def test_a_loader_gives_uint8_batches_normalised_on_the_device(tiny: TinyVersion) -> None:
+    config = TransformConfig(image_size=24)
+    dataset = VersionDataset(
+        tiny.manifest, "val", tiny.blobs, transform=create_transform(config, train=True)
+    )
+    images, _ = next(iter(create_loader(dataset, batch_size=5)))
+    assert images.shape == (5, 3, 24, 24) and images.dtype == torch.uint8
+    x = DeviceNormalize(config.mean, config.std, channels_last=True)(images)
+    assert x.dtype == torch.float32 and x.is_contiguous(memory_format=torch.channels_last)
+    expected = (images[0, 0, 0, 0] / 255 - config.mean[0]) / config.std[0]
+    assert float(x[0, 0, 0, 0]) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_evaluation_is_resize_then_centre_crop() -> None:
+    config = TransformConfig(image_size=224, crop_pct=0.875)
+    assert config.eval_resize == 256
+    img = Image.new("RGB", (512, 384))
+    assert create_transform(config, train=False)(img).shape == (3, 224, 224)
+
+
+def test_jpegs_decode_at_reduced_scale_but_never_below_the_asked_side() -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (800, 600), (10, 200, 30)).save(buf, "JPEG")
+    assert decode_image(buf.getvalue()).size == (800, 600)
+    assert decode_image(buf.getvalue(), min_side=140).size == (200, 150)  # 1/4: 150 >= 140
+    assert decode_image(buf.getvalue(), min_side=160).size == (400, 300)  # 1/2
+
+
+def test_exif_orientation_is_applied() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 20)).save(buf, "JPEG", exif=exif)
+    assert decode_image(buf.getvalue()).size == (20, 40)
+
+
+def test_same_seed_same_augmentation_whatever_the_worker(tiny: TinyVersion) -> None:
+    transform = create_transform(
+        TransformConfig(image_size=24, auto_augment="trivialaugment"), train=True
+    )
+    dataset = VersionDataset(tiny.manifest, "train", tiny.blobs, transform=transform)
+    a, _ = dataset[(3, 1234)]
+    torch.manual_seed(99)  # the caller's RNG state must not matter...
+    b, _ = dataset[(3, 1234)]
+    assert torch.equal(a, b)
+    c, _ = dataset[(3, 1235)]
+    assert not torch.equal(a, c)
+    before = torch.get_rng_state()
+    dataset[(3, 1234)]
+    assert torch.equal(before, torch.get_rng_state())  # ...and is left as it was
+
+
+def test_the_sampler_partitions_as_distributed_sampler_and_resumes_mid_epoch() -> None:
+    size, replicas = 23, 3
+    shares = []
+    for rank in range(replicas):
+        sampler = ResumableSampler(size, seed=5, num_replicas=replicas, rank=rank, shuffle=False)
+        reference = DistributedSampler(range(size), replicas, rank, shuffle=False)
+        assert [i for i, _ in sampler] == list(reference)
+        shares.append(len(sampler))
+    assert shares == [8, 8, 8]
+
+    sampler = ResumableSampler(size, seed=5)
+    sampler.set_epoch(2)
+    whole = list(sampler)
+    assert sorted(i for i, _ in whole) == list(range(size))
+    sampler.set_position(10)
+    assert list(sampler) == whole[10:] and len(sampler) == size - 10
+    sampler.set_epoch(3)
+    assert [i for i, _ in sampler] != [i for i, _ in whole]
+    again = ResumableSampler(size, seed=5)
+    again.set_epoch(2)
+    assert list(again) == whole
+    with pytest.raises(ValueError, match="outside the epoch"):
+        sampler.set_position(size + 1)
+
+
+def test_weighted_sampling_draws_in_proportion() -> None:
+    weights = np.array([1.0] * 10 + [9.0] * 10)
+    sampler = ResumableSampler(20, seed=0, weights=weights)
+    drawn = []
+    for epoch in range(200):
+        sampler.set_epoch(epoch)
+        drawn += [i for i, _ in sampler]
+    heavy = np.mean(np.array(drawn) >= 10)
+    assert heavy == pytest.approx(0.9, abs=0.02)
