@@ -36,6 +36,26 @@ class TrainingError(ValueError):
     """A run cannot start or go on as asked; the message says why and what to try."""
 
 
+class Criterion(Protocol):
+    """The training loss of a batch: ``(model, inputs (B, 3, H, W), targets) -> scalar``.
+
+    Plain training is ``loss_fn(model(x), y)``; adversarial training attacks ``x`` first,
+    distillation adds a teacher's soft targets (:mod:`synsetlab.train.setup` chooses).
+    """
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor: ...
+
+
+class PlainCriterion:
+    """``loss_fn(model(x), y)``."""
+
+    def __init__(self, loss_fn: nn.Module) -> None:
+        self.loss_fn = loss_fn
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.loss_fn(model(x), y)
+
+
 class Reporter(Protocol):
     """What the loop tells its caller (the CLI draws progress bars from it)."""
 
@@ -110,7 +130,7 @@ def train_one_epoch(
     first_step: int,
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
-    loss_fn: nn.Module,
+    criterion: Criterion,
     normalize: DeviceNormalize,
     device: torch.device,
     world: World,
@@ -153,7 +173,7 @@ def train_one_epoch(
                 sync = model.no_sync()  # all-reduce once per step, not per micro-batch
             with sync:
                 with autocast(config, device):
-                    loss = loss_fn(model(x), y)
+                    loss = criterion(model, x, y)
                 scaler.scale(loss / steps.accum).backward()
             step_loss += float(loss.detach()) / steps.accum
         if not math.isfinite(step_loss):

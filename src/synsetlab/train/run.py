@@ -174,7 +174,7 @@ def _main(
             train_loss, _ = train_one_epoch(
                 train_model, loader, config=config, steps=parts.steps,
                 first_step=progress.global_step, optimizer=parts.optimizer,
-                scheduler=parts.scheduler, loss_fn=parts.loss_fn, normalize=parts.normalize,
+                scheduler=parts.scheduler, criterion=parts.criterion, normalize=parts.normalize,
                 device=device, world=world, mixup=parts.mixup, erase=parts.erase, ema=parts.ema,
                 scaler=parts.scaler, reporter=reporter, on_step_end=on_step_end,
             )  # fmt: skip

@@ -23,7 +23,13 @@ from synsetlab.manifest import Manifest
 from synsetlab.train.checkpoint import CheckpointError
 from synsetlab.train.config import TrainConfig
 from synsetlab.train.distributed import World
-from synsetlab.train.loop import StepPlan, TrainingError, plan_steps
+from synsetlab.train.loop import (
+    Criterion,
+    PlainCriterion,
+    StepPlan,
+    TrainingError,
+    plan_steps,
+)
 from synsetlab.train.models import create_model, load_weights
 
 
@@ -132,7 +138,7 @@ class TrainingParts:
     scheduler: Any
     ema: ModelEmaV3 | None
     scaler: torch.amp.GradScaler
-    loss_fn: nn.Module
+    criterion: Criterion
     mixup: Mixup | None
     erase: RandomErasing | None
 
@@ -203,7 +209,7 @@ def build_parts(
         scaler=torch.amp.GradScaler(
             device.type, enabled=config.amp and config.amp_dtype == "float16"
         ),
-        loss_fn=create_loss(config, train_set, device),
+        criterion=PlainCriterion(create_loss(config, train_set, device)),
         mixup=mixup,
         erase=(
             RandomErasing(config.random_erasing, mode="pixel", device=str(device))
