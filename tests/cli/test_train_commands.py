@@ -81,6 +81,10 @@ def test_the_training_block_runs_as_written(version: Path, monkeypatch: pytest.M
     meta = {p.key: p.value for p in onnx.load(version / "model.onnx").metadata_props}
     assert len(json.loads(meta["classes"])) == 10
 
+    probe = load_checkpoint(version / "runs" / "finetune-resnet10t-v1" / "last.pt")
+    assert probe["config"]["finetune"] == "linear" and probe["epoch"] == 2
+    assert probe["config"]["model_kwargs"]["channels"] == [8, 16, 32, 64]  # the source's
+
 
 def test_bad_input_gets_a_clear_error(version: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(version)

@@ -85,23 +85,39 @@ def train(
 
     Example: synsetlab train v1 --recipe tiny-cpu --epochs 3
     """
+    overrides = {
+        "model": model, "epochs": epochs, "batch_size": batch_size, "optim.lr": lr,
+        "seed": seed, "amp": amp, "channels_last": channels_last, "compile": compile,
+        "pretrained": None if pretrained is None else str(pretrained),
+        "max_steps": max_steps, "workers": workers, "device": device,
+    }  # fmt: skip
+    _run_training(version, recipe, overrides, set_, out, resume, force, prefix="")
+
+
+def _run_training(
+    version: str,
+    recipe: str | dict[str, Any] | None,
+    overrides: dict[str, Any],
+    assignments: list[str],
+    out: Path | None,
+    resume: Path | None,
+    force: bool,
+    *,
+    prefix: str,
+) -> None:
+    """Resolve the config, train with a progress bar, print where the results are."""
     from synsetlab.train import resolve_config
     from synsetlab.train import train as run_training
     from synsetlab.versions import load_version
 
     with user_errors():
-        overrides = {
-            "model": model, "epochs": epochs, "batch_size": batch_size, "optim.lr": lr,
-            "seed": seed, "amp": amp, "channels_last": channels_last, "compile": compile,
-            "pretrained": None if pretrained is None else str(pretrained),
-            "max_steps": max_steps, "workers": workers, "device": device,
-        }  # fmt: skip
-        config = resolve_config(recipe, overrides, set_)
+        config = resolve_config(recipe, overrides, assignments)
         ws = current_workspace()
         v = load_version(ws, version)
         if out is None:
-            default = ws.root / "runs" / f"{Path(recipe or config.model).stem}-{v.name}"
-            out = resume.parent if resume else default
+            recipe_name = recipe if isinstance(recipe, str) else config.model
+            name = f"{prefix}{Path(recipe_name).stem}-{v.name}"
+            out = resume.parent if resume else ws.root / "runs" / name
         columns = (
             TextColumn("[bold]{task.description}[/bold]"),
             BarColumn(),
@@ -128,6 +144,47 @@ def train(
         + ("" if best is None else f", best val top-1 error {best:.3f}")
     )
     console.print(f"checkpoints: {result.paths.last}, {result.paths.best}")
+
+
+def finetune(
+    version: str = typer.Argument(..., help="Version name or id to fine-tune on."),
+    source: Path = typer.Option(
+        ..., "--from", help="Checkpoint or weights file (timm, torchvision, .safetensors)."
+    ),
+    mode: str = typer.Option("full", help="full (every weight) or linear (classifier only)."),
+    layer_decay: float | None = typer.Option(
+        None, help="Layer-wise lr decay, e.g. 0.75 (timm models)."
+    ),
+    freeze_bn: bool = typer.Option(False, help="Keep batch-norm statistics and weights."),
+    recipe: str | None = typer.Option(None, help="Recipe (default: the source run's own)."),
+    model: str | None = typer.Option(None, help="Architecture of a plain weights file."),
+    epochs: int | None = typer.Option(None, help="Passes over the training split."),
+    batch_size: int | None = typer.Option(None, help="Images per step."),
+    lr: float | None = typer.Option(None, help="Peak learning rate."),
+    set_: list[str] = typer.Option([], "--set", help="Any config field (repeatable)."),
+    out: Path | None = typer.Option(None, help="Run folder (default: runs/finetune-...)."),
+    resume: Path | None = typer.Option(None, help="Continue exactly from this checkpoint."),
+    force: bool = typer.Option(False, help="Resume even though the config changed."),
+    max_steps: int | None = typer.Option(None, help="Stop after this many steps in all."),
+    device: str | None = typer.Option(None, help="cpu, cuda ... (default: auto)."),
+) -> None:
+    """Fine-tune a trained model on a version: a new head that keeps the rows of the classes
+    both share (by wnid); linear probe or full, layer-wise lr decay, frozen batch norm.
+
+    Example: synsetlab finetune v1 --from runs/tiny-cpu-v1/best.pt --mode linear --epochs 2
+    """
+    from synsetlab.train.setup import source_config
+
+    with user_errors():
+        if mode not in ("full", "linear"):
+            raise ValueError(f"unknown --mode {mode!r}: full or linear")
+        base = recipe or source_config(source)  # default: the source run's own recipe
+        overrides: dict[str, Any] = {
+            "pretrained": str(source), "finetune": mode, "freeze_bn": freeze_bn or None,
+            "optim.layer_decay": layer_decay, "epochs": epochs, "batch_size": batch_size,
+            "optim.lr": lr, "max_steps": max_steps, "device": device, "model": model,
+        }  # fmt: skip
+    _run_training(version, base, overrides, set_, out, resume, force, prefix="finetune-")
 
 
 def evaluate(
@@ -257,5 +314,5 @@ def _check_tta(tta: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    for command in (train, evaluate, predict, submission):
+    for command in (train, finetune, evaluate, predict, submission):
         app.command()(command)

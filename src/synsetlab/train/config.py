@@ -7,6 +7,7 @@ and the resolved config is written with every run (``config.yaml``), as timm's `
 
 from __future__ import annotations
 
+import copy
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -65,8 +66,13 @@ class TrainConfig(BaseModel):
     model: str = "resnet18"
     #: Extra keyword arguments of the model constructor (timm: e.g. ``channels``).
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
-    #: A local weights file to start from (state dict or a synsetlab/timm checkpoint).
+    #: A local weights file to start from (state dict or a synsetlab/timm checkpoint); the
+    #: head keeps the rows of classes both sides share.
     pretrained: str | None = None
+    #: ``linear``: train only the classifier (a linear probe); ``full``: every weight.
+    finetune: Literal["full", "linear"] = "full"
+    #: Keep batch-norm statistics and affine weights as pretrained (always so when linear).
+    freeze_bn: bool = False
     drop_rate: float = Field(default=0.0, ge=0, lt=1)
     drop_path_rate: float = Field(default=0.0, ge=0, lt=1)
     #: Passes over the training split.
@@ -159,13 +165,17 @@ def parse_assignment(text: str) -> tuple[list[str], Any]:
 
 
 def resolve_config(
-    recipe: str | None = None,
+    recipe: str | dict[str, Any] | None = None,
     overrides: dict[str, Any] | None = None,
     assignments: list[str] = (),  # type: ignore[assignment]
 ) -> TrainConfig:
-    """The config of a recipe (or the defaults), then ``overrides`` (dotted keys -> values,
+    """The config of a recipe (a name, a YAML path, or the values themselves, e.g. a
+    checkpoint's config; none: the defaults), then ``overrides`` (dotted keys -> values,
     ``None`` values ignored), then ``assignments`` (``"section.key=value"`` strings)."""
-    values: dict[str, Any] = load_recipe(recipe) if recipe else {}
+    if isinstance(recipe, dict):
+        values: dict[str, Any] = copy.deepcopy(recipe)
+    else:
+        values = load_recipe(recipe) if recipe else {}
     items = [(key.split("."), v) for key, v in (overrides or {}).items() if v is not None]
     items += [parse_assignment(a) for a in assignments]
     for path, value in items:

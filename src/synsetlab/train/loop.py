@@ -121,6 +121,19 @@ def autocast(config: TrainConfig, device: torch.device) -> AbstractContextManage
     return torch.autocast(device.type, dtype=dtype)
 
 
+NORM_LAYERS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
+def set_train_mode(model: nn.Module, config: TrainConfig) -> None:
+    """Training mode, except batch norms kept frozen (their running statistics untouched)
+    when fine-tuning asks so: ``freeze_bn``, or a linear probe."""
+    model.train()
+    if config.freeze_bn or config.finetune == "linear":
+        for module in model.modules():
+            if isinstance(module, NORM_LAYERS):
+                module.eval()
+
+
 def train_one_epoch(
     model: nn.Module,
     loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
@@ -146,7 +159,7 @@ def train_one_epoch(
     Returns (mean loss over the steps taken, steps taken). ``on_step_end(global_step)``
     returns True to stop after that step (a step budget, or a mid-epoch checkpoint).
     """
-    model.train()
+    set_train_mode(model, config)
     total, taken, step = 0.0, 0, first_step
     batches = iter(loader)
     while True:

@@ -4,6 +4,7 @@ this module only chooses and wires them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,48 +21,119 @@ from torch import nn
 from synsetlab.blobs import BlobStore
 from synsetlab.data import DeviceNormalize, ResumableSampler, VersionDataset, create_transform
 from synsetlab.manifest import Manifest
+from synsetlab.taxonomy.ilsvrc import ilsvrc2012_wnids
 from synsetlab.train.checkpoint import CheckpointError
-from synsetlab.train.config import TrainConfig
+from synsetlab.train.config import EXECUTION_FIELDS, TrainConfig
 from synsetlab.train.distributed import World
 from synsetlab.train.loop import (
+    NORM_LAYERS,
     Criterion,
     PlainCriterion,
     StepPlan,
     TrainingError,
     plan_steps,
 )
-from synsetlab.train.models import create_model, load_weights
+from synsetlab.train.models import classifier_prefix, create_model, load_weights
 
 
-def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
-    """The run's model, initialised from the seed (and ``config.pretrained`` when given)."""
+def build_model(config: TrainConfig, classes: Sequence[str]) -> nn.Module:
+    """The run's model, initialised from the seed, then from ``config.pretrained`` when given
+    (see :func:`load_pretrained`); ``finetune=linear`` leaves only the classifier trainable."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = create_model(
             config.model,
-            num_classes=num_classes,
+            num_classes=len(classes),
             drop_rate=config.drop_rate,
             drop_path_rate=config.drop_path_rate,
             **config.model_kwargs,
         )
     if config.pretrained:
-        load_pretrained(model, Path(config.pretrained))
+        load_pretrained(model, Path(config.pretrained), classes)
+    if config.finetune == "linear":
+        head = classifier_prefix(model) + "."
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(name.startswith(head))
+    elif config.freeze_bn:
+        for module in model.modules():
+            if isinstance(module, NORM_LAYERS):
+                module.requires_grad_(False)
     return model
 
 
-def load_pretrained(model: nn.Module, path: Path) -> None:
-    """Weights from a local file into ``model``: a synsetlab checkpoint (its EMA weights when
-    kept), a timm checkpoint (``state_dict``) or a plain state dict (timm's or
-    torchvision's). A head of another shape stays freshly initialised."""
+def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], list[str] | None]:
+    """A weights file's state dict and, when known, the classes its head's rows stand for.
+
+    Accepted: a synsetlab checkpoint (its EMA weights when kept; classes recorded), a timm
+    training checkpoint (``state_dict``), a plain state dict as timm or torchvision publish
+    them (``.pth``/``.bin``, or ``.safetensors``). A head of 1000 rows without recorded
+    classes is taken to be ImageNet-1k's, in the sorted wnid order torchvision and timm use.
+    """
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises several types for unreadable files
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state: Any = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch and safetensors raise several types for unreadable files
         raise CheckpointError(f"cannot read pretrained weights {path}: {e}") from e
+    classes = None
     if isinstance(state, dict) and "state_dict" in state:
+        classes = state.get("classes")
         state = state.get("state_dict_ema") or state["state_dict"]
-    if not isinstance(state, dict):
+    if not isinstance(state, dict) or not state:
         raise CheckpointError(f"{path} holds no state dict")
+    return state, None if classes is None else list(classes)
+
+
+def source_config(path: Path) -> dict[str, Any] | None:
+    """The training config a synsetlab checkpoint records (``None`` for other files), minus
+    what a new run must not inherit: where it ran and what it started from."""
+    try:
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception:  # read_weights reports unreadable files when the run loads them
+        return None
+    if not (isinstance(state, dict) and isinstance(state.get("config"), dict)):
+        return None
+    inherited = dict(state["config"])
+    for key in (*EXECUTION_FIELDS, "pretrained", "finetune", "freeze_bn"):
+        inherited.pop(key, None)
+    return inherited
+
+
+def load_pretrained(model: nn.Module, path: Path, classes: Sequence[str]) -> int:
+    """Weights from a local file (see :func:`read_weights`) into ``model`` whose head predicts
+    ``classes``. The head keeps the trained row of every class both sides share (by wnid);
+    other rows stay freshly initialised. Returns the number of rows kept."""
+    state, source_classes = read_weights(path)
+    head = classifier_prefix(model)
+    weight_key, bias_key = f"{head}.weight", f"{head}.bias"
+    own = model.state_dict()
+    if weight_key in state and weight_key in own:
+        rows = state[weight_key].shape[0]
+        if source_classes is None and rows == 1000:
+            source_classes = ilsvrc2012_wnids("sorted")
+        if source_classes is not None and len(source_classes) != rows:
+            raise CheckpointError(f"{path}: {len(source_classes)} classes for {rows} head rows")
+        new_weight, new_bias = own[weight_key].clone(), own.get(bias_key)
+        new_bias = None if new_bias is None else new_bias.clone()
+        index = {wnid: i for i, wnid in enumerate(source_classes or [])}
+        kept = 0
+        if state[weight_key].shape[1:] == new_weight.shape[1:]:
+            for target, wnid in enumerate(classes):
+                if wnid in index:
+                    new_weight[target] = state[weight_key][index[wnid]]
+                    if new_bias is not None and bias_key in state:
+                        new_bias[target] = state[bias_key][index[wnid]]
+                    kept += 1
+        state = {**state, weight_key: new_weight}
+        if new_bias is not None:
+            state[bias_key] = new_bias
+    else:
+        kept = 0
     load_weights(model, state, strict_head=False)
+    return kept
 
 
 def create_loss(config: TrainConfig, dataset: VersionDataset, device: torch.device) -> nn.Module:
@@ -173,7 +245,7 @@ def build_parts(
             decode_min_side=data.decode_size(train=False),
         )
     steps = plan_steps(config, len(train_set), world)
-    model = build_model(config, len(manifest.classes))
+    model = build_model(config, manifest.classes)
     if config.sync_bn and world.distributed:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(device)
