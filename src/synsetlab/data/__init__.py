@@ -11,14 +11,18 @@
 
 from synsetlab.data.dataset import VersionDataset, decode_image
 from synsetlab.data.loader import DeviceNormalize, ResumableSampler, create_loader
+from synsetlab.data.shards import ShardDataset, num_samples, shard_dataset
 from synsetlab.data.transforms import TransformConfig, create_transform
 
 __all__ = [
     "DeviceNormalize",
     "ResumableSampler",
+    "ShardDataset",
     "TransformConfig",
     "VersionDataset",
     "create_loader",
     "create_transform",
     "decode_image",
+    "num_samples",
+    "shard_dataset",
 ]

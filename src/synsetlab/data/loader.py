@@ -133,6 +133,3 @@ class DeviceNormalize:
         x = images.to(self.device, non_blocking=True).float()
         x = x.sub_(self.mean).div_(self.std)
         return x.contiguous(memory_format=self.memory_format)
-
-
-_mix = mix_seed  # TEMPORARY alias while data/shards.py moves to the public name

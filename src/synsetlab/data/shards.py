@@ -1,0 +1,278 @@
+"""Training input streamed from the tar shards of a ``webdataset`` export.
+
+Reads the folder ``synsetlab export VERSION --format webdataset OUT`` writes (see
+:mod:`synsetlab.export.webdataset`)::
+
+    OUT/export.json                  "format": "webdataset"; "classes": the class index order;
+                                     details["shards"][split]: [{"url", "nsamples"}, ...]
+                                     with ``url`` relative to OUT
+    OUT/<split>/<split>-000000.tar   samples <key>.jpg, <key>.cls (class index as ASCII
+                                     digits; absent where the label is hidden), <key>.json
+
+Sequential reads of a few large files instead of one file per image: what a network or
+spinning disk needs. ``--short-side 256`` at export time pre-resizes the JPEGs, which halves
+decoding time for ImageNet-sized (500x375) pictures; ``decode_min_side`` (DCT scaling) only
+pays for pictures at least twice that side, so it matters for full-size exports of large
+photos, not for pre-resized ones (``bench/loader.py`` measures both).
+
+::
+
+    dataset = shard_dataset("out/tiny", "train", transform=create_transform(cfg, train=True),
+                            decode_min_side=cfg.decode_size(True), shuffle_buffer=2000)
+    loader = create_loader(dataset, batch_size=256, workers=8)
+    for epoch in range(epochs):
+        dataset.set_epoch(epoch)
+        for images, labels in loader: ...   # (B, 3, S, S) uint8, (B,) int64
+
+Unlike :class:`synsetlab.data.VersionDataset` with :class:`synsetlab.data.ResumableSampler`,
+a stream can only restart at an epoch boundary: exact mid-epoch resumption (the same
+samples and augmentations as an uninterrupted run) is only guaranteed with the blob-store
+dataset. What *is* reproducible here is a whole epoch: for a given ``(seed, epoch)``, number
+of ranks and number of loader workers, the order is fixed, and each sample's augmentation
+depends on ``(seed, epoch, key)`` alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import webdataset as wds
+from PIL import Image
+from torch.utils.data import IterableDataset
+
+from synsetlab.data.dataset import HIDDEN, decode_image, seeded
+from synsetlab.data.loader import mix_seed
+
+#: The file every export writes last (see :mod:`synsetlab.export`).
+EXPORT_MARKER = "export.json"
+EXPORT_HINT = "write one with `synsetlab export VERSION --format webdataset {out}`"
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One tar file of a split: its absolute path and the samples it holds."""
+
+    path: str
+    nsamples: int
+
+
+class ShardDataset(IterableDataset):
+    """``(image, label)`` pairs streamed from a split's shards (``(image, label, key)`` with
+    ``with_key``).
+
+    ``image`` is what ``transform`` makes of the decoded RGB PIL image (usually a ``(3, S, S)``
+    uint8 tensor); ``label`` the class index in ``classes`` order, or :data:`HIDDEN` (-1) for
+    samples without ``.cls``; ``key`` the sample's name in the tar (its content sha256,
+    ``_1``, ``_2`` ... for repeated content).
+
+    Each epoch (``set_epoch``):
+
+    1. the shard list is shuffled by ``(seed, epoch)``, the same on every rank
+       (``shuffle_buffer=0``: export order, nothing shuffled);
+    2. ranks take every ``world_size``-th shard (``wds.split_by_node``: torch.distributed's
+       rank and world size when initialised, or ``RANK``/``WORLD_SIZE``), and each DataLoader
+       worker every ``num_workers``-th of those (``wds.split_by_worker``); with fewer shards
+       than ranks x workers some get none, and ranks may get unequal numbers of samples;
+    3. samples pass through a buffer of ``shuffle_buffer`` from which they are drawn at
+       random (seeded by ``(seed, epoch, rank, worker)``), then are decoded and transformed.
+
+    ``resampled=True`` draws shards with replacement instead (seeded by ``(seed, epoch, rank,
+    worker)``) and stops each rank after ``ceil(num_samples / world_size)`` samples: every
+    rank then yields the same number, what DistributedDataParallel needs, at the price of
+    samples seen twice or not at all within an epoch.
+    """
+
+    def __init__(
+        self,
+        shards: Sequence[Shard],
+        *,
+        classes: Sequence[str] = (),
+        transform: Callable[[Image.Image], Any] | None = None,
+        decode_min_side: int | None = None,
+        shuffle_buffer: int = 0,
+        seed: int = 0,
+        epoch: int = 0,
+        resampled: bool = False,
+        with_key: bool = False,
+    ) -> None:
+        if not shards:
+            raise ValueError("ShardDataset needs at least one shard; build it with shard_dataset")
+        if shuffle_buffer < 0:
+            raise ValueError(f"shuffle_buffer must be 0 (no shuffling) or more: {shuffle_buffer}")
+        self.shards = tuple(shards)
+        self.classes = tuple(classes)
+        self.transform = transform
+        self.decode_min_side = decode_min_side
+        self.shuffle_buffer = shuffle_buffer
+        self.seed = seed
+        self.epoch = epoch
+        self.resampled = resampled
+        self.with_key = with_key
+
+    @property
+    def num_samples(self) -> int:
+        """Samples in the split (all ranks together), from ``export.json``."""
+        return sum(s.nsamples for s in self.shards)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch the next iteration streams (its shard order and shuffle)."""
+        self.epoch = epoch
+
+    def shard_order(self) -> list[Shard]:
+        """All ranks' shards, in this epoch's order (before the split by rank and worker)."""
+        order = list(self.shards)
+        if self.shuffle_buffer > 0:
+            random.Random(mix_seed(self.seed, self.epoch, 0)).shuffle(order)
+        return order
+
+    def __len__(self) -> int:
+        """Samples this rank yields in the current epoch (exact: computed from export.json)."""
+        rank, world_size, _, _ = wds.utils.pytorch_worker_info()
+        if self.resampled:
+            return -(-self.num_samples // world_size)
+        return sum(s.nsamples for s in self.shard_order()[rank::world_size])
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        rank, world_size, worker, workers = wds.utils.pytorch_worker_info()
+        rng = random.Random(mix_seed(self.seed, self.epoch, 1, rank, worker))
+        if self.resampled:
+            samples = islice(
+                wds.tarfile_samples(_draw(self.shards, rng)),
+                _share(-(-self.num_samples // world_size), worker, workers),
+            )
+        else:
+            urls = ({"url": s.path} for s in self.shard_order())
+            samples = wds.tarfile_samples(wds.split_by_worker(wds.split_by_node(urls)))
+        if self.shuffle_buffer > 1:
+            # Encoded bytes wait in the buffer (~110 kB a full-size ImageNet JPEG, ~40 kB at
+            # 256 px), and it fills completely before the first sample comes out.
+            samples = wds.shuffle(self.shuffle_buffer, self.shuffle_buffer, rng=rng)(samples)
+        for sample in samples:
+            yield self._load(sample)
+
+    def _load(self, sample: dict[str, Any]) -> tuple[Any, ...]:
+        key = sample["__key__"]
+        if "jpg" not in sample:
+            raise ValueError(
+                f"sample {key!r} of {sample.get('__url__')} has no .jpg: not a synsetlab "
+                "webdataset shard; export the version again with --format webdataset"
+            )
+        label = int(sample["cls"].decode("ascii")) if "cls" in sample else HIDDEN
+        image = decode_image(sample["jpg"], min_side=self.decode_min_side)
+        if self.transform is not None:
+            with seeded(mix_seed(self.seed, self.epoch, 2, _key_number(key))):
+                image = self.transform(image)
+        return (image, label, key) if self.with_key else (image, label)
+
+
+def _draw(shards: Sequence[Shard], rng: random.Random) -> Iterator[dict[str, str]]:
+    """Shards drawn with replacement, for ever."""
+    while True:
+        yield {"url": rng.choice(shards).path}
+
+
+def _share(total: int, worker: int, workers: int) -> int:
+    """Worker ``worker``'s part of ``total`` samples split as evenly as possible."""
+    return total // workers + (worker < total % workers)
+
+
+def _key_number(key: str) -> int:
+    """A 60-bit number from a sample key, to seed its augmentation."""
+    return int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:15], 16)
+
+
+def read_shards(export_dir: str | os.PathLike[str], split: str) -> tuple[list[Shard], list[str]]:
+    """``(shards, classes)`` of ``split`` in the webdataset export at ``export_dir``.
+
+    Raises ValueError when ``export_dir`` holds no webdataset export or the split has no
+    shards, FileNotFoundError when a listed shard is missing.
+    """
+    out = Path(export_dir).expanduser()
+    marker = out / EXPORT_MARKER
+    if not marker.is_file():
+        raise ValueError(
+            f"{out} is not a webdataset export: it has no {EXPORT_MARKER}; "
+            + EXPORT_HINT.format(out=out)
+        )
+    try:
+        record = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ValueError(f"cannot read {marker} ({e}); {EXPORT_HINT.format(out=out)}") from e
+    if record.get("format") != "webdataset":
+        raise ValueError(
+            f"{out} holds a {record.get('format')!r} export, not a webdataset one; "
+            + EXPORT_HINT.format(out=out)
+        )
+    listed: dict[str, list[dict[str, Any]]] = record.get("details", {}).get("shards", {})
+    if not listed.get(split):
+        have = ", ".join(
+            f"{name} ({sum(s['nsamples'] for s in shards)} samples)"
+            for name, shards in listed.items()
+            if shards
+        )
+        raise ValueError(
+            f"the webdataset export at {out} has no {split!r} shards; "
+            f"its splits: {have or 'none'}. Pick one of those, or export a version with "
+            f"{split!r} images"
+        )
+    shards = [Shard(str(out / s["url"]), int(s["nsamples"])) for s in listed[split]]
+    missing = [s.path for s in shards if not Path(s.path).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} shard(s) listed in {marker} are missing, e.g. {missing[0]}; "
+            "the export was moved or damaged: export it again with --force"
+        )
+    return shards, list(record.get("classes", []))
+
+
+def num_samples(export_dir: str | os.PathLike[str], split: str) -> int:
+    """Samples in ``split`` of the webdataset export at ``export_dir`` (from export.json)."""
+    return sum(s.nsamples for s in read_shards(export_dir, split)[0])
+
+
+def shard_dataset(
+    export_dir: str | os.PathLike[str],
+    split: str,
+    *,
+    transform: Callable[[Image.Image], Any] | None,
+    decode_min_side: int | None = None,
+    shuffle_buffer: int = 0,
+    seed: int = 0,
+    epoch: int = 0,
+    resampled: bool = False,
+    with_key: bool = False,
+) -> ShardDataset:
+    """``split`` of the webdataset export at ``export_dir`` as a torch ``IterableDataset``.
+
+    Yields ``(image, label)``: ``image`` is ``transform(decode_image(jpg, min_side=
+    decode_min_side))``, e.g. a ``(3, S, S)`` uint8 tensor from :func:`create_transform`
+    (pass ``TransformConfig.decode_size(train)`` as ``decode_min_side`` for DCT-scaled
+    decoding); ``label`` an int, -1 where hidden. ``shuffle_buffer``: 0 keeps export order
+    (evaluation), 1 shuffles the shard order only, more also shuffles samples through a
+    buffer that size (a few thousand is usual). See :class:`ShardDataset` for how shards are
+    split over ranks and workers, and for ``resampled``; ``with_key`` adds each sample's key.
+
+    Batch it with :func:`synsetlab.data.create_loader` (no sampler); call ``set_epoch`` before
+    each epoch. Raises ValueError when ``export_dir`` is not a webdataset export or ``split``
+    has no shards.
+    """
+    shards, classes = read_shards(export_dir, split)
+    return ShardDataset(
+        shards,
+        classes=classes,
+        transform=transform,
+        decode_min_side=decode_min_side,
+        shuffle_buffer=shuffle_buffer,
+        seed=seed,
+        epoch=epoch,
+        resampled=resampled,
+        with_key=with_key,
+    )
