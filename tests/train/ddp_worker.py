@@ -1,0 +1,43 @@
+"""Run by ``torchrun`` from test_distributed.py: train the tiny version on this process's share.
+
+python -m torch.distributed.run --nproc_per_node 2 tests/train/ddp_worker.py BLOBS VERSION OUT
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+from synsetlab.blobs import BlobStore
+from synsetlab.manifest import Manifest
+from synsetlab.train import resolve_config, train
+
+#: A tiny ViT: layer norms only, so that a global batch split over processes computes what
+#: one process computes (batch norm would see per-process statistics without SyncBN).
+VIT = {
+    "model": "vit_tiny_patch16_224",
+    "model_kwargs": {"img_size": 32, "patch_size": 8, "embed_dim": 32, "depth": 2,
+                     "num_heads": 2},
+    "data.image_size": 32,
+    "epochs": 2,
+    "batch_size": 12,
+    "ema_decay": 0.9,
+    "optim.accum_steps": 2,
+    # SGD: Adam divides by the gradient's own scale, so float noise in near-zero gradients
+    # (summation order differs between one and two processes) becomes whole-sized steps.
+    "optim.name": "sgd",
+    "optim.lr": 0.05,
+}  # fmt: skip
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    blobs, version_id, out = BlobStore(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+    manifest = Manifest.from_bytes(blobs.get(version_id))
+    train(manifest, blobs, resolve_config("tiny-cpu", VIT), out, version_id=version_id)
+
+
+if __name__ == "__main__":
+    main()
