@@ -81,6 +81,11 @@ def test_the_training_block_runs_as_written(version: Path, monkeypatch: pytest.M
     meta = {p.key: p.value for p in onnx.load(version / "model.onnx").metadata_props}
     assert len(json.loads(meta["classes"])) == 10
 
+    assert "ensemble" in outputs[8] and "runs/b/best.pt" in outputs[8]
+    robustness = json.loads((run_dir / "eval-v1-val" / "robustness.json").read_text())
+    assert set(robustness) == {"pgd", "corruptions"}
+    assert "mean corruption error" in outputs[9]
+
     probe = load_checkpoint(version / "runs" / "finetune-resnet10t-v1" / "last.pt")
     assert probe["config"]["finetune"] == "linear" and probe["epoch"] == 2
     assert probe["config"]["model_kwargs"]["channels"] == [8, 16, 32, 64]  # the source's

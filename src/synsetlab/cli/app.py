@@ -9,6 +9,7 @@ import typer
 from synsetlab import __version__
 from synsetlab.cli import (
     curate,
+    ensemble,
     export,
     export_model,
     findings,
@@ -70,4 +71,5 @@ app.add_typer(versions.app, name="version", help="Freeze, list and compare datas
 app.command()(export.export)
 app.command()(report.report)
 train.register(app)
+ensemble.register(app)
 export_model.register(app)

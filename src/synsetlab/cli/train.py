@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,7 @@ def _run_training(
     prefix: str,
 ) -> None:
     """Resolve the config, train with a progress bar, print where the results are."""
+    console.quiet = os.environ.get("RANK", "0") != "0"  # under torchrun, rank 0 speaks
     from synsetlab.train import resolve_config
     from synsetlab.train import train as run_training
     from synsetlab.versions import load_version
@@ -197,9 +199,18 @@ def evaluate(
     ),
     batch_size: int = typer.Option(64, help="Images per forward pass."),
     workers: int = typer.Option(0, help="Data-loading processes."),
+    pgd_eps: str | None = typer.Option(
+        None, help="Also the error under PGD at these epsilons (1/255 units), e.g. 0,1,2,4."
+    ),
+    pgd_steps: int = typer.Option(10, help="PGD iterations."),
+    corruptions: str | None = typer.Option(
+        None, help="Also the error under corruptions: all, or e.g. gaussian_noise,contrast."
+    ),
+    severities: str = typer.Option("1,2,3,4,5", help="Corruption severities (1-5)."),
     device: str = DEVICE,
 ) -> None:
-    """Top-1/top-5 error as ILSVRC defines them, calibration and mistake severity.
+    """Top-1/top-5 error as ILSVRC defines them, calibration and mistake severity; robustness
+    under PGD and common corruptions on request.
 
     Example: synsetlab evaluate runs/tiny-cpu-v1/best.pt v1 --split val --tta flip
     """
@@ -218,6 +229,10 @@ def evaluate(
             loaded, v.manifest, ws.blobs, split, taxonomy=ws.taxonomy(), out_dir=out,
             batch_size=batch_size, workers=workers, tta_flip=tta == "flip", device=torch_device,
         )  # fmt: skip
+        robustness = _robustness(
+            loaded, v.manifest, ws.blobs, split, out, pgd_eps, pgd_steps, corruptions,
+            severities, batch_size=batch_size, workers=workers, device=torch_device,
+        )  # fmt: skip
         ws.close()
     table = Table(title=f"{checkpoint} on {v.name}/{split} ({report.n_images} images)")
     table.add_column("metric")
@@ -228,10 +243,52 @@ def evaluate(
         ("ECE", report.ece),
         ("mistake severity (mean LCA height)", report.mean_mistake_severity),
     ]
-    for name, value in rows:
+    for name, value in [*rows, *robustness]:
         table.add_row(name, "n/a" if value is None else f"{value:.4f}")
     console.print(table)
-    console.print(f"wrote {out / 'metrics.json'}, confusion.png, reliability.png")
+    console.print(
+        f"wrote {out / 'metrics.json'}, confusion.png, reliability.png"
+        + (", robustness.json" if robustness else "")
+    )
+
+
+def _robustness(
+    loaded: Any,
+    manifest: Any,
+    blobs: Any,
+    split: str,
+    out: Path,
+    pgd_eps: str | None,
+    pgd_steps: int,
+    corruptions: str | None,
+    severities: str,
+    **kwargs: Any,
+) -> list[tuple[str, float]]:
+    """Run the asked robustness evaluations; write robustness.json; return table rows."""
+    import json
+
+    from synsetlab.train.robustness import CORRUPTIONS, evaluate_corruptions, evaluate_pgd
+
+    rows: list[tuple[str, float]] = []
+    document: dict[str, Any] = {}
+    if pgd_eps:
+        epsilons = [float(e) for e in pgd_eps.split(",")]
+        pgd = evaluate_pgd(loaded, manifest, blobs, split, epsilons=epsilons, steps=pgd_steps,
+                           **kwargs)  # fmt: skip
+        document["pgd"] = pgd.to_dict()
+        rows += [(f"top-1 error, PGD eps {eps:g}/255", err) for eps, err in pgd.errors.items()]
+    if corruptions:
+        names = CORRUPTIONS if corruptions == "all" else tuple(corruptions.split(","))
+        levels = [int(v) for v in severities.split(",")]
+        result = evaluate_corruptions(loaded, manifest, blobs, split, corruptions=names,
+                                      severities=levels, **kwargs)  # fmt: skip
+        document["corruptions"] = result.to_dict()
+        rows += [(f"top-1 error, {name} (mean)", err)
+                 for name, err in result.per_corruption().items()]  # fmt: skip
+        rows.append(("mean corruption error", result.mean_corruption_error))
+    if document:
+        (out / "robustness.json").write_text(json.dumps(document, indent=1), encoding="utf-8")
+    return rows
 
 
 def predict(

@@ -7,6 +7,7 @@ and the resolved config is written with every run (``config.yaml``), as timm's `
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from importlib import resources
 from pathlib import Path
@@ -16,6 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from synsetlab.data.transforms import TransformConfig
+from synsetlab.train.adversarial import AdversarialConfig
+from synsetlab.train.distill import DistillConfig
 
 
 class OptimConfig(BaseModel):
@@ -94,6 +97,10 @@ class TrainConfig(BaseModel):
     #: Class balance: ``sampler`` draws images inversely to their class size; ``loss``
     #: weights the loss by inverse class frequency.
     balance: Literal["none", "sampler", "loss"] = "none"
+    #: Adversarial training: FGSM or PGD on every batch (pixel units of 1/255).
+    adversarial: AdversarialConfig = AdversarialConfig()
+    #: Knowledge distillation from a teacher checkpoint (``None``: off).
+    distill: DistillConfig | None = None
     #: Decay of an exponential moving average of the weights (``None``: no EMA).
     ema_decay: float | None = Field(default=None, gt=0, lt=1)
     #: Mixed precision: bfloat16 on CPU, bfloat16 or float16 on CUDA.
@@ -197,6 +204,8 @@ def resolve_config(
 def config_changes(old: dict[str, Any], new: TrainConfig) -> list[str]:
     """Dotted names of the fields that differ between a saved config and ``new``, except
     :data:`EXECUTION_FIELDS`."""
+    with contextlib.suppress(ValidationError):  # fields added since count at their defaults
+        old = TrainConfig.model_validate(old).model_dump(mode="json")
     before, after = _flatten(old), _flatten(new.model_dump(mode="json"))
     return [
         key

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset
@@ -123,24 +124,42 @@ def evaluate_split(
     """ILSVRC metrics of the model on a labelled split; with ``out_dir``, also
     ``metrics.json``, ``confusion.png`` and ``reliability.png`` there."""
     dataset, out = predict_split(loaded, manifest, blobs, split, **kwargs)
-    if (out.labels < 0).any():
-        raise ValueError(
-            f"the {split!r} split's labels are hidden: only the challenge scorer reads them; "
-            "evaluate on val, or make a submission (synsetlab submission)"
-        )
+    require_known_labels(out.labels, split)
     report = classification_report(
         out.probs, out.labels, classes=list(manifest.classes), taxonomy=taxonomy
     )
     if out_dir is not None:
-        from synsetlab.metrics.plots import plot_confusion_matrix, plot_reliability_diagram
-
-        out_dir.mkdir(parents=True, exist_ok=True)
-        document = {"split": split, "images": len(dataset), "loss": out.loss, **report.to_dict()}
-        (out_dir / "metrics.json").write_text(json.dumps(document, indent=1), encoding="utf-8")
-        plot_confusion_matrix(report.confusion_matrix, list(manifest.classes),
-                              out_dir / "confusion.png")  # fmt: skip
-        plot_reliability_diagram(report.reliability, out_dir / "reliability.png")
+        write_evaluation(report, out_dir, split=split, images=len(dataset), loss=out.loss)
     return report
+
+
+def require_known_labels(labels: np.ndarray, split: str) -> None:
+    """Refuse to score a split whose labels are hidden (-1)."""
+    if (labels < 0).any():
+        raise ValueError(
+            f"the {split!r} split's labels are hidden: only the challenge scorer reads them; "
+            "evaluate on val, or make a submission (synsetlab submission)"
+        )
+
+
+def write_evaluation(
+    report: ClassificationReport,
+    out_dir: Path,
+    *,
+    split: str,
+    images: int,
+    loss: float | None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """``metrics.json`` (the report, split, image count, loss and ``extra``), ``confusion.png``
+    and ``reliability.png`` in ``out_dir``."""
+    from synsetlab.metrics.plots import plot_confusion_matrix, plot_reliability_diagram
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    document = {"split": split, "images": images, "loss": loss, **report.to_dict(), **(extra or {})}
+    (out_dir / "metrics.json").write_text(json.dumps(document, indent=1), encoding="utf-8")
+    plot_confusion_matrix(report.confusion_matrix, list(report.classes), out_dir / "confusion.png")
+    plot_reliability_diagram(report.reliability, out_dir / "reliability.png")
 
 
 @dataclass(frozen=True)

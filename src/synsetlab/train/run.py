@@ -191,7 +191,7 @@ def _main(
                 "images_per_s": (progress.global_step - first_step) * config.batch_size / seconds,
             }
             validate = progress.epoch % config.eval_every == 0 or progress.epoch == config.epochs
-            if parts.val_set is not None and validate:
+            if parts.val_set is not None and validate and world.is_main:
                 record.update(_validate(parts, config, device))
                 if progress.best is None or record["val_top1_error"] < progress.best:
                     progress.best = record["val_top1_error"]

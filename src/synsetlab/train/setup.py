@@ -22,13 +22,14 @@ from synsetlab.blobs import BlobStore
 from synsetlab.data import DeviceNormalize, ResumableSampler, VersionDataset, create_transform
 from synsetlab.manifest import Manifest
 from synsetlab.taxonomy.ilsvrc import ilsvrc2012_wnids
+from synsetlab.train.adversarial import create_criterion as create_adversarial_criterion
 from synsetlab.train.checkpoint import CheckpointError
 from synsetlab.train.config import EXECUTION_FIELDS, TrainConfig
+from synsetlab.train.distill import create_distillation_criterion
 from synsetlab.train.distributed import World
 from synsetlab.train.loop import (
     NORM_LAYERS,
     Criterion,
-    PlainCriterion,
     StepPlan,
     TrainingError,
     plan_steps,
@@ -151,6 +152,24 @@ def create_loss(config: TrainConfig, dataset: VersionDataset, device: torch.devi
         counts = dataset.class_counts().double()
         weight = (counts.sum() / (len(counts) * counts.clamp_min(1))).float().to(device)
     return nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
+
+
+def create_criterion(
+    config: TrainConfig, dataset: VersionDataset, device: torch.device, classes: Sequence[str]
+) -> Criterion:
+    """The loss of a batch: plain, on adversarial inputs (``config.adversarial``), or with a
+    teacher's soft targets (``config.distill``)."""
+    loss_fn = create_loss(config, dataset, device)
+    attacked = config.adversarial.method != "none"
+    if config.distill is not None:
+        if attacked:
+            raise TrainingError("adversarial training and distillation cannot be combined yet")
+        return create_distillation_criterion(
+            config.distill, loss_fn, data=config.data, device=device, classes=classes
+        )
+    return create_adversarial_criterion(
+        config.adversarial, loss_fn, config.data.mean, config.data.std
+    )
 
 
 def sample_weights(config: TrainConfig, dataset: VersionDataset) -> torch.Tensor | None:
@@ -281,7 +300,7 @@ def build_parts(
         scaler=torch.amp.GradScaler(
             device.type, enabled=config.amp and config.amp_dtype == "float16"
         ),
-        criterion=PlainCriterion(create_loss(config, train_set, device)),
+        criterion=create_criterion(config, train_set, device, manifest.classes),
         mixup=mixup,
         erase=(
             RandomErasing(config.random_erasing, mode="pixel", device=str(device))
