@@ -40,13 +40,17 @@ def _assert_identical(a: Path, b: Path) -> None:
     assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
 
 
-@pytest.mark.parametrize("stop_at", [5, 8])  # mid-epoch (4 steps an epoch), then an epoch end
-def test_resume_continues_exactly(tiny: TinyVersion, tmp_path: Path, stop_at: int) -> None:
+# Mid-epoch (4 steps an epoch) with two loader processes in the interrupted run, then at an
+# epoch end: neither the stop nor the workers may change a bit.
+@pytest.mark.parametrize(("stop_at", "workers"), [(5, 2), (8, 0)])
+def test_resume_continues_exactly(
+    tiny: TinyVersion, tmp_path: Path, stop_at: int, workers: int
+) -> None:
     config = resolve_config("tiny-cpu", BUSY)
     straight = train(tiny.manifest, tiny.blobs, config, tmp_path / "a", version_id=tiny.version_id)
     assert straight.global_step == 12 and not straight.stopped_early
 
-    budget = resolve_config("tiny-cpu", {**BUSY, "max_steps": stop_at})
+    budget = resolve_config("tiny-cpu", {**BUSY, "max_steps": stop_at, "workers": workers})
     first = train(tiny.manifest, tiny.blobs, budget, tmp_path / "b", version_id=tiny.version_id)
     assert first.stopped_early and first.global_step == stop_at
     assert load_checkpoint(tmp_path / "b" / "last.pt")["global_step"] == stop_at

@@ -16,7 +16,6 @@ from torch.nn.parallel import DistributedDataParallel
 
 import synsetlab
 from synsetlab.blobs import BlobStore
-from synsetlab.data import create_loader
 from synsetlab.manifest import Manifest
 from synsetlab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from synsetlab.train.config import TrainConfig, config_changes
@@ -154,10 +153,6 @@ def _main(
                 break
             parts.sampler.set_epoch(progress.epoch)
             parts.sampler.set_position(progress.epoch_step * parts.steps.per_process)
-            loader = create_loader(
-                parts.train_set, batch_size=parts.steps.micro, sampler=parts.sampler,
-                workers=config.workers, drop_last=True, pin_memory=device.type == "cuda",
-            )  # fmt: skip
             reporter.epoch_start(
                 progress.epoch + 1, config.epochs, parts.steps.per_epoch - progress.epoch_step
             )
@@ -172,7 +167,7 @@ def _main(
                 return spent
 
             train_loss, _ = train_one_epoch(
-                train_model, loader, config=config, steps=parts.steps,
+                train_model, parts.train_loader, config=config, steps=parts.steps,
                 first_step=progress.global_step, optimizer=parts.optimizer,
                 scheduler=parts.scheduler, criterion=parts.criterion, normalize=parts.normalize,
                 device=device, world=world, mixup=parts.mixup, erase=parts.erase, ema=parts.ema,
@@ -225,12 +220,10 @@ def _validate(parts: TrainingParts, config: TrainConfig, device: torch.device) -
     """Validation loss and top-1/top-5 error (of the EMA weights when kept, as timm does)."""
     from synsetlab.metrics import topk_error
 
-    assert parts.val_set is not None
+    assert parts.val_loader is not None
     model = parts.ema.module if parts.ema is not None else parts.model
-    loader = create_loader(
-        parts.val_set, batch_size=parts.steps.per_process, workers=config.workers
-    )
-    out = evaluate(model, loader, normalize=parts.normalize, device=device, amp=config.amp)
+    out = evaluate(model, parts.val_loader, normalize=parts.normalize, device=device,
+                   amp=config.amp)  # fmt: skip
     k5 = min(5, out.probs.shape[1])
     return {
         "val_loss": out.loss,

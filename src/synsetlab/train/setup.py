@@ -17,9 +17,16 @@ from timm.optim import create_optimizer_v2
 from timm.scheduler import create_scheduler_v2
 from timm.utils import ModelEmaV3
 from torch import nn
+from torch.utils.data import DataLoader
 
 from synsetlab.blobs import BlobStore
-from synsetlab.data import DeviceNormalize, ResumableSampler, VersionDataset, create_transform
+from synsetlab.data import (
+    DeviceNormalize,
+    ResumableSampler,
+    VersionDataset,
+    create_loader,
+    create_transform,
+)
 from synsetlab.manifest import Manifest
 from synsetlab.taxonomy.ilsvrc import ilsvrc2012_wnids
 from synsetlab.train.adversarial import create_criterion as create_adversarial_criterion
@@ -223,6 +230,9 @@ class TrainingParts:
     val_set: VersionDataset | None
     steps: StepPlan
     sampler: ResumableSampler
+    #: Built once: their worker processes live as long as the run.
+    train_loader: DataLoader
+    val_loader: DataLoader | None
     normalize: DeviceNormalize
     model: nn.Module
     optimizer: torch.optim.Optimizer
@@ -264,6 +274,15 @@ def build_parts(
             decode_min_side=data.decode_size(train=False),
         )
     steps = plan_steps(config, len(train_set), world)
+    sampler = ResumableSampler(
+        len(train_set),
+        seed=config.seed,
+        weights=sample_weights(config, train_set),
+        num_replicas=world.size,
+        rank=world.rank,
+    )
+    cuda = device.type == "cuda"
+    loaders = {"workers": config.workers, "pin_memory": cuda, "persistent": True}
     model = build_model(config, manifest.classes)
     if config.sync_bn and world.distributed:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -283,13 +302,13 @@ def build_parts(
         train_set=train_set,
         val_set=val_set,
         steps=steps,
-        sampler=ResumableSampler(
-            len(train_set),
-            seed=config.seed,
-            weights=sample_weights(config, train_set),
-            num_replicas=world.size,
-            rank=world.rank,
+        sampler=sampler,
+        train_loader=create_loader(
+            train_set, batch_size=steps.micro, sampler=sampler, drop_last=True, **loaders
         ),
+        val_loader=None
+        if val_set is None
+        else create_loader(val_set, batch_size=steps.per_process, **loaders),
         normalize=DeviceNormalize(
             data.mean, data.std, device=device, channels_last=config.channels_last
         ),
