@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -33,6 +34,11 @@ from synsetlab.synthetic import (
     load_truth,
 )
 from synsetlab.versions import LoadedVersion, freeze
+
+if TYPE_CHECKING:
+    from synsetlab.metrics import ClassificationReport
+    from synsetlab.train import TrainResult
+    from synsetlab.train.loop import Reporter
 from synsetlab.workspace import Workspace, init_workspace
 
 SYNTHETIC_DIR = "sources/shapes"
@@ -63,6 +69,10 @@ class QuickstartReport:
     split: SplitReport | None = None
     version: LoadedVersion | None = None
     datasheet: Path | None = None
+    #: The short CPU training run on v1, its validation metrics and test submission.
+    training: TrainResult | None = None
+    evaluation: ClassificationReport | None = None
+    submission: Path | None = None
     #: Stage name -> one line about it, in the order run.
     stages: dict[str, str] = field(default_factory=dict)
 
@@ -95,11 +105,16 @@ def run_quickstart(
     force: bool = False,
     workers: int | None = None,
     label_issues: bool = True,
+    train: bool = True,
+    train_overrides: dict[str, Any] | None = None,
     on_progress: ProgressFn | None = None,
     on_stage: Callable[[str], None] | None = None,
+    reporter: Reporter | None = None,
 ) -> QuickstartReport:
     """Build a workspace in ``directory`` from a synthetic dataset: ingest, curate, split,
-    freeze version v1 and write its datasheet; score every stage against the planted faults."""
+    freeze version v1 and write its datasheet; score every stage against the planted faults.
+    With ``train``, also train the ``tiny-cpu`` recipe (with ``train_overrides``) on v1,
+    evaluate it on val and write a submission for the hidden test split."""
     if per_class < 5:
         raise ValueError(
             f"per_class must be at least 5 (train, val and test need images), got {per_class}"
@@ -152,9 +167,45 @@ def run_quickstart(
         report.version = freeze(ws, VERSION)
         stage("report")
         report.datasheet = build_datasheet(ws, VERSION, directory / "reports" / VERSION)
+        if train:
+            _train(ws, report, train_overrides or {}, stage, reporter)
     finally:
         ws.close()
     return report
+
+
+#: The recipe the quickstart trains.
+RECIPE = "tiny-cpu"
+
+
+def _train(
+    ws: Workspace,
+    report: QuickstartReport,
+    overrides: dict[str, Any],
+    stage: Callable[[str], None],
+    reporter: Reporter | None,
+) -> None:
+    from synsetlab.train import resolve_config, train
+    from synsetlab.train.inference import evaluate_split, load_model, write_submission
+
+    assert report.version is not None
+    version, run = report.version, ws.root / "runs" / f"{RECIPE}-{VERSION}"
+    stage("train")
+    config = resolve_config(RECIPE, {"workers": 0, **overrides})
+    n_train = version.manifest.splits.get("train", 0)
+    if n_train < 2 * config.batch_size:  # a small --per-class: still a few steps an epoch
+        config = config.model_copy(update={"batch_size": max(2, n_train // 4)})
+    report.training = train(version.manifest, ws.blobs, config, run, version_id=version.id,
+                            reporter=reporter)  # fmt: skip
+    stage("evaluate")
+    loaded = load_model(report.training.paths.best)
+    report.evaluation = evaluate_split(
+        loaded, version.manifest, ws.blobs, "val", taxonomy=ws.taxonomy(),
+        out_dir=run / f"eval-{VERSION}-val",
+    )  # fmt: skip
+    stage("submission")
+    report.submission = ws.root / "submission.csv"
+    write_submission(loaded, version.manifest, ws.blobs, report.submission)
 
 
 def _score_corrupt(ws: Workspace, truth: SyntheticTruth) -> PlantedVsFound:

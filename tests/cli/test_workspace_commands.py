@@ -21,8 +21,10 @@ def _no_ambient_workspace(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 
 def test_quickstart_builds_a_workspace_and_reports_planted_faults(tmp_path: Path) -> None:
     result = runner.invoke(
-        app, ["quickstart", "demo", "--per-class", "6", "--workers", "0", "--no-label-issues"]
-    )
+        app,
+        ["quickstart", "demo", "--per-class", "6", "--workers", "0", "--no-label-issues",
+         "--epochs", "1"],
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     truth = json.loads((tmp_path / "demo/sources/shapes/truth.json").read_text())
     counts = truth["counts"]
@@ -33,10 +35,15 @@ def test_quickstart_builds_a_workspace_and_reports_planted_faults(tmp_path: Path
     assert row.split("│")[2].strip() == row.split("│")[3].strip() == str(counts["corrupt"])
     status = runner.invoke(app, ["-w", str(tmp_path / "demo"), "status"])
     assert status.exit_code == 0 and "n13873502" in status.stdout and "circle" in status.stdout
+    assert "8. trained tiny-cpu on v1: 1 epochs" in out and "val top-1 error" in out
+    submission = (tmp_path / "demo" / "submission.csv").read_text().splitlines()
+    assert submission[0] == "ImageId,PredictionString" and len(submission) > 1
+    assert (tmp_path / "demo" / "runs" / "tiny-cpu-v1" / "eval-v1-val" / "metrics.json").exists()
 
 
 def test_quickstart_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
-    args = ["quickstart", "demo", "--per-class", "5", "--workers", "0", "--no-label-issues"]
+    args = ["quickstart", "demo", "--per-class", "5", "--workers", "0", "--no-label-issues",
+            "--no-train"]  # fmt: skip
     assert runner.invoke(app, args).exit_code == 0
     again = runner.invoke(app, args)
     assert again.exit_code == 1 and "--force" in again.stderr

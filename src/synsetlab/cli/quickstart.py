@@ -25,11 +25,16 @@ def quickstart(
         None, help="Processes for per-image work (default: every core)."
     ),
     label_issues: bool = typer.Option(
-        True, help="Look for wrong labels (trains a small CNN on the CPU: the slowest stage)."
+        True, help="Look for wrong labels (trains a small CNN on the CPU)."
     ),
+    train: bool = typer.Option(
+        True, help="Train the tiny-cpu recipe on v1, evaluate it and write a submission."
+    ),
+    epochs: int | None = typer.Option(None, help="Training epochs (default: the recipe's)."),
 ) -> None:
     """Generate a synthetic dataset with planted faults, then ingest, curate, split, freeze
-    and report on it, printing what was found against what was planted.
+    and report on it, printing what was found against what was planted; then train a small
+    model on the version, evaluate it and write a challenge submission.
 
     Example: synsetlab quickstart ./demo
     """
@@ -46,6 +51,17 @@ def quickstart(
             def on_stage(name: str) -> None:
                 progress.update(task, description=name, completed=0, total=None)
 
+            class StepCounter:  # the training loop's progress, on the same bar
+                def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
+                    progress.update(task, description=f"train: epoch {epoch}/{epochs}",
+                                    completed=0, total=steps)  # fmt: skip
+
+                def step(self, images: int, loss: float, lr: float) -> None:
+                    progress.update(task, advance=1)
+
+                def epoch_end(self, record: dict) -> None:
+                    pass
+
             report = run_quickstart(
                 directory,
                 per_class=per_class,
@@ -53,8 +69,11 @@ def quickstart(
                 force=force,
                 workers=workers,
                 label_issues=label_issues,
+                train=train,
+                train_overrides={"epochs": epochs},
                 on_progress=lambda n, total: progress.update(task, advance=n, total=total),
                 on_stage=on_stage,
+                reporter=StepCounter(),
             )
     syn, ing = report.synthetic, report.ingest
     console.print(
@@ -74,6 +93,14 @@ def quickstart(
         console.print(f"6. froze version {report.version.name} ({report.version.id[:12]})")
     if report.datasheet is not None:
         console.print(f"7. datasheet: {report.datasheet}")
+    if report.training is not None and report.evaluation is not None:
+        t, e = report.training, report.evaluation
+        chance = 1 - 1 / len(e.classes)
+        console.print(
+            f"8. trained tiny-cpu on v1: {t.epochs_done} epochs in {t.paths.root}; val top-1 "
+            f"error {e.top1_error:.3f} (chance {chance:.3f}), top-5 error {e.top5_error:.3f}; "
+            f"submission for the hidden test split: {report.submission}"
+        )
     print_summary(report.summary, Taxonomy.wordnet(), max_classes=10)
     table = Table(
         "planted fault",
@@ -90,7 +117,10 @@ def quickstart(
         alarms = "-" if f.false_alarms is None else str(f.false_alarms)
         table.add_row(f.fault, str(f.planted), found, recall, alarms, f.by)
     console.print(table)
-    console.print(f"Next: cd {report.workspace} && synsetlab status; synsetlab findings list")
+    console.print(
+        f"Next: cd {report.workspace} && synsetlab status; synsetlab findings list; "
+        "synsetlab evaluate runs/tiny-cpu-v1/best.pt v1 --tta flip"
+    )
 
 
 def register(app: typer.Typer) -> None:
