@@ -13,6 +13,7 @@ from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
 from synsetlab.blobs import BlobStore
+from synsetlab.data.transforms import TransformConfig, create_transform
 from synsetlab.manifest import Manifest, ManifestEntry
 
 #: The label of an image whose label is hidden (test split): what scoring code alone reads.
@@ -89,6 +90,28 @@ class VersionDataset(Dataset):
         self.labels = torch.tensor(
             [HIDDEN if e.hidden and not reveal_hidden else index[e.wnid] for e in self.entries],
             dtype=torch.long,
+        )
+
+    @classmethod
+    def with_transform(
+        cls,
+        manifest: Manifest,
+        split: str,
+        blobs: BlobStore,
+        data: TransformConfig,
+        *,
+        train: bool,
+        reveal_hidden: bool = False,
+    ) -> VersionDataset:
+        """The split through :func:`create_transform` of ``data`` (training or evaluation),
+        JPEGs decoded at the reduced scale that transform allows."""
+        return cls(
+            manifest,
+            split,
+            blobs,
+            transform=create_transform(data, train=train),
+            decode_min_side=data.decode_size(train=train),
+            reveal_hidden=reveal_hidden,
         )
 
     def __len__(self) -> int:

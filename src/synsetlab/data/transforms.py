@@ -38,6 +38,12 @@ class TransformConfig(BaseModel):
     hflip: float = Field(default=0.5, ge=0, le=1)
     #: Automatic augmentation policy applied after the crop.
     auto_augment: Literal["none", "trivialaugment", "randaugment"] = "none"
+    #: Colour-invariance augmentations, for data whose classes do not depend on colour
+    #: (synthetic shapes, drawings): shuffle R, G and B; invert with this probability;
+    #: make grey with this probability.
+    channel_permutation: bool = False
+    invert: float = Field(default=0.0, ge=0, le=1)
+    grayscale: float = Field(default=0.0, ge=0, le=1)
     randaugment_ops: int = Field(default=2, ge=1)
     randaugment_magnitude: int = Field(default=9, ge=0, le=30)
     #: Channel mean and std on the 0-1 scale, applied on the device.
@@ -92,5 +98,11 @@ def create_transform(config: TransformConfig, *, train: bool) -> v2.Compose:
         steps.append(
             v2.RandAugment(num_ops=config.randaugment_ops, magnitude=config.randaugment_magnitude)
         )
+    if config.channel_permutation:
+        steps.append(v2.RandomChannelPermutation())
+    if config.invert > 0:
+        steps.append(v2.RandomInvert(config.invert))
+    if config.grayscale > 0:
+        steps.append(v2.RandomGrayscale(config.grayscale))
     steps.append(v2.ToDtype(torch.uint8))
     return v2.Compose(steps)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from synsetlab.blobs import BlobStore
 from synsetlab.data import DeviceNormalize, VersionDataset, create_loader, create_transform
@@ -70,7 +70,7 @@ def load_model(path: Path | str, *, device: torch.device | str = "cpu") -> Loade
     )
 
 
-def _check_classes(loaded: LoadedModel, manifest: Manifest) -> None:
+def check_classes(loaded: LoadedModel, manifest: Manifest) -> None:
     if tuple(manifest.classes) != loaded.classes:
         shared = len(set(manifest.classes) & set(loaded.classes))
         raise CheckpointError(
@@ -78,6 +78,25 @@ def _check_classes(loaded: LoadedModel, manifest: Manifest) -> None:
             f"{len(manifest.classes)} ({shared} shared): evaluate on a version with its classes, "
             "or fine-tune it first (synsetlab finetune)"
         )
+
+
+def split_loader(
+    loaded: LoadedModel,
+    manifest: Manifest,
+    blobs: BlobStore,
+    split: str,
+    *,
+    batch_size: int = 64,
+    workers: int = 0,
+    reveal_hidden: bool = False,
+) -> tuple[VersionDataset, DataLoader]:
+    """A split as the model's evaluation transform sees it: dataset and loader, in manifest
+    order. Refuses a version whose classes are not the model's."""
+    check_classes(loaded, manifest)
+    dataset = VersionDataset.with_transform(
+        manifest, split, blobs, loaded.config.data, train=False, reveal_hidden=reveal_hidden
+    )
+    return dataset, create_loader(dataset, batch_size=batch_size, workers=workers)
 
 
 def predict_split(
@@ -93,18 +112,11 @@ def predict_split(
     reveal_hidden: bool = False,
 ) -> tuple[VersionDataset, EvalOutput]:
     """Softmax outputs of the model over a split (evaluation transform), in manifest order."""
-    _check_classes(loaded, manifest)
-    data = loaded.config.data
-    dataset = VersionDataset(
-        manifest,
-        split,
-        blobs,
-        transform=create_transform(data, train=False),
-        decode_min_side=data.decode_size(train=False),
+    dataset, loader = split_loader(
+        loaded, manifest, blobs, split, batch_size=batch_size, workers=workers,
         reveal_hidden=reveal_hidden,
-    )
+    )  # fmt: skip
     device = torch.device(device)
-    loader = create_loader(dataset, batch_size=batch_size, workers=workers)
     out = evaluate(
         loaded.model, loader, normalize=loaded.normalizer(device), device=device, tta_flip=tta_flip
     )

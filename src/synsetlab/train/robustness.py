@@ -30,12 +30,11 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from synsetlab.blobs import BlobStore
-from synsetlab.data import VersionDataset, create_loader, create_transform
 from synsetlab.data.loader import mix_seed
 from synsetlab.manifest import Manifest
 from synsetlab.metrics import topk_error, topk_predictions
 from synsetlab.train.adversarial import pgd
-from synsetlab.train.inference import LoadedModel, _check_classes
+from synsetlab.train.inference import LoadedModel, split_loader
 
 #: The corruptions, in ImageNet-C's order.
 CORRUPTIONS = ("gaussian_noise", "gaussian_blur", "jpeg_compression", "contrast")
@@ -249,22 +248,16 @@ def _labelled_loader(
     reveal_hidden: bool,
 ) -> DataLoader:
     """uint8 evaluation crops and labels of a split, in manifest order (as ``predict_split``)."""
-    _check_classes(loaded, manifest)
-    data = loaded.config.data
-    dataset = VersionDataset(
-        manifest,
-        split,
-        blobs,
-        transform=create_transform(data, train=False),
-        decode_min_side=data.decode_size(train=False),
+    dataset, loader = split_loader(
+        loaded, manifest, blobs, split, batch_size=batch_size, workers=workers,
         reveal_hidden=reveal_hidden,
-    )
+    )  # fmt: skip
     if (dataset.labels < 0).any():
         raise ValueError(
             f"the {split!r} split's labels are hidden: score robustness on val; only evaluation "
             "code may reveal them (reveal_hidden=True)"
         )
-    return create_loader(dataset, batch_size=batch_size, workers=workers)
+    return loader
 
 
 @torch.no_grad()

@@ -25,7 +25,6 @@ from synsetlab.data import (
     ResumableSampler,
     VersionDataset,
     create_loader,
-    create_transform,
 )
 from synsetlab.manifest import Manifest
 from synsetlab.taxonomy.ilsvrc import ilsvrc2012_wnids
@@ -255,23 +254,13 @@ def build_parts(
     if device.type == "cpu" and config.amp and config.amp_dtype == "float16":
         raise TrainingError("float16 autocast is for CUDA; use --set amp_dtype=bfloat16 on CPU")
     data = config.data
-    train_set = VersionDataset(
-        manifest,
-        config.train_split,
-        blobs,
-        transform=create_transform(data, train=True),
-        decode_min_side=data.decode_size(train=True),
-    )
+    train_set = VersionDataset.with_transform(manifest, config.train_split, blobs, data, train=True)
     if (train_set.labels < 0).any():
         raise TrainingError(f"the {config.train_split!r} split has hidden labels: train on another")
     val_set = None
     if config.val_split and config.val_split in manifest.splits:
-        val_set = VersionDataset(
-            manifest,
-            config.val_split,
-            blobs,
-            transform=create_transform(data, train=False),
-            decode_min_side=data.decode_size(train=False),
+        val_set = VersionDataset.with_transform(
+            manifest, config.val_split, blobs, data, train=False
         )
     steps = plan_steps(config, len(train_set), world)
     sampler = ResumableSampler(
