@@ -91,10 +91,14 @@ def main() -> None:
         first = reached[0]
         print(
             f"reached val top-1 error {args.target} at epoch {first['epoch']} after "
-            f"{first['seconds']:.1f} s (best {best:.3f}, chance {1 - 1 / len(manifest.classes):.3f})"
+            f"{first['seconds']:.1f} s (best {best:.3f}, "
+            f"chance {1 - 1 / len(manifest.classes):.3f})"
         )
     else:
-        print(f"did not reach val top-1 error {args.target} (best {best:.3f}) in {config.epochs} epochs")
+        print(
+            f"did not reach val top-1 error {args.target} (best {best:.3f}) "
+            f"in {config.epochs} epochs"
+        )
 
 
 if __name__ == "__main__":
