@@ -44,8 +44,10 @@ from synsetlab.ingest.pipeline import ingest
 from synsetlab.synthetic import SyntheticConfig, generate, load_truth
 from synsetlab.synthetic._truth import FileTruth, SyntheticTruth
 from synsetlab.taxonomy import Taxonomy
+from synsetlab.train import load_checkpoint, resolve_config, train
 from synsetlab.workspace import Workspace
 from tests.images import jpeg, png
+from tests.tiny_version import SMALL, TinyVersion
 
 BIRD, BRAMBLING, GOLDFINCH = "n01503061", "n01530575", "n01531178"
 CIRCLE, PENTAGON, HEXAGON = "n13873502", "n13882201", "n13882276"
@@ -226,6 +228,17 @@ def test_a_training_checkpoint_names_its_own_architecture(tmp_path: Path) -> Non
     model = load_backbone(path)
     assert model.num_classes == 0
     torch.testing.assert_close(model.conv1[0].weight, source.conv1[0].weight)
+
+
+def test_a_synsetlab_training_checkpoint_gives_its_backbone(
+    tiny: TinyVersion, tmp_path: Path
+) -> None:
+    config = resolve_config("tiny-cpu", {**SMALL, "epochs": 1, "batch_size": 12})
+    train(tiny.manifest, tiny.blobs, config, tmp_path / "run", version_id=tiny.version_id)
+    model = load_backbone(tmp_path / "run" / "best.pt")  # a narrow resnet10t: model_kwargs
+    assert model.num_classes == 0 and model.num_features == 64
+    trained = load_checkpoint(tmp_path / "run" / "best.pt")["state_dict"]
+    torch.testing.assert_close(model.conv1[0].weight, trained["conv1.0.weight"])
 
 
 def test_bad_checkpoints_say_what_to_do(tmp_path: Path) -> None:

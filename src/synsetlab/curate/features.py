@@ -269,7 +269,8 @@ def load_backbone(path: Path | str, *, arch: str | None = None) -> nn.Module:
       (``pretrained_cfg_overlay=dict(file=path)``). torchvision ResNet state dicts load into
       the timm ResNet of the same name (the parameter names are the same);
     - without ``arch``: a training checkpoint holding ``{"arch": name, "state_dict": {...}}``
-      and optionally ``"state_dict_ema"`` (what timm's ``train.py`` saves), read with
+      and optionally ``"state_dict_ema"`` (what timm's ``train.py`` saves) and
+      ``"model_kwargs"`` (what ``synsetlab train`` adds), read with
       ``torch.load(weights_only=True)``.
 
     Nothing is downloaded. Raises :class:`CheckpointError` naming what is missing.
@@ -306,7 +307,7 @@ def _from_training_checkpoint(path: Path) -> nn.Module:
         raise CheckpointError(f"{path} names unknown timm architecture {arch!r}")
     # EMA weights, when the run kept them, are the ones timm's train.py validates as best.
     state = checkpoint.get("state_dict_ema") or checkpoint.get("state_dict") or {}
-    model = timm.create_model(arch, num_classes=0)
+    model = timm.create_model(arch, num_classes=0, **(checkpoint.get("model_kwargs") or {}))
     classifier = model.default_cfg.get("classifier", "fc")
     kept = {k: v for k, v in state.items() if not k.startswith(f"{classifier}.")}
     try:
