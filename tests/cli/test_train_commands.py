@@ -86,6 +86,13 @@ def test_the_training_block_runs_as_written(version: Path, monkeypatch: pytest.M
     assert set(robustness) == {"pgd", "corruptions"}
     assert "mean corruption error" in outputs[9]
 
+    ssl = [
+        json.loads(x) for x in (version / "runs" / "ssl" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert len(ssl) == 2 and all(r["train_loss"] > 0 for r in ssl)
+    tuned = load_checkpoint(version / "runs" / "ssl-ft" / "last.pt")
+    assert tuned["config"]["pretrained"] == "runs/ssl/last.pt" and tuned["epoch"] == 2
+
     probe = load_checkpoint(version / "runs" / "finetune-resnet10t-v1" / "last.pt")
     assert probe["config"]["finetune"] == "linear" and probe["epoch"] == 2
     assert probe["config"]["model_kwargs"]["channels"] == [8, 16, 32, 64]  # the source's

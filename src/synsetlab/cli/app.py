@@ -14,6 +14,7 @@ from synsetlab.cli import (
     export_model,
     findings,
     ingest,
+    pretrain,
     quickstart,
     report,
     synthetic,
@@ -71,5 +72,6 @@ app.add_typer(versions.app, name="version", help="Freeze, list and compare datas
 app.command()(export.export)
 app.command()(report.report)
 train.register(app)
+pretrain.register(app)
 ensemble.register(app)
 export_model.register(app)

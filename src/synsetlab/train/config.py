@@ -195,10 +195,14 @@ def resolve_config(
     try:
         return TrainConfig.model_validate(values)
     except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
-        )
-        raise RecipeError(f"invalid training config ({problems})") from e
+        raise RecipeError(f"invalid training config ({describe(e)})") from e
+
+
+def describe(error: ValidationError) -> str:
+    """Every problem of a validation error, as ``"field.path: message; ..."``."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in error.errors()
+    )
 
 
 def config_changes(old: dict[str, Any], new: TrainConfig) -> list[str]:

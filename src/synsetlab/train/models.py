@@ -74,8 +74,14 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], *, strict_hea
         }
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as e:  # a weight of the wrong shape
-        raise ModelError(f"the weights do not fit this architecture: {e}") from e
+    except RuntimeError as e:  # weights of the wrong shape: torch lists every one
+        mismatches = [line.strip() for line in str(e).splitlines() if "size mismatch" in line]
+        first = mismatches[0] if mismatches else str(e)
+        raise ModelError(
+            f"the weights do not fit this architecture ({len(mismatches) or 1} weights of "
+            f"another shape, e.g. {first}): was it trained with other model_kwargs or another "
+            "model? fine-tune without --recipe to take the source's own, or pass --model"
+        ) from e
     missing = [k for k in missing if strict_head or not k.startswith(prefix)]
     if missing or unexpected:
         raise ModelError(

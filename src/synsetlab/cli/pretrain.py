@@ -1,0 +1,108 @@
+"""``synsetlab pretrain``: self-supervised pretraining (SimCLR, MoCo v2) on a version's
+images, labels unused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from synsetlab.cli.context import console, current_workspace, user_errors
+from synsetlab.cli.train import ProgressReporter
+
+
+class PretrainReporter(ProgressReporter):
+    """The training bar, with each epoch's k-NN accuracy on val."""
+
+    def epoch_end(self, record: dict[str, Any]) -> None:
+        parts = [f"epoch {record['epoch']}", f"loss {record['train_loss']:.3f}"]
+        if "val_knn_top1_accuracy" in record:
+            parts.append(f"val k-NN top-1 {record['val_knn_top1_accuracy']:.3f}")
+        parts.append(f"{record['images_per_s']:.0f} img/s")
+        self.progress.console.print("  ".join(parts))
+
+
+def pretrain(
+    version: str = typer.Argument(..., help="Version name or id whose images to pretrain on."),
+    method: str | None = typer.Option(None, help="simclr (default) or moco."),
+    model: str | None = typer.Option(None, help="timm backbone name (default resnet18)."),
+    epochs: int | None = typer.Option(None, help="Passes over the images."),
+    batch_size: int | None = typer.Option(None, help="Images per step (two views each)."),
+    lr: float | None = typer.Option(None, help="Peak learning rate."),
+    image_size: int | None = typer.Option(None, help="Side of the views, in pixels."),
+    temperature: float | None = typer.Option(None, help="Temperature of the contrastive loss."),
+    split: list[str] = typer.Option(
+        [], "--split", help="A split whose images to use (repeatable; default: train and val)."
+    ),
+    seed: int | None = typer.Option(None, help="Seed of weights, order and augmentation."),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Any config field, e.g. --set queue_size=8192 (repeatable)."
+    ),
+    out: Path | None = typer.Option(
+        None, help="Run folder (default: <workspace>/runs/<method>-<model>-<version>)."
+    ),
+    workers: int | None = typer.Option(None, help="Data-loading processes."),
+    device: str | None = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: auto)."),
+) -> None:
+    """Pretrain a backbone without labels; fine-tune it with train --pretrained RUN/last.pt.
+
+    Example: synsetlab pretrain v1 --method simclr --epochs 5
+    """
+    from synsetlab.train.config import parse_assignment
+    from synsetlab.train.ssl import pretrain as run_pretraining
+    from synsetlab.train.ssl import resolve_ssl_config
+    from synsetlab.versions import load_version
+
+    with user_errors():
+        values: dict[str, Any] = {
+            "method": method, "model": model, "epochs": epochs, "batch_size": batch_size,
+            "lr": lr, "image_size": image_size, "temperature": temperature,
+            "splits": tuple(split) or None, "seed": seed, "workers": workers, "device": device,
+        }  # fmt: skip
+        for assignment in set_:
+            key, value = parse_assignment(assignment)
+            values[".".join(key)] = value
+        config = resolve_ssl_config(values)
+        ws = current_workspace()
+        v = load_version(ws, version)
+        out = out or ws.root / "runs" / f"{config.method}-{config.model}-{v.name}"
+        images = sum(v.manifest.splits.get(s, 0) for s in config.splits)
+        console.print(
+            f"pretraining {config.model} with {config.method} on {v.name} ({v.id[:12]}): "
+            f"{images} images of {', '.join(config.splits)}, labels unused -> {out}"
+        )
+        columns = (
+            TextColumn("[bold]{task.description}[/bold]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=console, transient=True) as progress:
+            result = run_pretraining(
+                v.manifest, ws.blobs, config, out, version_id=v.id,
+                reporter=PretrainReporter(progress),
+            )  # fmt: skip
+        ws.close()
+    console.print(f"done: {result.epochs_done} epochs, {result.global_step} steps")
+    kwargs = config.model_kwargs
+    console.print(
+        f"backbone: {result.checkpoint}; fine-tune with synsetlab train {v.name} "
+        f"--model {config.model} --pretrained {result.checkpoint}"
+        + (f" --set 'model_kwargs={json.dumps(kwargs)}'" if kwargs else "")
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(pretrain)

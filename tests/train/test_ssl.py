@@ -1,0 +1,205 @@
+"""Self-supervised pretraining: a run's files, its loss, the backbone's reuse, the probes, and
+the ``pretrain`` command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+from synsetlab.data import DeviceNormalize, ResumableSampler
+from synsetlab.train import load_checkpoint, resolve_config, train
+from synsetlab.train.config import TrainConfig
+from synsetlab.train.models import create_model
+from synsetlab.train.setup import load_pretrained
+from synsetlab.train.ssl import (
+    METHODS,
+    UNLABELLED,
+    SSLConfig,
+    SSLError,
+    create_ssl_model,
+    knn_accuracy,
+    linear_probe,
+    pretrain,
+    resolve_ssl_config,
+    ssl_dataset,
+    train_step,
+    unlabelled_manifest,
+)
+from tests.tiny_version import SMALL, TinyVersion
+
+#: SMALL's quarter-width resnet10t at 32 px, with narrow heads and a short queue.
+TINY = {
+    "model": "resnet10t",
+    "model_kwargs": SMALL["model_kwargs"],
+    "image_size": 32,
+    "batch_size": 12,
+    "proj_hidden_dim": 64,
+    "proj_dim": 32,
+    "queue_size": 48,
+    "device": "cpu",
+}
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_a_run_writes_the_backbone_checkpoint_and_metrics(
+    tiny: TinyVersion, tmp_path: Path, method: str
+) -> None:
+    config = SSLConfig(method=method, epochs=2, **TINY)
+    result = pretrain(tiny.manifest, tiny.blobs, config, tmp_path / "run", version_id="v")
+    assert (result.epochs_done, result.global_step) == (2, 2 * 5)  # 60 train+val images / 12
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert all(np.isfinite(r["train_loss"]) for r in records)
+    assert all(0 <= r["val_knn_top1_accuracy"] <= 1 for r in records)
+    assert (tmp_path / "run" / "config.yaml").read_text().startswith("ssl_config:")
+    saved = load_checkpoint(result.checkpoint)
+    assert saved["classes"] == list(tiny.manifest.classes) and saved["version_id"] == "v"
+    assert saved["ssl_config"]["method"] == method
+    assert TrainConfig.model_validate(saved["config"]).model == "resnet10t"
+    assert not any(k.startswith("fc.") for k in saved["state_dict"])  # no classifier
+
+
+def test_the_backbone_loads_into_a_fresh_classifier(tiny: TinyVersion, tmp_path: Path) -> None:
+    config = SSLConfig(epochs=1, **TINY)
+    result = pretrain(tiny.manifest, tiny.blobs, config, tmp_path / "run", version_id="v")
+    backbone = load_checkpoint(result.checkpoint)["state_dict"]
+    classifier = create_model("resnet10t", num_classes=3, **TINY["model_kwargs"])
+    head = classifier.fc.weight.detach().clone()
+    assert load_pretrained(classifier, result.checkpoint, tiny.manifest.classes) == 0
+    weights = classifier.state_dict()
+    assert all(torch.equal(weights[k], v) for k, v in backbone.items())
+    assert torch.equal(classifier.fc.weight, head)  # the head stays as initialised
+    finetune = resolve_config(
+        "tiny-cpu", {**SMALL, "epochs": 1, "batch_size": 12, "pretrained": str(result.checkpoint)}
+    )
+    train(tiny.manifest, tiny.blobs, finetune, tmp_path / "finetune", version_id="v")
+
+
+def test_pretraining_lowers_the_loss_on_a_fixed_batch(tiny: TinyVersion) -> None:
+    torch.manual_seed(0)
+    config = SSLConfig(**TINY)
+    dataset = ssl_dataset(tiny.manifest, tiny.blobs, config)
+    items = [dataset[i] for i in ResumableSampler(len(dataset), seed=0)][:24]
+    views = (torch.stack([v[0] for v, _ in items]), torch.stack([v[1] for v, _ in items]))
+    model = create_ssl_model(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    normalize = DeviceNormalize((0.5,) * 3, (0.25,) * 3)
+    losses = [train_step(model, views, optimizer=optimizer, normalize=normalize) for _ in range(8)]
+    assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_matching_views_cost_less_than_shuffled_ones() -> None:
+    torch.manual_seed(0)
+    model = create_ssl_model(SSLConfig(**TINY))
+    x = torch.randn(8, 3, 32, 32)
+    with torch.no_grad():
+        same = float(model(x, x))
+        shuffled = float(model(x, x[torch.randperm(8)]))
+    assert same < shuffled
+
+
+def test_views_differ_and_repeat_under_a_seed(tiny: TinyVersion) -> None:
+    dataset = ssl_dataset(tiny.manifest, tiny.blobs, SSLConfig(**TINY))
+    (a0, a1), _ = dataset[(3, 42)]
+    (b0, b1), _ = dataset[(3, 42)]
+    assert a0.dtype == torch.uint8 and a0.shape == (3, 32, 32)
+    assert torch.equal(a0, b0) and torch.equal(a1, b1)
+    assert not torch.equal(a0, a1)
+
+
+def test_the_images_come_from_the_chosen_splits_only(tiny: TinyVersion) -> None:
+    gathered = unlabelled_manifest(tiny.manifest, ("train", "val"))
+    assert gathered.splits == {UNLABELLED: 48 + 12}
+    with pytest.raises(SSLError, match="no unlabeled images; its splits: train, val, test"):
+        unlabelled_manifest(tiny.manifest, ("unlabeled",))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"method": "byol"}, "unknown method 'byol': one of simclr, moco"),
+        ({"model": "tv/resnet18"}, "timm backbones, not torchvision's"),
+        ({"optimizer": "lars"}, "optimizer: Input should be 'adamw' or 'sgd'"),
+    ],
+)
+def test_a_bad_config_names_the_field(overrides: dict, message: str) -> None:
+    with pytest.raises(SSLError, match=message):
+        resolve_ssl_config(overrides)
+
+
+def test_a_run_refuses_a_used_folder_and_an_oversized_batch(
+    tiny: TinyVersion, tmp_path: Path
+) -> None:
+    config = SSLConfig(**{**TINY, "batch_size": 100})
+    with pytest.raises(SSLError, match="60 images are fewer than one batch of 100"):
+        pretrain(tiny.manifest, tiny.blobs, config, tmp_path, version_id="v")
+    (tmp_path / "last.pt").touch()
+    with pytest.raises(SSLError, match="already holds a run"):
+        pretrain(tiny.manifest, tiny.blobs, SSLConfig(**TINY), tmp_path, version_id="v")
+
+
+def test_knn_votes_by_weighted_similarity() -> None:
+    memory = np.array([[1, 0], [1, 0.1], [0, 1], [0.1, 1]], dtype=np.float32)
+    labels = np.array([0, 0, 1, 1])
+    queries = np.array([[2, 0.2], [0.3, 3]], dtype=np.float32)  # scale does not matter
+    assert knn_accuracy(memory, labels, queries, np.array([0, 1]), k=2) == 1.0
+    assert knn_accuracy(memory, labels, queries, np.array([1, 1]), k=4) == 0.5
+    with pytest.raises(SSLError, match="hidden labels"):
+        knn_accuracy(memory, labels, queries, np.array([-1, 1]))
+
+
+def test_a_linear_probe_separates_separable_features() -> None:
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], 20)
+    features = rng.normal(size=(60, 8)) + 4 * np.eye(8)[labels]
+    assert linear_probe(features[::2], labels[::2], features[1::2], labels[1::2]) == 1.0
+
+
+def test_the_pretrain_command_runs_its_example(tmp_path: Path) -> None:
+    from synsetlab.cli import pretrain as command
+    from synsetlab.cli.context import state
+    from synsetlab.splits import SplitPlan, assign_splits
+    from synsetlab.versions import freeze
+    from synsetlab.workspace import init_workspace
+    from tests.tiny_version import picture
+
+    ws = init_workspace(tmp_path / "ws")
+    (tmp_path / "src").mkdir()
+    for label, wnid in enumerate(("n01440764", "n01443537")):
+        folder = tmp_path / "src" / wnid
+        folder.mkdir()
+        for i in range(8):
+            (folder / f"{i}.jpg").write_bytes(picture(label, seed=10 * label + i))
+    from synsetlab.ingest.imagefolder import open_imagefolder
+    from synsetlab.ingest.pipeline import ingest
+
+    ingest(ws, open_imagefolder(tmp_path / "src"), workers=0)
+    assign_splits(ws, SplitPlan(val_per_class=2, test_per_class=1))
+    freeze(ws, "v1")
+    ws.close()
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    command.register(app)
+    state.workspace = tmp_path / "ws"
+    try:
+        # The docstring's example, at SMALL widths and 32 px so that it takes a second.
+        line = "pretrain v1 --method simclr --epochs 5"
+        small = ["--model", "resnet10t", "--set", "model_kwargs={channels: [8, 16, 32, 64], "
+                 "stem_width: 8}", "--image-size", "32", "--batch-size", "6", "--epochs", "1",
+                 "--device", "cpu"]  # fmt: skip
+        result = CliRunner().invoke(app, line.split() + small)
+        assert result.exit_code == 0, result.output
+        assert "val k-NN top-1" in result.output
+        run_dir = tmp_path / "ws" / "runs" / "simclr-resnet10t-v1"
+        assert (run_dir / "last.pt").exists()
+        again = CliRunner().invoke(app, line.split() + small)
+        assert again.exit_code == 1 and "already holds a run" in again.output
+    finally:
+        state.workspace = None
