@@ -70,6 +70,9 @@ def train(
     channels_last: bool | None = typer.Option(None, "--channels-last/--no-channels-last"),
     compile: bool | None = typer.Option(None, "--compile/--no-compile", help="torch.compile."),
     pretrained: Path | None = typer.Option(None, help="Local weights file to start from."),
+    shards: Path | None = typer.Option(
+        None, help="Read train images from this webdataset export of the version."
+    ),
     set_: list[str] = typer.Option(
         [], "--set", help="Any config field, e.g. --set optim.warmup_epochs=5 (repeatable)."
     ),
@@ -90,6 +93,7 @@ def train(
         "model": model, "epochs": epochs, "batch_size": batch_size, "optim.lr": lr,
         "seed": seed, "amp": amp, "channels_last": channels_last, "compile": compile,
         "pretrained": None if pretrained is None else str(pretrained),
+        "shards": None if shards is None else str(shards),
         "max_steps": max_steps, "workers": workers, "device": device,
     }  # fmt: skip
     _run_training(version, recipe, overrides, set_, out, resume, force, prefix="")

@@ -109,6 +109,12 @@ class TrainConfig(BaseModel):
     channels_last: bool = False
     compile: bool = False
     sync_bn: bool = False
+    #: Read the training split from this ``webdataset`` export of the same version (pre-resized
+    #: shards stream faster) instead of the blob store. A stream restarts at epoch boundaries:
+    #: resuming is exact only from an epoch's end; no ``balance=sampler``.
+    shards: str | None = None
+    #: Samples shuffled in memory when reading shards (their order is shuffled too).
+    shuffle_buffer: int = Field(default=2000, ge=0)
     train_split: str = "train"
     val_split: str | None = "val"
     #: Validate every this many epochs (and after the last).

@@ -131,8 +131,13 @@ def _main(
             f"{paths.root} already holds a run; continue it with --resume {paths.last}, or "
             "choose another --out"
         )
-    parts = build_parts(config, manifest, blobs, device, world)
+    parts = build_parts(config, manifest, blobs, device, world, version_id)
     progress = _restore(parts, checkpoint) if checkpoint is not None else Progress()
+    if parts.shards is not None and progress.epoch_step:
+        raise TrainingError(
+            f"{resume} stopped mid-epoch, and a shard stream restarts only at an epoch's end: "
+            "resume from a checkpoint saved at an epoch's end, or without shards"
+        )
     train_model: nn.Module = parts.model
     if world.distributed:
         ids = [device.index] if device.type == "cuda" else None
@@ -153,6 +158,8 @@ def _main(
                 break
             parts.sampler.set_epoch(progress.epoch)
             parts.sampler.set_position(progress.epoch_step * parts.steps.per_process)
+            if parts.shards is not None:
+                parts.shards.set_epoch(progress.epoch)
             reporter.epoch_start(
                 progress.epoch + 1, config.epochs, parts.steps.per_epoch - progress.epoch_step
             )
@@ -173,8 +180,9 @@ def _main(
                 device=device, world=world, mixup=parts.mixup, erase=parts.erase, ema=parts.ema,
                 scaler=parts.scaler, reporter=reporter, on_step_end=on_step_end,
             )  # fmt: skip
-            if progress.epoch_step < parts.steps.per_epoch:  # the step budget ran out
-                stopped = True
+            budget_spent = config.max_steps is not None and progress.global_step >= config.max_steps
+            if budget_spent and progress.epoch_step < parts.steps.per_epoch:
+                stopped = True  # mid-epoch: last.pt holds the position
                 break
             progress.epoch, progress.epoch_step = progress.epoch + 1, 0
             seconds = time.perf_counter() - started

@@ -4,6 +4,7 @@ this module only chooses and wires them."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +24,11 @@ from synsetlab.blobs import BlobStore
 from synsetlab.data import (
     DeviceNormalize,
     ResumableSampler,
+    ShardDataset,
     VersionDataset,
     create_loader,
+    create_transform,
+    shard_dataset,
 )
 from synsetlab.manifest import Manifest
 from synsetlab.taxonomy.ilsvrc import ilsvrc2012_wnids
@@ -225,8 +229,11 @@ def create_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, step
 class TrainingParts:
     """What one process trains with."""
 
+    #: The blob-store split (class counts, labels); read from it unless ``shards``.
     train_set: VersionDataset
     val_set: VersionDataset | None
+    #: The training stream when the config names shards.
+    shards: ShardDataset | None
     steps: StepPlan
     sampler: ResumableSampler
     #: Built once: their worker processes live as long as the run.
@@ -243,12 +250,40 @@ class TrainingParts:
     erase: RandomErasing | None
 
 
+def _shards(config: TrainConfig, manifest: Manifest, version_id: str, world: World) -> ShardDataset:
+    """The training split streamed from ``config.shards``, checked to be this version's."""
+    if config.balance == "sampler":
+        raise TrainingError(
+            "balance=sampler needs the blob store: drop shards, or use balance=loss"
+        )
+    export = Path(config.shards or "")
+    marker = export / "export.json"
+    exported = json.loads(marker.read_text()).get("version") if marker.is_file() else None
+    if exported is not None and exported != version_id:
+        raise TrainingError(
+            f"{export} is an export of version {exported[:12]}, not {version_id[:12]}: export "
+            "this version (synsetlab export V --format webdataset OUT --short-side 256)"
+        )
+    data = config.data
+    dataset = shard_dataset(
+        export, config.train_split, transform=create_transform(data, train=True),
+        decode_min_side=data.decode_size(train=True), shuffle_buffer=config.shuffle_buffer,
+        seed=config.seed, resampled=world.distributed,  # equal counts on every rank
+    )  # fmt: skip
+    if list(dataset.classes) != list(manifest.classes):
+        raise TrainingError(
+            f"{export} orders its classes otherwise: export with --class-order sorted"
+        )
+    return dataset
+
+
 def build_parts(
     config: TrainConfig,
     manifest: Manifest,
     blobs: BlobStore,
     device: torch.device,
     world: World,
+    version_id: str = "",
 ) -> TrainingParts:
     """Datasets, sampler, model (on ``device``), optimiser, schedule, EMA, loss and mixing."""
     if device.type == "cpu" and config.amp and config.amp_dtype == "float16":
@@ -262,7 +297,9 @@ def build_parts(
         val_set = VersionDataset.with_transform(
             manifest, config.val_split, blobs, data, train=False
         )
-    steps = plan_steps(config, len(train_set), world)
+    shards = _shards(config, manifest, version_id, world) if config.shards else None
+    size = len(train_set) if shards is None else len(shards) * world.size
+    steps = plan_steps(config, size, world)
     sampler = ResumableSampler(
         len(train_set),
         seed=config.seed,
@@ -272,6 +309,12 @@ def build_parts(
     )
     cuda = device.type == "cuda"
     loaders = {"workers": config.workers, "pin_memory": cuda, "persistent": True}
+    if shards is None:
+        train_loader = create_loader(
+            train_set, batch_size=steps.micro, sampler=sampler, drop_last=True, **loaders
+        )
+    else:
+        train_loader = create_loader(shards, batch_size=steps.micro, drop_last=True, **loaders)
     model = build_model(config, manifest.classes)
     if config.sync_bn and world.distributed:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -292,9 +335,8 @@ def build_parts(
         val_set=val_set,
         steps=steps,
         sampler=sampler,
-        train_loader=create_loader(
-            train_set, batch_size=steps.micro, sampler=sampler, drop_last=True, **loaders
-        ),
+        shards=shards,
+        train_loader=train_loader,
         val_loader=None
         if val_set is None
         else create_loader(val_set, batch_size=steps.per_process, **loaders),
