@@ -9,16 +9,11 @@ from typing import Any
 
 import typer
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 
 from synsetlab.cli.context import console, current_workspace, user_errors
-from synsetlab.cli.train import ProgressReporter
+from synsetlab.cli.train import PROGRESS_COLUMNS, ProgressReporter
 
 
 class PretrainReporter(ProgressReporter):
@@ -81,15 +76,7 @@ def pretrain(
             f"pretraining {config.model} with {config.method} on {v.name} ({v.id[:12]}): "
             f"{images} images of {', '.join(config.splits)}, labels unused -> {out}"
         )
-        columns = (
-            TextColumn("[bold]{task.description}[/bold]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=console, transient=True) as progress:
+        with Progress(*PROGRESS_COLUMNS, console=console, transient=True) as progress:
             result = run_pretraining(
                 v.manifest, ws.blobs, config, out, version_id=v.id,
                 reporter=PretrainReporter(progress),

@@ -25,6 +25,17 @@ DEVICE = typer.Option("auto", help="cpu, cuda, cuda:1 ... (auto: CUDA when avail
 TTA = typer.Option("none", "--tta", help="Test-time augmentation: none or flip.")
 
 
+#: The columns of a training progress bar: epoch, bar, steps, img/s + loss + lr, times.
+PROGRESS_COLUMNS = (
+    TextColumn("[bold]{task.description}[/bold]"),
+    BarColumn(),
+    MofNCompleteColumn(),
+    TextColumn("{task.fields[info]}"),
+    TimeElapsedColumn(),
+    TimeRemainingColumn(),
+)
+
+
 class ProgressReporter:
     """The training loop's progress as a rich bar: steps, images/s, loss, ETA."""
 
@@ -124,20 +135,12 @@ def _run_training(
             recipe_name = recipe if isinstance(recipe, str) else config.model
             name = f"{prefix}{Path(recipe_name).stem}-{v.name}"
             out = resume.parent if resume else ws.root / "runs" / name
-        columns = (
-            TextColumn("[bold]{task.description}[/bold]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
         console.print(
             f"training {config.model} on {v.name} ({v.id[:12]}): "
             f"{v.manifest.splits.get(config.train_split, 0)} train images, "
             f"{len(v.manifest.classes)} classes -> {out}"
         )
-        with Progress(*columns, console=console, transient=True) as progress:
+        with Progress(*PROGRESS_COLUMNS, console=console, transient=True) as progress:
             result = run_training(
                 v.manifest, ws.blobs, config, out, version_id=v.id, resume=resume, force=force,
                 reporter=ProgressReporter(progress),

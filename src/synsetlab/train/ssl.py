@@ -54,7 +54,6 @@ from synsetlab.data import (
     TransformConfig,
     VersionDataset,
     create_loader,
-    create_transform,
 )
 from synsetlab.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from synsetlab.manifest import Manifest
@@ -307,13 +306,7 @@ def split_features(
     ``image_size``, centre crop) and their ``(N,)`` int64 labels (-1 where hidden), in
     manifest order. ``model`` is a timm backbone or classifier on ``device``."""
     data = TransformConfig(image_size=image_size, crop_pct=1.0)
-    dataset = VersionDataset(
-        manifest,
-        split,
-        blobs,
-        transform=create_transform(data, train=False),
-        decode_min_side=data.decode_size(train=False),
-    )
+    dataset = VersionDataset.with_transform(manifest, split, blobs, data, train=False)
     device = torch.device(device)
     normalize = DeviceNormalize(data.mean, data.std, device=device)
     was_training = model.training
