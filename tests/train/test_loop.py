@@ -37,6 +37,15 @@ def test_hidden_labels_cannot_be_trained_on(tiny: TinyVersion, tmp_path: Path) -
         train(tiny.manifest, tiny.blobs, config, tmp_path / "run", version_id=tiny.version_id)
 
 
+def test_sync_bn_across_cpu_processes_is_refused_before_training(tiny: TinyVersion) -> None:
+    from synsetlab.train.distributed import World
+    from synsetlab.train.setup import build_parts
+
+    config = resolve_config("tiny-cpu", {**SMALL, "sync_bn": True, "batch_size": 12})
+    with pytest.raises(TrainingError, match="sync_bn needs CUDA"):
+        build_parts(config, tiny.manifest, tiny.blobs, torch.device("cpu"), World(0, 2, 0))
+
+
 def test_a_batch_larger_than_the_split_is_refused(tiny: TinyVersion, tmp_path: Path) -> None:
     config = resolve_config("tiny-cpu", {**SMALL, "batch_size": 1000})
     with pytest.raises(TrainingError, match="fewer than one batch of 1000: lower --batch-size"):

@@ -108,6 +108,7 @@ class TrainConfig(BaseModel):
     amp_dtype: Literal["bfloat16", "float16"] = "bfloat16"
     channels_last: bool = False
     compile: bool = False
+    #: Batch-norm statistics over all processes (SyncBatchNorm; CUDA only).
     sync_bn: bool = False
     #: Read the training split from this ``webdataset`` export of the same version (pre-resized
     #: shards stream faster) instead of the blob store. A stream restarts at epoch boundaries:

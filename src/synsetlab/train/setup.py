@@ -286,6 +286,8 @@ def build_parts(
     version_id: str = "",
 ) -> TrainingParts:
     """Datasets, sampler, model (on ``device``), optimiser, schedule, EMA, loss and mixing."""
+    if config.sync_bn and world.distributed and device.type == "cpu":
+        raise TrainingError("sync_bn needs CUDA devices (torch syncs batch norm on GPUs only)")
     if device.type == "cpu" and config.amp and config.amp_dtype == "float16":
         raise TrainingError("float16 autocast is for CUDA; use --set amp_dtype=bfloat16 on CPU")
     data = config.data
