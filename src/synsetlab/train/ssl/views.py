@@ -1,0 +1,69 @@
+"""Two augmented views of each unlabelled image: SimCLR's augmentations, per-sample seeds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import torch
+from PIL import Image
+from torchvision.transforms import v2
+
+from synsetlab.blobs import BlobStore
+from synsetlab.data import (
+    VersionDataset,
+)
+from synsetlab.manifest import Manifest
+from synsetlab.train.ssl.config import UNLABELLED, SSLConfig, SSLError
+
+
+def create_ssl_transform(config: SSLConfig) -> v2.Compose:
+    """PIL image -> one ``(3, S, S)`` uint8 view: SimCLR's random crop, flip, colour jitter,
+    grayscale and Gaussian blur."""
+    size, s = config.image_size, config.color_jitter
+    kernel = 2 * (size // 20) + 1  # odd, about 10% of the side, as SimCLR
+    return v2.Compose(
+        [
+            v2.PILToTensor(),
+            v2.RandomResizedCrop(size, scale=(config.min_scale, 1.0), antialias=True),
+            v2.RandomHorizontalFlip(),
+            v2.RandomApply([v2.ColorJitter(0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s)], p=0.8),
+            v2.RandomGrayscale(p=config.grayscale),
+            v2.RandomApply([v2.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=config.blur),
+            v2.ToDtype(torch.uint8),
+        ]
+    )
+
+
+class TwoViews:
+    """PIL image -> ``(view, view)``: ``transform`` drawn twice. Under the per-sample seed of
+    :class:`synsetlab.data.VersionDataset` the two draws differ, and repeat run after run."""
+
+    def __init__(self, transform: v2.Transform) -> None:
+        self.transform = transform
+
+    def __call__(self, image: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
+        # VersionDataset runs transforms on one thread (see data.dataset.single_threaded).
+        return self.transform(image), self.transform(image)
+
+
+def unlabelled_manifest(manifest: Manifest, splits: Sequence[str]) -> Manifest:
+    """The images of ``splits`` gathered as one split, :data:`UNLABELLED`."""
+    missing = [s for s in splits if s not in manifest.splits]
+    if missing:
+        have = ", ".join(manifest.splits) or "none"
+        raise SSLError(f"the version has no {', '.join(missing)} images; its splits: {have}")
+    entries = tuple(replace(e, split=UNLABELLED) for e in manifest.entries if e.split in splits)
+    return Manifest(classes=manifest.classes, entries=entries)
+
+
+def ssl_dataset(manifest: Manifest, blobs: BlobStore, config: SSLConfig) -> VersionDataset:
+    """Items ``((view, view), label)``: two uint8 views of each image of ``config.splits``
+    (labels come along, unused)."""
+    return VersionDataset(
+        unlabelled_manifest(manifest, config.splits),
+        UNLABELLED,
+        blobs,
+        transform=TwoViews(create_ssl_transform(config)),
+        decode_min_side=config.image_size,
+    )
