@@ -31,6 +31,7 @@ from torch import nn
 
 from synsetlab.blobs import BlobStore
 from synsetlab.parallel import map_chunks
+from synsetlab.train.checkpoint import evaluation_weights
 from synsetlab.workspace import Workspace
 
 # Pictures ----------------------------------------------------------------------------------------
@@ -305,8 +306,7 @@ def _from_training_checkpoint(path: Path) -> nn.Module:
     arch = checkpoint["arch"]
     if not timm.is_model(arch):
         raise CheckpointError(f"{path} names unknown timm architecture {arch!r}")
-    # EMA weights, when the run kept them, are the ones timm's train.py validates as best.
-    state = checkpoint.get("state_dict_ema") or checkpoint.get("state_dict") or {}
+    state, _ = evaluation_weights(checkpoint)
     model = timm.create_model(arch, num_classes=0, **(checkpoint.get("model_kwargs") or {}))
     classifier = model.default_cfg.get("classifier", "fc")
     kept = {k: v for k, v in state.items() if not k.startswith(f"{classifier}.")}

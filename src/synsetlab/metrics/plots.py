@@ -10,7 +10,6 @@ half-written PNG.
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
+from synsetlab.atomic import atomic_file
 from synsetlab.metrics.classification import ReliabilityBins
 
 __all__ = ["plot_confusion_matrix", "plot_reliability_diagram", "plot_training_curves"]
@@ -314,13 +314,6 @@ def _save(fig: Figure, path: Path | str) -> Path:
     """Write ``fig`` as PNG beside ``path`` under a temporary name, then rename it into place."""
     path = Path(path)
     FigureCanvasAgg(fig)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with tmp.open("xb") as f:
-            fig.savefig(f, format="png", dpi=_DPI)
-        tmp.replace(path)
-    except BaseException:
-        # BaseException: an interrupted write must not leave its temporary file behind either.
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as f:
+        fig.savefig(f, format="png", dpi=_DPI)
     return path

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from synsetlab.atomic import atomic_file
 
 FORMAT = "synsetlab-checkpoint-1"
 REQUIRED = ("format", "arch", "classes", "config", "state_dict", "epoch", "global_step")
@@ -29,18 +31,23 @@ class CheckpointError(ValueError):
 def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
     """Write ``state`` (see the module docstring) to ``path`` atomically: a crash leaves the
     previous file, never half of a new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as f:
+        torch.save({"format": FORMAT, **state}, f)
     return path
+
+
+def link_checkpoint(source: Path, target: Path) -> Path:
+    """Make ``target`` hold what ``source`` holds without writing it again: a hard link (a
+    copy where the filesystem has none), swapped in atomically. ``source`` is later replaced
+    by :func:`save_checkpoint` (a new file), so ``target`` keeps these bytes."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.link")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    tmp.replace(target)
+    return target
 
 
 def load_checkpoint(path: Path | str) -> dict[str, Any]:
@@ -64,6 +71,14 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}")
     return state
+
+
+def evaluation_weights(state: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The weights to use a checkpoint with, and which they are: its EMA weights when the run
+    kept them (what timm's ``train.py`` validates as best), ``"ema"``; else ``"model"``."""
+    if state.get("state_dict_ema"):
+        return state["state_dict_ema"], "ema"
+    return state.get("state_dict") or {}, "model"
 
 
 def rng_state() -> dict[str, Any]:

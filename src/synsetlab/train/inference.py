@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from synsetlab.atomic import atomic_file
 from synsetlab.blobs import BlobStore
 from synsetlab.data import DeviceNormalize, VersionDataset, create_loader, create_transform
 from synsetlab.data.dataset import decode_image
@@ -23,9 +24,8 @@ from synsetlab.data.transforms import TransformConfig
 from synsetlab.manifest import Manifest
 from synsetlab.metrics import ClassificationReport, classification_report, topk_predictions
 from synsetlab.taxonomy.wordnet import Taxonomy
-from synsetlab.train.checkpoint import CheckpointError, load_checkpoint
+from synsetlab.train.checkpoint import CheckpointError, evaluation_weights, load_checkpoint
 from synsetlab.train.config import TrainConfig
-from synsetlab.train.distributed import resolve_device
 from synsetlab.train.loop import EvalOutput, evaluate
 from synsetlab.train.models import create_model
 
@@ -56,9 +56,9 @@ def load_model(path: Path | str, *, device: torch.device | str = "cpu") -> Loade
     state = load_checkpoint(path)
     config = TrainConfig.model_validate(state["config"])
     model = create_model(config.model, num_classes=len(state["classes"]), **config.model_kwargs)
-    weights = "ema" if state.get("state_dict_ema") else "model"
+    weights, which = evaluation_weights(state)
     try:
-        model.load_state_dict(state["state_dict_ema"] if weights == "ema" else state["state_dict"])
+        model.load_state_dict(weights)
     except RuntimeError as e:
         raise CheckpointError(f"{path}: its weights do not fit {config.model!r}: {e}") from e
     return LoadedModel(
@@ -66,7 +66,7 @@ def load_model(path: Path | str, *, device: torch.device | str = "cpu") -> Loade
         tuple(state["classes"]),
         config,
         state.get("version_id"),
-        weights,
+        which,
     )
 
 
@@ -300,18 +300,11 @@ def write_submission(
     rows: dict[str, str] = {}
     for entry, row in zip(dataset.entries, best, strict=True):
         rows.setdefault(entry.sha256, " ".join(loaded.classes[c] for c in row))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as f:
+    with atomic_file(out, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(SUBMISSION_HEADER)
         writer.writerows(sorted(rows.items()))
-    tmp.replace(out)
     return len(rows)
-
-
-def default_device() -> torch.device:
-    return resolve_device("auto")
 
 
 __all__ = [

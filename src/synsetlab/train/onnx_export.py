@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +33,7 @@ import torch
 from torch import nn
 
 import synsetlab
+from synsetlab.atomic import atomic_file
 from synsetlab.train.inference import LoadedModel, load_model
 
 #: Opsets the TorchScript exporter writes (torch.onnx._constants: ONNX_MIN_OPSET to
@@ -109,7 +108,8 @@ def export_onnx(
                 f"onnxruntime's logits differ from PyTorch's by up to {max_diff:.3g} "
                 f"(tolerance {atol:g}): {out} not written; try another --opset"
             )
-    _write_atomically(out, data)
+    with atomic_file(out) as f:
+        f.write(data)
     return OnnxReport(
         path=out,
         size_bytes=len(data),
@@ -197,21 +197,6 @@ def compare_with_onnxruntime(
 
 def _default_opset(proto: onnx.ModelProto) -> int:
     return next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        Path(tmp).chmod(0o644)  # mkstemp's 0600 would keep the export from others
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 __all__ = ["OnnxExportError", "OnnxReport", "compare_with_onnxruntime", "export_onnx"]
