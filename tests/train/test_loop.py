@@ -31,6 +31,22 @@ def test_a_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
     assert all(torch.isfinite(v).all() for v in weights)
 
 
+def test_best_is_the_last_checkpoint_of_the_best_epoch_without_a_second_write(
+    tiny: TinyVersion, tmp_path: Path
+) -> None:
+    config = resolve_config("tiny-cpu", {**SMALL, "epochs": 2, "batch_size": 12})
+    result = train(tiny.manifest, tiny.blobs, config, tmp_path / "run", version_id=tiny.version_id)
+    best, last = load_checkpoint(result.paths.best), load_checkpoint(result.paths.last)
+    errors = [r["val_top1_error"] for r in result.history]
+    best_epoch = errors.index(min(errors)) + 1  # the first epoch of least error
+    assert best["epoch"] == best_epoch and best["best_val_top1_error"] == min(errors)
+    assert len(best["history"]) == best_epoch  # its own epoch's record included
+    if best_epoch == 2:
+        assert result.paths.best.samefile(result.paths.last)  # linked, not written again
+    else:
+        assert not torch.equal(best["state_dict"]["fc.weight"], last["state_dict"]["fc.weight"])
+
+
 def test_hidden_labels_cannot_be_trained_on(tiny: TinyVersion, tmp_path: Path) -> None:
     config = resolve_config("tiny-cpu", {**SMALL, "train_split": "test", "batch_size": 2})
     with pytest.raises(TrainingError, match="'test' split has hidden labels"):

@@ -95,6 +95,7 @@ class ShardDataset(IterableDataset):
         shards: Sequence[Shard],
         *,
         classes: Sequence[str] = (),
+        version: str | None = None,
         transform: Callable[[Image.Image], Any] | None = None,
         decode_min_side: int | None = None,
         shuffle_buffer: int = 0,
@@ -109,6 +110,8 @@ class ShardDataset(IterableDataset):
             raise ValueError(f"shuffle_buffer must be 0 (no shuffling) or more: {shuffle_buffer}")
         self.shards = tuple(shards)
         self.classes = tuple(classes)
+        #: The id of the exported version, as ``export.json`` records it.
+        self.version = version
         self.transform = transform
         self.decode_min_side = decode_min_side
         self.shuffle_buffer = shuffle_buffer
@@ -189,8 +192,10 @@ def _key_number(key: str) -> int:
     return int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:15], 16)
 
 
-def read_shards(export_dir: str | os.PathLike[str], split: str) -> tuple[list[Shard], list[str]]:
-    """``(shards, classes)`` of ``split`` in the webdataset export at ``export_dir``.
+def read_shards(
+    export_dir: str | os.PathLike[str], split: str
+) -> tuple[list[Shard], list[str], str | None]:
+    """``(shards, classes, version id)`` of ``split`` in the webdataset export at ``export_dir``.
 
     Raises ValueError when ``export_dir`` holds no webdataset export or the split has no
     shards, FileNotFoundError when a listed shard is missing.
@@ -230,7 +235,7 @@ def read_shards(export_dir: str | os.PathLike[str], split: str) -> tuple[list[Sh
             f"{len(missing)} shard(s) listed in {marker} are missing, e.g. {missing[0]}; "
             "the export was moved or damaged: export it again with --force"
         )
-    return shards, list(record.get("classes", []))
+    return shards, list(record.get("classes", [])), record.get("version")
 
 
 def num_samples(export_dir: str | os.PathLike[str], split: str) -> int:
@@ -264,10 +269,11 @@ def shard_dataset(
     each epoch. Raises ValueError when ``export_dir`` is not a webdataset export or ``split``
     has no shards.
     """
-    shards, classes = read_shards(export_dir, split)
+    shards, classes, version = read_shards(export_dir, split)
     return ShardDataset(
         shards,
         classes=classes,
+        version=version,
         transform=transform,
         decode_min_side=decode_min_side,
         shuffle_buffer=shuffle_buffer,

@@ -174,7 +174,7 @@ def train_one_epoch(
         reseed(config.seed, step)
         scheduler.step_update(num_updates=step)
         optimizer.zero_grad(set_to_none=True)
-        step_loss = 0.0
+        summed = torch.zeros((), device=device)
         for i, (images, labels) in enumerate(micro_batches):
             x, y = normalize(images), labels.to(device, non_blocking=True)
             if mixup is not None:
@@ -188,7 +188,8 @@ def train_one_epoch(
                 with autocast(config, device):
                     loss = criterion(model, x, y)
                 scaler.scale(loss / steps.accum).backward()
-            step_loss += float(loss.detach()) / steps.accum
+            summed += loss.detach().float()
+        step_loss = float(summed) / steps.accum  # one device sync per step, not per micro-batch
         if not math.isfinite(step_loss):
             raise TrainingError(
                 f"the loss is {step_loss} at step {step + 1}: training stopped; the last "
@@ -237,10 +238,10 @@ def evaluate(
     label is known). ``tta_flip`` averages the probabilities of each image and its mirror."""
     model.eval()
     probs, labels = [], []
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if amp else nullcontext()
+    precision = torch.autocast(device.type, dtype=torch.bfloat16) if amp else nullcontext()
     for images, y in loader:
         x = normalize(images)
-        with autocast:
+        with precision:
             p = torch.softmax(model(x).float(), dim=1)
             if tta_flip:
                 p = (p + torch.softmax(model(x.flip(-1)).float(), dim=1)) / 2

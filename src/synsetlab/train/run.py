@@ -17,7 +17,13 @@ from torch.nn.parallel import DistributedDataParallel
 import synsetlab
 from synsetlab.blobs import BlobStore
 from synsetlab.manifest import Manifest
-from synsetlab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from synsetlab.train.checkpoint import (
+    link_checkpoint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from synsetlab.train.config import TrainConfig, config_changes
 from synsetlab.train.distributed import World, barrier, close_world, init_world, resolve_device
 from synsetlab.train.loop import (
@@ -194,15 +200,16 @@ def _main(
                 "images_per_s": (progress.global_step - first_step) * config.batch_size / seconds,
             }
             validate = progress.epoch % config.eval_every == 0 or progress.epoch == config.epochs
+            improved = parts.val_set is None  # without validation, the last is the best
             if parts.val_set is not None and validate and world.is_main:
                 record.update(_validate(parts, config, device))
-                if progress.best is None or record["val_top1_error"] < progress.best:
+                improved = progress.best is None or record["val_top1_error"] < progress.best
+                if improved:
                     progress.best = record["val_top1_error"]
-                    save(paths.best)
             progress.history.append(record)
             save(paths.last)
-            if parts.val_set is None:
-                save(paths.best)
+            if improved and world.is_main:
+                link_checkpoint(paths.last, paths.best)  # the same bytes: not written twice
             if writer is not None:
                 _log_epoch(paths, writer, record)
             reporter.epoch_end(record)

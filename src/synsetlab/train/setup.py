@@ -4,7 +4,6 @@ this module only chooses and wires them."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from synsetlab.data import (
 from synsetlab.manifest import Manifest
 from synsetlab.taxonomy.ilsvrc import ilsvrc2012_wnids
 from synsetlab.train.adversarial import create_criterion as create_adversarial_criterion
-from synsetlab.train.checkpoint import CheckpointError
+from synsetlab.train.checkpoint import CheckpointError, evaluation_weights
 from synsetlab.train.config import EXECUTION_FIELDS, TrainConfig
 from synsetlab.train.distill import create_distillation_criterion
 from synsetlab.train.distributed import World
@@ -92,7 +91,7 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], list[str] | None]
     classes = None
     if isinstance(state, dict) and "state_dict" in state:
         classes = state.get("classes")
-        state = state.get("state_dict_ema") or state["state_dict"]
+        state, _ = evaluation_weights(state)
     if not isinstance(state, dict) or not state:
         raise CheckpointError(f"{path} holds no state dict")
     return state, None if classes is None else list(classes)
@@ -101,8 +100,8 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], list[str] | None]
 def source_config(path: Path) -> dict[str, Any] | None:
     """The training config a synsetlab checkpoint records (``None`` for other files), minus
     what a new run must not inherit: where it ran and what it started from."""
-    try:
-        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    try:  # mmap: only the config is read, not the weights and optimiser state
+        state = torch.load(Path(path), map_location="cpu", weights_only=True, mmap=True)
     except Exception:  # read_weights reports unreadable files when the run loads them
         return None
     if not (isinstance(state, dict) and isinstance(state.get("config"), dict)):
@@ -256,23 +255,21 @@ def _shards(config: TrainConfig, manifest: Manifest, version_id: str, world: Wor
         raise TrainingError(
             "balance=sampler needs the blob store: drop shards, or use balance=loss"
         )
-    export = Path(config.shards or "")
-    marker = export / "export.json"
-    exported = json.loads(marker.read_text()).get("version") if marker.is_file() else None
-    if exported is not None and exported != version_id:
-        raise TrainingError(
-            f"{export} is an export of version {exported[:12]}, not {version_id[:12]}: export "
-            "this version (synsetlab export V --format webdataset OUT --short-side 256)"
-        )
     data = config.data
     dataset = shard_dataset(
-        export, config.train_split, transform=create_transform(data, train=True),
+        config.shards or "", config.train_split, transform=create_transform(data, train=True),
         decode_min_side=data.decode_size(train=True), shuffle_buffer=config.shuffle_buffer,
         seed=config.seed, resampled=world.distributed,  # equal counts on every rank
     )  # fmt: skip
+    if dataset.version is not None and dataset.version != version_id:
+        raise TrainingError(
+            f"{config.shards} is an export of version {dataset.version[:12]}, not "
+            f"{version_id[:12]}: export this version "
+            "(synsetlab export V --format webdataset OUT --short-side 256)"
+        )
     if list(dataset.classes) != list(manifest.classes):
         raise TrainingError(
-            f"{export} orders its classes otherwise: export with --class-order sorted"
+            f"{config.shards} orders its classes otherwise: export with --class-order sorted"
         )
     return dataset
 
