@@ -223,6 +223,7 @@ def evaluate(
     """
     from synsetlab.train.distributed import resolve_device
     from synsetlab.train.inference import evaluate_split, load_model
+    from synsetlab.train.robustness import CORRUPTIONS, evaluate_robustness
     from synsetlab.versions import load_version
 
     with user_errors():
@@ -236,9 +237,11 @@ def evaluate(
             loaded, v.manifest, ws.blobs, split, taxonomy=ws.taxonomy(), out_dir=out,
             batch_size=batch_size, workers=workers, tta_flip=tta == "flip", device=torch_device,
         )  # fmt: skip
-        robustness = _robustness(
-            loaded, v.manifest, ws.blobs, split, out, pgd_eps, pgd_steps, corruptions,
-            severities, batch_size=batch_size, workers=workers, device=torch_device,
+        names = CORRUPTIONS if corruptions == "all" else _listed(corruptions, str)
+        robustness = evaluate_robustness(
+            loaded, v.manifest, ws.blobs, split, pgd_epsilons=_listed(pgd_eps, float),
+            pgd_steps=pgd_steps, corruptions=names, severities=_listed(severities, int),
+            out_dir=out, batch_size=batch_size, workers=workers, device=torch_device,
         )  # fmt: skip
         ws.close()
     table = Table(title=f"{checkpoint} on {v.name}/{split} ({report.n_images} images)")
@@ -250,52 +253,13 @@ def evaluate(
         ("ECE", report.ece),
         ("mistake severity (mean LCA height)", report.mean_mistake_severity),
     ]
-    for name, value in [*rows, *robustness]:
+    for name, value in [*rows, *robustness.rows()]:
         table.add_row(name, "n/a" if value is None else f"{value:.4f}")
     console.print(table)
     console.print(
         f"wrote {out / 'metrics.json'}, confusion.png, reliability.png"
-        + (", robustness.json" if robustness else "")
+        + (", robustness.json" if robustness.rows() else "")
     )
-
-
-def _robustness(
-    loaded: Any,
-    manifest: Any,
-    blobs: Any,
-    split: str,
-    out: Path,
-    pgd_eps: str | None,
-    pgd_steps: int,
-    corruptions: str | None,
-    severities: str,
-    **kwargs: Any,
-) -> list[tuple[str, float]]:
-    """Run the asked robustness evaluations; write robustness.json; return table rows."""
-    import json
-
-    from synsetlab.train.robustness import CORRUPTIONS, evaluate_corruptions, evaluate_pgd
-
-    rows: list[tuple[str, float]] = []
-    document: dict[str, Any] = {}
-    if pgd_eps:
-        epsilons = [float(e) for e in pgd_eps.split(",")]
-        pgd = evaluate_pgd(loaded, manifest, blobs, split, epsilons=epsilons, steps=pgd_steps,
-                           **kwargs)  # fmt: skip
-        document["pgd"] = pgd.to_dict()
-        rows += [(f"top-1 error, PGD eps {eps:g}/255", err) for eps, err in pgd.errors.items()]
-    if corruptions:
-        names = CORRUPTIONS if corruptions == "all" else tuple(corruptions.split(","))
-        levels = [int(v) for v in severities.split(",")]
-        result = evaluate_corruptions(loaded, manifest, blobs, split, corruptions=names,
-                                      severities=levels, **kwargs)  # fmt: skip
-        document["corruptions"] = result.to_dict()
-        rows += [(f"top-1 error, {name} (mean)", err)
-                 for name, err in result.per_corruption().items()]  # fmt: skip
-        rows.append(("mean corruption error", result.mean_corruption_error))
-    if document:
-        (out / "robustness.json").write_text(json.dumps(document, indent=1), encoding="utf-8")
-    return rows
 
 
 def predict(
@@ -370,6 +334,14 @@ def submission(
         )  # fmt: skip
         ws.close()
     console.print(f"wrote {rows} predictions for {v.name}/{split} to {out}")
+
+
+def _listed(text: str | None, kind: type) -> list[Any]:
+    """``"1,2,4"`` -> ``[kind("1"), ...]``; nothing for ``None``."""
+    try:
+        return [kind(part) for part in text.split(",")] if text else []
+    except ValueError as e:
+        raise ValueError(f"{text!r} is not a comma-separated list of {kind.__name__}s") from e
 
 
 def _check_tta(tta: str) -> None:

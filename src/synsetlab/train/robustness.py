@@ -18,9 +18,11 @@ evaluation code run by the version's owner may pass (as the challenge scorer doe
 from __future__ import annotations
 
 import io
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,7 @@ import torch.nn.functional as F  # noqa: N812 - the usual torch spelling
 from PIL import Image
 from torch.utils.data import DataLoader
 
+from synsetlab.atomic import atomic_file
 from synsetlab.blobs import BlobStore
 from synsetlab.data.loader import mix_seed
 from synsetlab.manifest import Manifest
@@ -377,3 +380,62 @@ __all__ = [
     "evaluate_corruptions",
     "evaluate_pgd",
 ]
+
+
+@dataclass
+class RobustnessReport:
+    """What :func:`evaluate_robustness` ran: either part ``None`` when not asked."""
+
+    pgd: PGDResult | None = None
+    corruptions: CorruptionResult | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.pgd is not None:
+            out["pgd"] = self.pgd.to_dict()
+        if self.corruptions is not None:
+            out["corruptions"] = self.corruptions.to_dict()
+        return out
+
+    def rows(self) -> list[tuple[str, float]]:
+        """``(measure, top-1 error)`` lines for a summary table."""
+        rows: list[tuple[str, float]] = []
+        if self.pgd is not None:
+            rows += [(f"top-1 error, PGD eps {e:g}/255", err) for e, err in self.pgd.errors.items()]
+        if self.corruptions is not None:
+            per = self.corruptions.per_corruption().items()
+            rows += [(f"top-1 error, {name} (mean)", err) for name, err in per]
+            rows.append(("mean corruption error", self.corruptions.mean_corruption_error))
+        return rows
+
+
+def evaluate_robustness(
+    loaded: LoadedModel,
+    manifest: Manifest,
+    blobs: BlobStore,
+    split: str = "val",
+    *,
+    pgd_epsilons: Sequence[float] = (),
+    pgd_steps: int = 10,
+    corruptions: Sequence[str] = (),
+    severities: Sequence[int] = SEVERITIES,
+    out_dir: Path | None = None,
+    **kwargs: Any,
+) -> RobustnessReport:
+    """PGD at ``pgd_epsilons`` and the ``corruptions`` at ``severities`` (each skipped when
+    empty), with ``robustness.json`` in ``out_dir`` when given. ``kwargs`` go to both
+    evaluations (batch size, workers, device)."""
+    report = RobustnessReport()
+    if pgd_epsilons:
+        report.pgd = evaluate_pgd(
+            loaded, manifest, blobs, split, epsilons=pgd_epsilons, steps=pgd_steps, **kwargs
+        )
+    if corruptions:
+        report.corruptions = evaluate_corruptions(
+            loaded, manifest, blobs, split, corruptions=corruptions, severities=severities,
+            **kwargs,
+        )  # fmt: skip
+    if out_dir is not None and (report.pgd or report.corruptions):
+        with atomic_file(out_dir / "robustness.json", "w", encoding="utf-8") as f:
+            json.dump(report.to_dict(), f, indent=1)
+    return report
