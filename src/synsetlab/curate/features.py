@@ -31,7 +31,7 @@ from torch import nn
 
 from synsetlab.blobs import BlobStore
 from synsetlab.parallel import map_chunks
-from synsetlab.train.checkpoint import evaluation_weights
+from synsetlab.train.checkpoint import CheckpointError, evaluation_weights
 from synsetlab.workspace import Workspace
 
 # Pictures ----------------------------------------------------------------------------------------
@@ -254,10 +254,6 @@ def train_quick_model(
 
 
 # Checkpoints -------------------------------------------------------------------------------------
-
-
-class CheckpointError(ValueError):
-    """A feature checkpoint cannot be read or does not fit a known architecture."""
 
 
 def load_backbone(path: Path | str, *, arch: str | None = None) -> nn.Module:

@@ -25,7 +25,8 @@ REQUIRED = ("format", "arch", "classes", "config", "state_dict", "epoch", "globa
 
 
 class CheckpointError(ValueError):
-    """A checkpoint file is missing, corrupt or not a synsetlab checkpoint."""
+    """A checkpoint or weights file is missing, corrupt, not what was asked for, or does not
+    fit the architecture (training, fine-tuning, inference and feature extraction alike)."""
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
