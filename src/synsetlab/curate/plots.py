@@ -15,6 +15,7 @@ from matplotlib.axis import Axis
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from synsetlab.atomic import atomic_file
 from synsetlab.curate.balance import BalanceReport
 
 #: Up to this many classes every class gets a named bar; beyond it, a sorted profile.
@@ -40,7 +41,8 @@ def histogram_png(report: BalanceReport, path: Path | str, *, log: bool = False)
         fig = _named_bars(report, log=log)
     else:
         fig = _profile(report, log=log)
-    fig.savefig(path, format="png", dpi=_DPI)
+    with atomic_file(path) as f:
+        fig.savefig(f, format="png", dpi=_DPI)
     return path
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from synsetlab.atomic import atomic_file
+
 SPLIT_COLOURS = {"train": "#4C78A8", "val": "#F58518", "test": "#54A24B"}
 #: Above this many classes, bars lose their labels and become a sorted profile.
 MAX_LABELLED_BARS = 40
@@ -52,7 +54,8 @@ def split_sizes_png(
     ax.legend(frameon=False, ncol=3, loc="lower right", bbox_to_anchor=(1.0, 1.0))
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic_file(path) as f:
+        fig.savefig(f, format="png")
     return path
 
 
@@ -68,5 +71,6 @@ def hierarchy_png(groups: Mapping[str, int], path: Path, *, title: str) -> Path:
     ax.spines[["top", "right"]].set_visible(False)
     ax.tick_params(axis="y", labelsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic_file(path) as f:
+        fig.savefig(f, format="png")
     return path
