@@ -19,6 +19,7 @@ from synsetlab.metrics import (
     mistake_severity,
     per_class_accuracy,
     reliability_bins,
+    topk_correct,
     topk_error,
     topk_predictions,
 )
@@ -393,3 +394,41 @@ def test_report_refuses_hidden_labels_logits_and_mismatched_classes() -> None:
         classification_report(P2, Y2, classes=["a", "b", "c"])
     with pytest.raises(ValueError, match="k must be at least 1, got 0"):
         classification_report(P2, Y2, classes=["a", "b"], ks=(0,))
+
+
+# Submissions with fewer guesses ------------------------------------------------------------------
+
+
+def test_minus_one_is_no_guess_and_never_matches() -> None:
+    guesses = np.array([[2, -1, -1], [-1, -1, -1], [0, 1, -1], [1, 0, 2]])
+    labels = np.array([2, 0, 1, 2])
+    np.testing.assert_array_equal(topk_correct(guesses, labels, k=1), [True, False, False, False])
+    np.testing.assert_array_equal(
+        topk_correct(guesses, labels, k=3, num_classes=3), [True, False, True, True]
+    )
+    assert topk_error(guesses, labels, k=3, num_classes=3) == 0.25
+
+
+def test_topk_correct_agrees_with_topk_error_on_scores() -> None:
+    correct = topk_correct(SCORES, LABELS, k=1)
+    assert correct.dtype == np.bool_
+    np.testing.assert_array_equal(correct, [True, True, False, False])
+    np.testing.assert_array_equal(topk_correct(SCORES, LABELS, k=5), [True, True, True, False])
+    assert topk_error(SCORES, LABELS, k=5) == 1 - topk_correct(SCORES, LABELS, k=5).mean()
+
+
+@pytest.mark.parametrize(
+    ("guesses", "message"),
+    [
+        (np.array([[0], [-2]]), r"predictions\[1, 0\] = -2 is neither a class index nor -1"),
+        (np.array([[0], [2]]), r"predictions\[1, 0\] = 2 is neither a class index in \[0, 2\)"),
+    ],
+)
+def test_other_negative_or_large_guesses_are_still_refused(guesses, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        topk_correct(guesses, Y2, k=1, num_classes=2 if guesses.max() > 1 else None)
+
+
+def test_labels_of_minus_one_are_still_hidden_labels() -> None:
+    with pytest.raises(ValueError, match="hidden labels cannot be scored"):
+        topk_correct(np.array([[0], [-1]]), np.array([0, -1]), k=1)

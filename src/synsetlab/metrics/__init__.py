@@ -1,4 +1,4 @@
-"""Classification metrics: pure functions over numpy arrays, shared by training, evaluation and
+"""Metrics: pure functions over numpy arrays, shared by training, evaluation and
 challenge scoring.
 
 >>> import numpy as np
@@ -9,8 +9,9 @@ challenge scoring.
 >>> topk_error(scores, np.array([0, 2]), k=2)
 0.0
 
-The figures live in :mod:`synsetlab.metrics.plots`, imported on demand so that scoring does not
-load matplotlib.
+Localization (:mod:`~synsetlab.metrics.localization`) and error intervals
+(:mod:`~synsetlab.metrics.intervals`) follow the same conventions. The figures live in
+:mod:`synsetlab.metrics.plots`, imported on demand so that scoring does not load matplotlib.
 """
 
 from synsetlab.metrics.classification import (
@@ -23,20 +24,35 @@ from synsetlab.metrics.classification import (
     mistake_severity,
     per_class_accuracy,
     reliability_bins,
+    topk_correct,
     topk_error,
     topk_predictions,
 )
+from synsetlab.metrics.intervals import bootstrap_interval, intervals_overlap
+from synsetlab.metrics.localization import (
+    IOU_THRESHOLD,
+    box_iou,
+    localization_correct,
+    localization_error,
+)
 
 __all__ = [
+    "IOU_THRESHOLD",
     "ClassificationReport",
     "MistakeSeverity",
     "ReliabilityBins",
+    "bootstrap_interval",
+    "box_iou",
     "classification_report",
     "confusion_matrix",
     "expected_calibration_error",
+    "intervals_overlap",
+    "localization_correct",
+    "localization_error",
     "mistake_severity",
     "per_class_accuracy",
     "reliability_bins",
+    "topk_correct",
     "topk_error",
     "topk_predictions",
 ]

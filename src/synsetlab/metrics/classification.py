@@ -33,6 +33,7 @@ __all__ = [
     "mistake_severity",
     "per_class_accuracy",
     "reliability_bins",
+    "topk_correct",
     "topk_error",
     "topk_predictions",
 ]
@@ -60,6 +61,31 @@ def topk_predictions(scores: ArrayLike, k: int) -> np.ndarray:
     return np.argsort(-s, axis=1, kind="stable")[:, :k]
 
 
+def topk_correct(
+    guesses_or_scores: ArrayLike, labels: ArrayLike, *, k: int, num_classes: int | None = None
+) -> np.ndarray:
+    """Whether each image's true class is among its first ``k`` guesses (ILSVRC's top-k rule).
+
+    Args:
+        guesses_or_scores: either ``(N, C)`` float scores, or ``(N, M)`` integer class indices
+            with ``M >= k``, best guess first (a submission; only the first ``k`` columns
+            count), where ``-1`` means "no guess" (a submission may give fewer than ``k``) and
+            never matches. A ``(N,)`` integer array is one guess per image. The dtype decides:
+            an integer array is always read as guesses.
+        labels: ``(N,)`` true class indices in ``[0, C)``.
+        k: guesses that count per image, ``k >= 1`` (and ``<= C`` for scores).
+        num_classes: ``C``, to check guesses and labels against when guesses are given
+            (with scores, ``C`` is their width and ``num_classes`` must agree if given).
+
+    Returns:
+        ``(N,)`` bool.
+    """
+    guesses, num_classes = _guesses(guesses_or_scores, k=k, num_classes=num_classes)
+    y = _labels(labels, num_classes=num_classes)
+    _same_length(guesses, y, "predictions")
+    return (guesses[:, :k] == y[:, None]).any(axis=1)
+
+
 def topk_error(
     scores_or_topk: ArrayLike, labels: ArrayLike, *, k: int, num_classes: int | None = None
 ) -> float:
@@ -67,24 +93,12 @@ def topk_error(
 
     An image counts as correct if any of its first ``k`` predicted classes is its label, as
     in the ILSVRC evaluation (which scored five guesses per image); error = 1 - correct / N.
-
-    Args:
-        scores_or_topk: either ``(N, C)`` float scores, or ``(N, M)`` integer class indices
-            with ``M >= k``, best guess first (a submission; only the first ``k`` columns
-            count). A ``(N,)`` integer array is one guess per image. The dtype decides: an
-            integer array is always read as guesses.
-        labels: ``(N,)`` true class indices in ``[0, C)``.
-        k: guesses that count per image, ``k >= 1`` (and ``<= C`` for scores).
-        num_classes: ``C``, to check guesses and labels against when guesses are given
-            (with scores, ``C`` is their width and ``num_classes`` must agree if given).
+    The arguments are :func:`topk_correct`'s: integer guesses may hold ``-1`` for "no guess".
 
     Returns:
         The error in ``[0, 1]``.
     """
-    guesses, num_classes = _guesses(scores_or_topk, k=k, num_classes=num_classes)
-    y = _labels(labels, num_classes=num_classes)
-    _same_length(guesses, y, "predictions")
-    hit = (guesses[:, :k] == y[:, None]).any(axis=1)
+    hit = topk_correct(scores_or_topk, labels, k=k, num_classes=num_classes)
     return float(1.0 - hit.mean())
 
 
@@ -481,13 +495,20 @@ def _labels(labels: ArrayLike, *, num_classes: int | None) -> np.ndarray:
     return y
 
 
-def _in_range(a: np.ndarray, num_classes: int | None, name: str) -> None:
-    bad = (a < 0) if num_classes is None else (a < 0) | (a >= num_classes)
+def _in_range(a: np.ndarray, num_classes: int | None, name: str, *, no_guess: bool = False) -> None:
+    """Refuse values outside ``[0, C)``; with ``no_guess``, ``-1`` (no guess) is fine too."""
+    low = -1 if no_guess else 0
+    bad = (a < low) if num_classes is None else (a < low) | (a >= num_classes)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         at = ", ".join(map(str, where))
-        valid = "(negative)" if num_classes is None else f"in [0, {num_classes})"
-        raise ValueError(f"{name}[{at}] = {a[where]} is not a class index {valid}")
+        if no_guess:
+            valid = "" if num_classes is None else f" in [0, {num_classes})"
+            what = f"neither a class index{valid} nor -1 (no guess)"
+        else:
+            valid = "(negative)" if num_classes is None else f"in [0, {num_classes})"
+            what = f"not a class index {valid}"
+        raise ValueError(f"{name}[{at}] = {a[where]} is {what}")
 
 
 def _same_length(first: np.ndarray, labels: np.ndarray, name: str) -> None:
@@ -527,7 +548,7 @@ def _guesses(
         if a.shape[1] < k:
             raise ValueError(f"predictions have {a.shape[1]} guesses per image, fewer than k={k}")
         guesses = a[:, :k].astype(np.int64, copy=False)
-        _in_range(guesses, num_classes, "predictions")
+        _in_range(guesses, num_classes, "predictions", no_guess=True)
         return guesses, num_classes
     s = _scores(a)
     if num_classes is not None and num_classes != s.shape[1]:
