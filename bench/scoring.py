@@ -1,0 +1,248 @@
+"""Challenge scoring speed: parse + score a Kaggle-CSV submission against a plain Python loop.
+
+Two workloads, on synthetic answer keys built by ``answer_key`` from a manifest (half public):
+a 100,000-image classification submission over 1000 classes (five wnids per row), and a
+50,000-image localization submission (five ``wnid xmin ymin xmax ymax`` guesses per row,
+1-3 ground-truth boxes per image). Some rows give fewer than five guesses.
+
+Baseline: the obvious implementation, in the same run over the same bytes: ``csv.reader``,
+one dict lookup per id and class, the same refusals (unknown or repeated ids and classes,
+more than five guesses, a class twice, bad boxes, missing images), then a per-image loop for
+top-1 / top-5 / localization correctness (IoU as the ILSVRC devkit computes it) and each
+partition's error and interval. Ours: ``parse_submission`` then ``score_submission``. Both
+results must agree exactly. Times are the fastest of ``--repeat`` runs; our first (cold)
+call is shown too, as it pays Arrow's one-time start-up.
+Targets: classification < 1 s, localization < 0.5 s (parse + score).
+
+    python bench/scoring.py
+    python bench/scoring.py --classification-images 20000 --localization-images 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+from scipy.stats import binom
+
+from synsetlab.challenge import AnswerKey, answer_key, parse_submission, score_submission
+from synsetlab.manifest import Manifest, ManifestBox, ManifestEntry
+
+T = TypeVar("T")
+CLASSES = 1000
+PUBLIC_FRACTION = 0.5
+TARGETS = {"classification": 1.0, "localization": 0.5}  # seconds, parse + score
+#: How often the true class is the first guess / among the five.
+TOP1, TOP5 = 0.6, 0.8
+
+
+# Synthetic challenge -----------------------------------------------------------------------------
+
+
+def make_key(n: int, *, boxes: bool, seed: int = 0) -> AnswerKey:
+    """An answer key of ``n`` test images over ``CLASSES`` classes, built from a manifest."""
+    rng = np.random.default_rng(seed)
+    classes = tuple(f"n{1_000_000 + 137 * i:08d}" for i in range(CLASSES))
+    labels = rng.integers(0, CLASSES, n)
+    entries = []
+    for i, label in enumerate(labels.tolist()):
+        wnid = classes[label]
+        gt: tuple[ManifestBox, ...] = ()
+        if boxes:
+            count = int(rng.integers(1, 4))
+            x0, y0 = rng.integers(1, 300, (2, count))
+            w, h = rng.integers(20, 200, (2, count))
+            gt = tuple(
+                ManifestBox(wnid, float(a), float(b), float(a + c), float(b + d))
+                for a, b, c, d in zip(x0, y0, w, h, strict=True)
+            )
+        entries.append(
+            ManifestEntry(
+                image_id=i, sha256=hashlib.sha256(f"{seed}:{i}".encode()).hexdigest(),
+                wnid=wnid, split="test", hidden=True, source="bench", source_key=str(i),
+                format="JPEG", width=500, height=375, boxes=gt,
+            )
+        )  # fmt: skip
+    manifest = Manifest(classes=classes, entries=tuple(entries))
+    return answer_key(manifest, public_fraction=PUBLIC_FRACTION, seed=seed)
+
+
+def make_guesses(key: AnswerKey, rng: np.random.Generator) -> list[list[int]]:
+    """Five distinct guesses per image, the true class first or among them at set rates;
+    one row in ten gives only three."""
+    n = key.n_images
+    offsets = np.sort(rng.integers(1, CLASSES - 5, (n, 5)), axis=1)
+    offsets += np.arange(5)  # strictly increasing in [1, CLASSES): distinct classes
+    u = rng.random(n)
+    offsets[u < TOP1, 0] = 0
+    later = (u >= TOP1) & (u < TOP5)
+    offsets[later, rng.integers(1, 5, later.sum())] = 0
+    guesses = ((key.labels[:, None] + offsets) % CLASSES).tolist()
+    for i in np.flatnonzero(rng.random(n) < 0.1).tolist():
+        del guesses[i][3:]
+    return guesses
+
+
+def classification_file(key: AnswerKey, seed: int = 1) -> bytes:
+    guesses = make_guesses(key, np.random.default_rng(seed))
+    rows = ["ImageId,PredictionString"]
+    for image_id, row in zip(key.image_ids, guesses, strict=True):
+        rows.append(f"{image_id},{' '.join(key.classes[c] for c in row)}")
+    return ("\n".join(rows) + "\n").encode()
+
+
+def localization_file(key: AnswerKey, seed: int = 1) -> bytes:
+    rng = np.random.default_rng(seed)
+    guesses = make_guesses(key, rng)
+    rows = ["ImageId,PredictionString"]
+    for image_id, row, gt in zip(key.image_ids, guesses, key.boxes, strict=True):
+        near = gt[rng.integers(0, len(gt), len(row))] + rng.normal(0, 12, (len(row), 4))
+        near[:, 2:] = np.maximum(near[:, 2:], near[:, :2])
+        groups = (
+            f"{key.classes[c]} {b[0]:.0f} {b[1]:.0f} {b[2]:.0f} {b[3]:.0f}"
+            for c, b in zip(row, near.tolist(), strict=True)
+        )
+        rows.append(f"{image_id},{' '.join(groups)}")
+    return ("\n".join(rows) + "\n").encode()
+
+
+# Ours and the baseline ---------------------------------------------------------------------------
+
+
+def ours(data: bytes, key: AnswerKey, task: str) -> dict[str, dict[str, Any]]:
+    predictions = parse_submission(data, key, task=task, fmt="kaggle")
+    return {name: s.to_dict() for name, s in score_submission(predictions, key, task=task).items()}
+
+
+def baseline(data: bytes, key: AnswerKey, task: str) -> dict[str, dict[str, Any]]:
+    """The same checks and numbers, one row and one guess at a time."""
+    localization = task == "localization"
+    index_of = {image_id: i for i, image_id in enumerate(key.image_ids)}
+    class_of = {wnid: i for i, wnid in enumerate(key.classes)}
+    reader = csv.reader(io.StringIO(data.decode("utf-8-sig")))
+    if next(reader) != ["ImageId", "PredictionString"]:
+        raise ValueError("line 1: wrong header")
+    guesses: dict[int, list[tuple[int, list[float] | None]]] = {}
+    for line, fields in enumerate(reader, start=2):
+        if not fields:
+            continue
+        if len(fields) != 2:
+            raise ValueError(f"line {line}: {len(fields)} fields")
+        image_id, prediction = fields
+        if image_id not in index_of:
+            raise ValueError(f"line {line}: unknown image id")
+        row = index_of[image_id]
+        if row in guesses:
+            raise ValueError(f"line {line}: repeated image id")
+        tokens = prediction.split()
+        size = 5 if localization else 1
+        if len(tokens) % size:
+            raise ValueError(f"line {line}: wrong field count")
+        parsed = []
+        for g in range(0, len(tokens), size):
+            if tokens[g] not in class_of:
+                raise ValueError(f"line {line}: unknown class")
+            box = None
+            if localization:
+                box = [float(v) for v in tokens[g + 1 : g + 5]]
+                if not all(map(np.isfinite, box)) or box[2] < box[0] or box[3] < box[1]:
+                    raise ValueError(f"line {line}: bad box")
+            parsed.append((class_of[tokens[g]], box))
+        if len(parsed) > 5:
+            raise ValueError(f"line {line}: more than five guesses")
+        if len({c for c, _ in parsed}) != len(parsed):
+            raise ValueError(f"line {line}: a class twice")
+        guesses[row] = parsed
+    if len(guesses) != key.n_images:
+        raise ValueError(f"{key.n_images - len(guesses)} images missing")
+
+    def iou(a: list[float], b: list[float]) -> float:
+        iw = min(a[2], b[2]) - max(a[0], b[0]) + 1
+        ih = min(a[3], b[3]) - max(a[1], b[1]) + 1
+        if iw <= 0 or ih <= 0:
+            return 0.0
+        union = (a[2] - a[0] + 1) * (a[3] - a[1] + 1) + (b[2] - b[0] + 1) * (b[3] - b[1] + 1)
+        return iw * ih / (union - iw * ih)
+
+    labels = key.labels.tolist()
+    gt_boxes = [b.tolist() for b in key.boxes] if localization else []
+    outcomes: dict[str, list[bool]] = {"top1_error": [], "top5_error": []}
+    if localization:
+        outcomes["localization_error"] = []
+    for row in range(key.n_images):
+        parsed, label = guesses[row], labels[row]
+        outcomes["top1_error"].append(bool(parsed) and parsed[0][0] == label)
+        outcomes["top5_error"].append(any(c == label for c, _ in parsed))
+        if localization:
+            outcomes["localization_error"].append(
+                any(c == label and any(iou(box, g) >= 0.5 for g in gt_boxes[row])
+                    for c, box in parsed)
+            )  # fmt: skip
+
+    public = key.public.tolist()
+    partitions = {"public": [p for p in public], "private": [not p for p in public]}
+    partitions["all"] = [True] * key.n_images
+    result = {}
+    for name, mask in partitions.items():
+        n = sum(mask)
+        score: dict[str, Any] = {"n_images": n, "localization_error": None}
+        for metric, correct in outcomes.items():
+            wrong = sum(1 for m, c in zip(mask, correct, strict=True) if m and not c)
+            low, high = binom.ppf([0.025, 0.975], n, 1.0 - (n - wrong) / n) / n
+            score[metric] = {"value": 1.0 - (n - wrong) / n, "low": float(low), "high": float(high)}
+        result[name] = score
+    return result
+
+
+def _fastest(fn: Callable[[], T], repeat: int) -> tuple[float, T]:
+    """Least seconds of ``repeat`` calls, and the result: other load on the machine only adds."""
+    seconds = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        seconds.append(time.perf_counter() - start)
+    return min(seconds), result
+
+
+def bench(task: str, n: int, repeat: int) -> None:
+    key = make_key(n, boxes=task == "localization")
+    data = (classification_file if task == "classification" else localization_file)(key)
+    start = time.perf_counter()
+    ours(data, key, task)
+    cold = time.perf_counter() - start
+    our_s, our_result = _fastest(lambda: ours(data, key, task), repeat)
+    base_s, base_result = _fastest(lambda: baseline(data, key, task), repeat)
+    assert our_result == base_result, (our_result, base_result)
+    target = TARGETS[task]
+    met = "met" if our_s < target else "MISSED"
+    primary = "localization_error" if task == "localization" else "top5_error"
+    print(
+        f"{task:>14} {n:>7} {len(data) / 1e6:>6.1f} {base_s:>10.3f} {our_s:>8.3f} {cold:>8.3f} "
+        f"{base_s / our_s:>6.1f}x  < {target:g} s {met:<6} "
+        f"{primary} {our_result['all'][primary]['value']:.4f} (same numbers)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--classification-images", type=int, default=100_000)
+    parser.add_argument("--localization-images", type=int, default=50_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    print(
+        f"{'task':>14} {'images':>7} {'MB':>6} {'baseline s':>10} {'ours s':>8} {'cold s':>8} "
+        f"{'ratio':>7}  target"
+    )
+    bench("classification", args.classification_images, args.repeat)
+    bench("localization", args.localization_images, args.repeat)
+    print("ratio = baseline / ours (fastest of the repeats); cold = our first call in the process")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,306 @@
+"""The answer key of a challenge: the hidden labels and boxes of a frozen version's test split.
+
+Images are identified as participants see them: by the sha256 of their bytes (the ``ImageId``
+that ``synsetlab submission`` writes), sorted. Entries of a manifest that share a sha256 are
+one image to a participant, so they collapse into one row of the key.
+
+The public/private partition
+----------------------------
+A leaderboard shows the public partition's scores while a challenge runs and ranks on the
+private one at the end, so that tuning against the public board does not pay. The partition
+is a pure function of ``(seed, public_fraction)`` and the images with their classes:
+
+1. every image gets a rank, the sha256 of ``"{seed}:{image_id}"`` (ties broken by image id);
+2. class ``c`` with ``n_c`` images gets ``floor(public_fraction * n_c)`` public images, and one
+   more for the classes with the largest remainders ``public_fraction * n_c - floor(...)``
+   (ties in the order of the sha256 of ``"{seed}:{wnid}"``) until the public partition holds
+   ``round(public_fraction * N)`` images, rounding halves up: every class keeps its share in
+   both partitions to within one image, and the total is exact;
+3. within each class, the images of lowest rank are public.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from itertools import pairwise
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from synsetlab.manifest import Manifest, ManifestEntry
+
+__all__ = ["AnswerKey", "answer_key"]
+
+FORMAT = "synsetlab-answer-key-1"
+
+
+@dataclass(frozen=True, eq=False)
+class AnswerKey:
+    """What a submission is scored against: one row per test image, in ``image_ids`` order.
+
+    Arrays are made read-only; two keys are equal when all their fields are.
+    """
+
+    #: Sorted wnids: the class index order (the version's ``manifest.classes``).
+    classes: tuple[str, ...]
+    #: Sorted, unique image ids (the images' sha256): the ``ImageId`` participants use.
+    image_ids: tuple[str, ...]
+    #: ``(N,)`` int64 class index of each image.
+    labels: np.ndarray
+    #: Per image, ``(B_i, 4)`` float64 ``xmin, ymin, xmax, ymax`` in the stored image's pixels
+    #: (ILSVRC's 1-based inclusive coordinates as given); ``(0, 4)`` when it has none.
+    boxes: tuple[np.ndarray, ...]
+    #: ``(N,)`` bool: in the public partition (the rest is private).
+    public: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.image_ids)
+        object.__setattr__(self, "classes", tuple(self.classes))
+        object.__setattr__(self, "image_ids", tuple(self.image_ids))
+        labels = _frozen(np.array(self.labels, dtype=np.int64))
+        public = _frozen(np.array(self.public, dtype=np.bool_))
+        boxes = _frozen_boxes(self.boxes)
+        object.__setattr__(self, "labels", labels)
+        object.__setattr__(self, "public", public)
+        object.__setattr__(self, "boxes", boxes)
+        if n == 0:
+            raise ValueError("an answer key needs at least one image")
+        if labels.shape != (n,) or public.shape != (n,) or len(boxes) != n:
+            raise ValueError(
+                f"{n} image ids but labels {labels.shape}, public {public.shape} and "
+                f"{len(boxes)} box arrays: each needs one entry per image"
+            )
+        _check_sorted_unique(self.classes, "classes")
+        _check_sorted_unique(self.image_ids, "image_ids")
+        if labels.min() < 0 or labels.max() >= len(self.classes):
+            raise ValueError(f"labels must be class indices in [0, {len(self.classes)})")
+        if not public.any():
+            raise ValueError("the public partition is empty: raise public_fraction")
+
+    # Lookups ---------------------------------------------------------------------------------
+
+    @property
+    def n_images(self) -> int:
+        return len(self.image_ids)
+
+    @property
+    def has_private(self) -> bool:
+        """False when every image is public (``public_fraction`` 1: no private board)."""
+        return not bool(self.public.all())
+
+    @property
+    def has_boxes(self) -> bool:
+        """Whether every image has a ground-truth box (a localization challenge needs them)."""
+        return all(len(b) for b in self.boxes)
+
+    @cached_property
+    def index_of(self) -> dict[str, int]:
+        """image id -> row."""
+        return {image_id: i for i, image_id in enumerate(self.image_ids)}
+
+    @cached_property
+    def class_index(self) -> dict[str, int]:
+        """wnid -> class index."""
+        return {wnid: i for i, wnid in enumerate(self.classes)}
+
+    # Encoding --------------------------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """Canonical compact JSON: the same key always gives the same bytes.
+
+        Column-wise: ``{"format", "classes", "image_ids", "labels", "public" (a string of
+        0/1), "box_counts", "boxes" (all boxes' coordinates, flat, in image order)}``.
+        Floats are written as ``repr`` writes them, so they read back exactly.
+        """
+        flat = np.concatenate(self.boxes).reshape(-1) if self.boxes else np.empty(0)
+        record = {
+            "format": FORMAT,
+            "classes": list(self.classes),
+            "image_ids": list(self.image_ids),
+            "labels": self.labels.tolist(),
+            "public": "".join("01"[p] for p in self.public.tolist()),
+            "box_counts": [len(b) for b in self.boxes],
+            "boxes": flat.tolist(),
+        }
+        return json.dumps(record, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> AnswerKey:
+        try:
+            record = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"not an answer key: {e}") from e
+        if not isinstance(record, dict) or record.get("format") != FORMAT:
+            raise ValueError(f"not an answer key (format {FORMAT!r} expected)")
+        counts = np.asarray(record["box_counts"], dtype=np.int64)
+        flat = np.asarray(record["boxes"], dtype=np.float64).reshape(-1, 4)
+        if counts.sum() != len(flat) or (counts < 0).any():
+            raise ValueError("answer key box counts do not match its boxes")
+        public = record["public"]
+        if set(public) - {"0", "1"}:
+            raise ValueError("answer key public flags must be a string of 0 and 1")
+        return cls(
+            classes=tuple(record["classes"]),
+            image_ids=tuple(record["image_ids"]),
+            labels=np.asarray(record["labels"], dtype=np.int64),
+            boxes=_slices(flat, counts),
+            public=np.frombuffer(public.encode("ascii"), dtype=np.uint8) == ord("1"),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AnswerKey):
+            return NotImplemented
+        return (
+            self.classes == other.classes
+            and self.image_ids == other.image_ids
+            and np.array_equal(self.labels, other.labels)
+            and np.array_equal(self.public, other.public)
+            and all(map(np.array_equal, self.boxes, other.boxes))
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # holds arrays
+
+
+def answer_key(
+    manifest: Manifest, *, public_fraction: float, seed: int, split: str = "test"
+) -> AnswerKey:
+    """The answer key of one split of a frozen version.
+
+    Args:
+        manifest: the version's manifest; its hidden test labels are read here.
+        public_fraction: share of the images on the public board, in ``(0, 1]``; 1 means
+            no private board. The partition rule is in the module docstring.
+        seed: the partition's seed (keep it secret while the challenge runs).
+        split: the split participants predict.
+
+    Raises:
+        ValueError: the split is empty; one image (sha256) carries two classes; the
+            fraction leaves a partition empty.
+    """
+    if isinstance(public_fraction, bool) or not 0.0 < public_fraction <= 1.0:
+        raise ValueError(f"public_fraction must be in (0, 1], got {public_fraction!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    seed = int(seed)
+    entries = manifest.split(split)
+    if not entries:
+        present = ", ".join(manifest.splits) or "none"
+        raise ValueError(
+            f"split {split!r} of this version has no images (splits: {present}): "
+            "a challenge needs a split with the images participants predict"
+        )
+    images = _collapse(entries)
+    image_ids = tuple(sorted(images))
+    wnid_of = {image_id: images[image_id][0] for image_id in image_ids}
+    unknown = sorted(set(wnid_of.values()) - set(manifest.classes))
+    if unknown:
+        raise ValueError(f"test images of classes outside the version's classes: {unknown[:5]}")
+    index = manifest.class_index
+    labels = np.array([index[wnid_of[i]] for i in image_ids], dtype=np.int64)
+    public = _partition(image_ids, labels, manifest.classes, public_fraction, seed)
+    return AnswerKey(
+        classes=tuple(manifest.classes),
+        image_ids=image_ids,
+        labels=labels,
+        boxes=tuple(images[i][1] for i in image_ids),
+        public=public,
+    )
+
+
+def _collapse(entries: Iterable[ManifestEntry]) -> dict[str, tuple[str, np.ndarray]]:
+    """sha256 -> (wnid, its boxes), one per distinct image."""
+    wnids: dict[str, str] = {}
+    ids: dict[str, list[int]] = {}
+    boxes: dict[str, set[tuple[float, float, float, float]]] = {}
+    for e in entries:
+        first = wnids.setdefault(e.sha256, e.wnid)
+        ids.setdefault(e.sha256, []).append(e.image_id)
+        if first != e.wnid:
+            raise ValueError(
+                f"image {e.sha256} is in the split twice with different classes ({first} and "
+                f"{e.wnid}; image ids {', '.join(map(str, ids[e.sha256]))}): one image can "
+                "have one answer. Resolve the exact duplicates with `synsetlab findings "
+                "exclude --kind exact-duplicate` and freeze a new version"
+            )
+        # A box counts when it outlines the image's class; a curator's relabelling renames
+        # the object, so boxes drawn under the class the source gave still outline it.
+        own = {e.wnid, e.relabelled_from}
+        boxes.setdefault(e.sha256, set()).update(
+            (b.xmin, b.ymin, b.xmax, b.ymax) for b in e.boxes if b.wnid in own
+        )
+    return {
+        sha: (wnid, np.array(sorted(boxes[sha]), dtype=np.float64).reshape(-1, 4))
+        for sha, wnid in wnids.items()
+    }
+
+
+def _rank(seed: int, name: str) -> bytes:
+    return hashlib.sha256(f"{seed}:{name}".encode()).digest()
+
+
+def _partition(
+    image_ids: tuple[str, ...],
+    labels: np.ndarray,
+    classes: tuple[str, ...],
+    public_fraction: float,
+    seed: int,
+) -> np.ndarray:
+    """``(N,)`` bool public flags by the rule of the module docstring."""
+    n = len(image_ids)
+    sizes = np.bincount(labels, minlength=len(classes))
+    quota = public_fraction * sizes
+    take = np.floor(quota).astype(np.int64)
+    target = math.floor(public_fraction * n + 0.5)
+    extra = target - int(take.sum())
+    if extra > 0:
+        present = np.flatnonzero(sizes)
+        order = sorted(present, key=lambda c: (-(quota[c] - take[c]), _rank(seed, classes[c])))
+        take[order[:extra]] += 1
+    if target == 0:
+        raise ValueError(
+            f"public_fraction {public_fraction} of {n} images leaves the public board empty: "
+            "raise it"
+        )
+    if target == n and public_fraction < 1:
+        raise ValueError(
+            f"public_fraction {public_fraction} of {n} images leaves the private board empty: "
+            "lower it, or pass 1 for a challenge without a private board"
+        )
+    public = np.zeros(n, dtype=np.bool_)
+    by_class: dict[int, list[int]] = {}
+    for row in sorted(range(n), key=lambda i: (_rank(seed, image_ids[i]), image_ids[i])):
+        by_class.setdefault(int(labels[row]), []).append(row)
+    for c, rows in by_class.items():
+        public[rows[: take[c]]] = True
+    return public
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+def _frozen_boxes(boxes: Sequence[ArrayLike]) -> tuple[np.ndarray, ...]:
+    """Read-only ``(B_i, 4)`` float64 views into one copy of every image's boxes."""
+    arrays = [b if isinstance(b, np.ndarray) and b.ndim == 2 else np.asarray(b) for b in boxes]
+    if not all(a.ndim == 2 and a.shape[1] == 4 for a in arrays):
+        arrays = [a.reshape(-1, 4) for a in arrays]  # e.g. one box as a (4,) array, or []
+    flat = np.concatenate(arrays, axis=0, dtype=np.float64) if arrays else np.empty((0, 4))
+    counts = np.fromiter(map(len, arrays), dtype=np.int64, count=len(arrays))
+    return _slices(_frozen(flat), counts)
+
+
+def _slices(flat: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, ...]:
+    ends = np.cumsum(counts).tolist()
+    return tuple(flat[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True))
+
+
+def _check_sorted_unique(values: tuple[str, ...], name: str) -> None:
+    for a, b in pairwise(values):
+        if not a < b:
+            raise ValueError(f"{name} must be sorted and unique: {a!r} comes before {b!r}")
