@@ -1,5 +1,17 @@
 """The catalog: the single source of truth for images, labels, boxes and what was rejected."""
 
+from synsetlab.catalog.challenge import (
+    ApiToken,
+    Challenge,
+    MemberState,
+    Phase,
+    Role,
+    Submission,
+    SubmissionStatus,
+    Team,
+    TeamMember,
+    User,
+)
 from synsetlab.catalog.engine import make_engine, make_sessionmaker
 from synsetlab.catalog.migrate import current_revision, head_revision, upgrade
 from synsetlab.catalog.models import (
@@ -21,9 +33,11 @@ from synsetlab.catalog.models import (
 )
 
 __all__ = [
+    "ApiToken",
     "Base",
     "BlobSignals",
     "Box",
+    "Challenge",
     "CustomClass",
     "Decision",
     "DecisionAction",
@@ -31,10 +45,18 @@ __all__ = [
     "Image",
     "Label",
     "LabelState",
+    "MemberState",
+    "Phase",
     "RejectedFile",
+    "Role",
     "Source",
     "SplitAssignment",
     "SplitRun",
+    "Submission",
+    "SubmissionStatus",
+    "Team",
+    "TeamMember",
+    "User",
     "Version",
     "current_revision",
     "head_revision",

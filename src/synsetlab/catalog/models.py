@@ -175,6 +175,11 @@ class BlobSignals(Base):
     phash_flip: Mapped[int] = mapped_column(BigInteger)
     #: Difference hash (dHash): a second opinion with other failure modes.
     dhash: Mapped[int] = mapped_column(BigInteger)
+    #: pHash and dHash of the picture's centre (a few % trimmed from each side), compared
+    #: with other pictures' whole-frame hashes: a slightly cropped copy lines up with the
+    #: centre. NULL for content measured before they existed (measured again on demand).
+    phash_inset: Mapped[int | None] = mapped_column(BigInteger)
+    dhash_inset: Mapped[int | None] = mapped_column(BigInteger)
     #: Mean grey level (0-255) of a 256-px thumbnail, and the largest standard deviation of
     #: its R, G and B values: near 0 only for a blank picture.
     mean: Mapped[float] = mapped_column(Float)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from synsetlab.catalog.models import Base
+from synsetlab.catalog import Base  # every table, the challenge server's included
 
 config = context.config
 target_metadata = Base.metadata

@@ -1,0 +1,95 @@
+import pytest
+from sqlalchemy import select
+
+from synsetlab.catalog import ApiToken, User
+from synsetlab.challenge import accounts
+from synsetlab.challenge.errors import ConflictError, ForbiddenError, UnauthorizedError
+from synsetlab.challenge.submissions import submit
+from tests.challenge.workspace import kaggle_csv, make_workspace, open_challenge, team_member
+
+
+@pytest.fixture
+def ws(tmp_path):
+    ws = make_workspace(tmp_path / "ws")
+    yield ws
+    ws.close()
+
+
+def test_passwords_are_stored_as_argon2_hashes_and_checked(ws):
+    with ws.session() as s:
+        accounts.create_user(s, "alice", "correct horse")
+    with ws.session() as s:
+        stored = s.scalar(select(User.password_hash))
+        assert stored.startswith("$argon2id$") and "correct horse" not in stored
+        assert accounts.authenticate(s, "alice", "correct horse").name == "alice"
+        with pytest.raises(UnauthorizedError, match="wrong user name or password"):
+            accounts.authenticate(s, "alice", "wrong horse")
+        with pytest.raises(UnauthorizedError, match="wrong user name or password"):
+            accounts.authenticate(s, "nobody", "correct horse")
+
+
+def test_bad_names_and_short_passwords_are_refused(ws):
+    with ws.session() as s:
+        with pytest.raises(ValueError, match="at least 8 characters"):
+            accounts.create_user(s, "bob", "short")
+        with pytest.raises(ValueError, match="user name '<b>'"):
+            accounts.create_user(s, "<b>", "long enough")
+        accounts.create_user(s, "bob", "long enough")
+        with pytest.raises(ConflictError, match="taken"):
+            accounts.create_user(s, "bob", "long enough")
+
+
+def test_tokens_are_shown_once_stored_hashed_and_revocable(ws):
+    with ws.session() as s:
+        user = accounts.create_user(s, "alice", "correct horse")
+        token = accounts.issue_token(s, user)
+    with ws.session() as s:
+        stored = s.scalar(select(ApiToken.token_hash))
+        assert token not in stored and len(stored) == 64
+        assert accounts.user_for_token(s, token).name == "alice"
+        with pytest.raises(UnauthorizedError):
+            accounts.user_for_token(s, token + "x")
+        assert accounts.revoke_tokens(s, accounts.user_for_token(s, token)) == 1
+    with ws.session() as s, pytest.raises(UnauthorizedError, match="revoked"):
+        accounts.user_for_token(s, token)
+
+
+def test_one_team_per_person_and_the_owner_approves_members(ws):
+    team_member(ws, "alice", "lab")
+    carol = team_member(ws, "carol", "other")
+    with ws.session() as s:
+        bob = accounts.create_user(s, "bob", "password-of-bob")
+        accounts.request_to_join(s, bob, "lab")
+        assert accounts.member(s, bob).team_id is None  # pending: may not submit yet
+        with pytest.raises(ConflictError, match="one team per person"):
+            accounts.request_to_join(s, bob, "other")
+        with pytest.raises(ForbiddenError, match="only the owner"):
+            accounts.approve_member(s, accounts.get_user(s, carol.user_id), "lab", "bob")
+        alice = s.scalar(select(User).where(User.name == "alice"))
+        accounts.approve_member(s, alice, "lab", "bob")
+        assert accounts.member(s, bob).team_name == "lab"
+        view = accounts.team_of(s, bob.id)
+        assert view.members == (("alice", "active"), ("bob", "active")) and not view.owner
+
+
+def test_membership_freezes_once_the_team_has_entered_a_phase(ws):
+    slug = open_challenge(ws, phases=None)
+    alice = team_member(ws, "alice", "lab")
+    submit(ws, alice, slug, kaggle_csv(ws))
+    with ws.session() as s:
+        dave = accounts.create_user(s, "dave", "password-of-dave")
+        with pytest.raises(ConflictError, match="frozen"):
+            accounts.request_to_join(s, dave, "lab")
+
+
+def test_teams_may_wait_for_an_admin(ws):
+    slug = open_challenge(ws)
+    with ws.session() as s:
+        user = accounts.create_user(s, "eve", "password-of-eve")
+        accounts.create_team(s, user, "late-lab", approved=False)
+        who = accounts.member(s, user)
+        assert accounts.teams_waiting(s) == ["late-lab"]
+    with pytest.raises(ForbiddenError, match="approval"):
+        submit(ws, who, slug, kaggle_csv(ws))
+    with ws.session() as s, pytest.raises(ForbiddenError, match="admin role"):
+        accounts.approve_team(s, accounts.get_user(s, who.user_id), "late-lab")
