@@ -36,6 +36,7 @@ from synsetlab.synthetic import (
 from synsetlab.versions import LoadedVersion, freeze
 
 if TYPE_CHECKING:
+    from synsetlab.challenge.leaderboard import Board
     from synsetlab.metrics import ClassificationReport
     from synsetlab.train import TrainResult
     from synsetlab.train.loop import Reporter
@@ -73,6 +74,9 @@ class QuickstartReport:
     training: TrainResult | None = None
     evaluation: ClassificationReport | None = None
     submission: Path | None = None
+    #: The quickstart challenge: its public board, and an API token of its team.
+    board: Board | None = None
+    token: str | None = None
     #: Stage name -> one line about it, in the order run.
     stages: dict[str, str] = field(default_factory=dict)
 
@@ -169,6 +173,8 @@ def run_quickstart(
         report.datasheet = build_datasheet(ws, VERSION, directory / "reports" / VERSION)
         if train:
             _train(ws, report, train_overrides or {}, stage, reporter)
+            stage("challenge")
+            _challenge(ws, report)
     finally:
         ws.close()
     return report
@@ -206,6 +212,43 @@ def _train(
     stage("submission")
     report.submission = ws.root / "submission.csv"
     write_submission(loaded, version.manifest, ws.blobs, report.submission)
+
+
+#: The quickstart challenge's id, and its team.
+CHALLENGE = "quickstart"
+TEAM = "quickstart-team"
+
+
+def _challenge(ws: Workspace, report: QuickstartReport) -> None:
+    """Host a challenge on v1's hidden test split: the trained model's submission, scored
+    against the chance baseline (the five most frequent classes), on the public board."""
+    import secrets
+    from datetime import timedelta
+
+    from synsetlab.catalog.models import utcnow
+    from synsetlab.challenge import accounts
+    from synsetlab.challenge.baselines import class_prior_submission
+    from synsetlab.challenge.challenges import create_challenge, get_challenge
+    from synsetlab.challenge.leaderboard import leaderboard
+    from synsetlab.challenge.phases import PhaseSpec
+    from synsetlab.challenge.submissions import add_baseline, submit
+
+    assert report.version is not None and report.submission is not None
+    now = utcnow()
+    dev = PhaseSpec("dev", now - timedelta(minutes=1), now + timedelta(days=30), per_day=5)
+    create_challenge(ws, VERSION, name="Quickstart shapes", slug=CHALLENGE, phases=[dev],
+                     public_fraction=0.5)  # fmt: skip
+    add_baseline(ws, CHALLENGE, "class prior", class_prior_submission(report.version.manifest))
+    with ws.session() as s:
+        # A random password: the printed API token is how this team submits from the CLI.
+        user = accounts.create_user(s, "quickstart", secrets.token_urlsafe(16))
+        accounts.create_team(s, user, TEAM)
+        who = accounts.member(s, user)
+        report.token = accounts.issue_token(s, user, name="quickstart")
+    submit(ws, who, CHALLENGE, report.submission.read_bytes(), filename="submission.csv")
+    with ws.session() as s:
+        c = get_challenge(s, CHALLENGE)
+        report.board = leaderboard(s, c, c.phases[0], "public", now=utcnow())
 
 
 def _score_corrupt(ws: Workspace, truth: SyntheticTruth) -> PlantedVsFound:

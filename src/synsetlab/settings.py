@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if sys.version_info >= (3, 11):
@@ -65,6 +65,48 @@ class QualityThresholds(BaseModel):
     min_bits_per_pixel: float = Field(default=0.25, ge=0)
 
 
+#: The secret key shipped in examples; refused like no key at all outside development.
+_PLACEHOLDER_KEYS = frozenset({"", "changeme", "change-me", "secret", "development"})
+
+
+class ServerSettings(BaseModel):
+    """The challenge server (``[server]`` in synsetlab.toml, ``SYNSETLAB_SERVER__*`` in the
+    environment)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: ``development`` allows a random per-process secret key and plain-http cookies;
+    #: anything else (``production``) needs a real ``secret_key`` and serves cookies Secure.
+    environment: str = "development"
+    #: Signs session cookies. Make one with
+    #: ``python -c "import secrets; print(secrets.token_urlsafe(32))"``.
+    secret_key: SecretStr | None = None
+    #: New teams wait for an admin's approval before they may submit.
+    team_approval: bool = False
+    #: Rate limits per client address, in the ``limits`` notation ("N/second|minute|hour").
+    login_rate: str = "10/minute"
+    submit_rate: str = "60/minute"
+
+    @property
+    def development(self) -> bool:
+        return self.environment == "development"
+
+    def checked_secret(self) -> str | None:
+        """The secret key; ``None`` in development without one (the app makes a random one).
+
+        Raises ``ValueError`` outside development when the key is missing or a placeholder.
+        """
+        key = self.secret_key.get_secret_value() if self.secret_key else None
+        if not self.development and (key is None or key.strip().lower() in _PLACEHOLDER_KEYS):
+            raise ValueError(
+                f"server environment is {self.environment!r} but no real secret key is set: "
+                "set SYNSETLAB_SERVER__SECRET_KEY to a long random string (32+ characters)"
+            )
+        if not self.development and len(key or "") < 32:
+            raise ValueError("the server's secret key must be at least 32 characters long")
+        return key
+
+
 class Settings(BaseSettings):
     """Settings of one workspace (see the module docstring for where values come from)."""
 
@@ -87,6 +129,8 @@ class Settings(BaseSettings):
     #: Limits of the quality findings (``[quality]`` in synsetlab.toml,
     #: ``SYNSETLAB_QUALITY__MIN_SIDE=32`` in the environment).
     quality: QualityThresholds = QualityThresholds()
+    #: The challenge server (``[server]`` in synsetlab.toml).
+    server: ServerSettings = ServerSettings()
 
     def resolved_db_url(self) -> str:
         """The catalog URL, defaulting to ``sqlite:///<workspace>/catalog.db``."""

@@ -8,6 +8,7 @@ import typer
 
 from synsetlab import __version__
 from synsetlab.cli import (
+    challenge,
     curate,
     ensemble,
     export,
@@ -75,3 +76,4 @@ train.register(app)
 pretrain.register(app)
 ensemble.register(app)
 export_model.register(app)
+challenge.register(app)

@@ -101,6 +101,20 @@ def quickstart(
             f"error {e.top1_error:.3f} (chance {chance:.3f}), top-5 error {e.top5_error:.3f}; "
             f"submission for the hidden test split: {report.submission}"
         )
+    if report.board is not None:
+        from synsetlab.cli.challenge import board_table
+        from synsetlab.quickstart import CHALLENGE, TEAM
+
+        console.print(
+            f"9. challenge {CHALLENGE} on v1's hidden test split: team {TEAM} submitted the "
+            "model's predictions, against the class-prior baseline:"
+        )
+        console.print(board_table(report.board.to_dict()))
+        console.print(
+            f"   see it with: cd {report.workspace} && synsetlab serve, then open "
+            f"http://127.0.0.1:8000/c/{CHALLENGE}/leaderboard\n"
+            f"   API token of team {TEAM} (shown once): {report.token}"
+        )
     print_summary(report.summary, Taxonomy.wordnet(), max_classes=10)
     table = Table(
         "planted fault",

@@ -1,0 +1,125 @@
+"""The FastAPI application: the JSON API under /api, server-side pages everywhere else.
+
+``create_app(workspace)`` is all a test or ``synsetlab serve`` needs. Errors of the challenge
+rules map to HTTP statuses in one place (:data:`STATUS`), as JSON for the API and as a page
+for the browser.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from synsetlab import __version__
+from synsetlab.challenge.errors import (
+    ChallengeError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    PhaseClosedError,
+    QuotaExceededError,
+    UnauthorizedError,
+)
+from synsetlab.challenge.formats import SubmissionError
+from synsetlab.server.api import router as api_router
+from synsetlab.server.deps import LoginRequired
+from synsetlab.server.pages import render_error
+from synsetlab.server.pages import router as pages_router
+from synsetlab.server.security import SECURITY_HEADERS, CsrfError, RateLimitedError, RateLimits
+from synsetlab.workspace import Workspace
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+SESSION_COOKIE = "synsetlab_session"
+
+#: HTTP status of each refusal (most specific class first).
+STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (SubmissionError, 422),
+    (UnauthorizedError, 401),
+    (ForbiddenError, 403),
+    (CsrfError, 403),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (PhaseClosedError, 409),
+    (QuotaExceededError, 429),
+    (RateLimitedError, 429),
+    (ChallengeError, 400),
+    (ValueError, 400),
+)
+
+
+def create_app(ws: Workspace) -> FastAPI:
+    """The challenge site over the workspace ``ws``.
+
+    Raises ``ValueError`` outside development without a real secret key (see
+    :class:`~synsetlab.settings.ServerSettings`).
+    """
+    settings = ws.settings.server
+    secret = settings.checked_secret()
+    if secret is None:
+        log.warning("development server: sessions are signed with a random per-process key")
+        secret = secrets.token_urlsafe(32)
+    app = FastAPI(
+        title="synsetlab challenges",
+        version=__version__,
+        description="ILSVRC-style challenges on frozen synsetlab dataset versions.",
+    )
+    app.state.workspace = ws
+    app.state.limits = RateLimits(settings)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret,
+        session_cookie=SESSION_COOKIE,
+        same_site="lax",
+        https_only=not settings.development,
+    )
+    app.middleware("http")(_security_headers)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(api_router)
+    app.include_router(pages_router)
+    for exc_type, _ in STATUS:
+        app.add_exception_handler(exc_type, _refusal)
+    app.add_exception_handler(LoginRequired, _to_login)
+    return app
+
+
+async def _security_headers(request: Request, call_next) -> Response:
+    response = await call_next(request)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def status_of(exc: Exception) -> int:
+    return next(code for exc_type, code in STATUS if isinstance(exc, exc_type))
+
+
+async def _refusal(request: Request, exc: Exception) -> Response:
+    code = status_of(exc)
+    headers = {}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:
+        headers["Retry-After"] = str(retry_after)
+    if request.url.path.startswith("/api/"):
+        body: dict = {"detail": str(exc)}
+        if isinstance(exc, SubmissionError):
+            body["line"] = exc.line
+        return JSONResponse(body, status_code=code, headers=headers)
+    return render_error(request, code, str(exc), headers=headers)
+
+
+async def _to_login(request: Request, exc: Exception) -> Response:
+    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+
+def app_from_environment() -> FastAPI:
+    """The app for the workspace in ``$SYNSETLAB_WORKSPACE`` (what ``synsetlab serve`` hands
+    uvicorn, so that each worker process builds its own)."""
+    from synsetlab.workspace import open_workspace
+
+    return create_app(open_workspace())

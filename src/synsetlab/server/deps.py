@@ -1,0 +1,95 @@
+"""Dependencies shared by routes: the workspace, who is asking, and the guards.
+
+The JSON API knows callers only by ``Authorization: Bearer <token>``; pages only by the
+signed session cookie. Keeping the two apart is what keeps the API out of reach of CSRF.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from synsetlab.catalog import User
+from synsetlab.challenge.accounts import Member, member, user_for_token
+from synsetlab.challenge.errors import ForbiddenError, UnauthorizedError
+from synsetlab.server.security import RateLimits, check_csrf
+from synsetlab.workspace import Workspace
+
+_bearer = HTTPBearer(auto_error=False, description="An API token from `synsetlab team register`")
+SESSION_USER = "user_id"
+
+
+class LoginRequired(Exception):  # noqa: N818 - a redirect, not an error
+    """A page needs a logged-in user: the app redirects to the login page."""
+
+
+def get_workspace(request: Request) -> Workspace:
+    return request.app.state.workspace
+
+
+def get_limits(request: Request) -> RateLimits:
+    return request.app.state.limits
+
+
+WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
+LimitsDep = Annotated[RateLimits, Depends(get_limits)]
+
+
+def api_member(
+    ws: WorkspaceDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Member:
+    if credentials is None:
+        raise UnauthorizedError("this route needs 'Authorization: Bearer <API token>'")
+    with ws.session() as s:
+        return member(s, user_for_token(s, credentials.credentials))
+
+
+def optional_api_member(
+    ws: WorkspaceDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Member | None:
+    return None if credentials is None else api_member(ws, credentials)
+
+
+def page_member_optional(request: Request, ws: WorkspaceDep) -> Member | None:
+    user_id = request.session.get(SESSION_USER)
+    if user_id is None:
+        return None
+    with ws.session() as s:
+        user = s.get(User, user_id)
+        if user is None:  # deleted since: forget the stale session
+            request.session.clear()
+            return None
+        return member(s, user)
+
+
+def page_member(who: Annotated[Member | None, Depends(page_member_optional)]) -> Member:
+    if who is None:
+        raise LoginRequired()
+    return who
+
+
+def _admin(who: Member) -> Member:
+    if not who.is_admin:
+        raise ForbiddenError("this needs the admin role")
+    return who
+
+
+def api_admin(who: Annotated[Member, Depends(api_member)]) -> Member:
+    return _admin(who)
+
+
+def page_admin(who: Annotated[Member, Depends(page_member)]) -> Member:
+    return _admin(who)
+
+
+ApiMember = Annotated[Member, Depends(api_member)]
+OptionalApiMember = Annotated[Member | None, Depends(optional_api_member)]
+ApiAdmin = Annotated[Member, Depends(api_admin)]
+PageMember = Annotated[Member, Depends(page_member)]
+OptionalPageMember = Annotated[Member | None, Depends(page_member_optional)]
+PageAdmin = Annotated[Member, Depends(page_admin)]
+Csrf = Depends(check_csrf)

@@ -1,0 +1,356 @@
+"""Server-side pages (Jinja2): plain HTML forms, usable without JavaScript.
+
+Every POST carries the session's CSRF token and answers with a redirect (post/redirect/get),
+with a one-time "flash" message in the session saying what happened.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from synsetlab.catalog.models import utcnow
+from synsetlab.challenge import accounts
+from synsetlab.challenge import leaderboard as boards
+from synsetlab.challenge.challenges import current_phase, get_challenge, get_phase, list_challenges
+from synsetlab.challenge.errors import ForbiddenError
+from synsetlab.challenge.formats import FORMATS, SubmissionError
+from synsetlab.challenge.scoring import PRIMARY_METRIC
+from synsetlab.challenge.submissions import (
+    MAX_SUBMISSION_BYTES,
+    quota_now,
+    select_final,
+    submit,
+    team_submissions,
+)
+from synsetlab.server.deps import (
+    SESSION_USER,
+    Csrf,
+    LimitsDep,
+    OptionalPageMember,
+    PageAdmin,
+    PageMember,
+    WorkspaceDep,
+)
+from synsetlab.server.schemas import ChallengeOut, SubmissionOut
+from synsetlab.server.security import CSRF_FIELD, csrf_token
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+router = APIRouter(include_in_schema=False)
+_FLASH = "flash"
+
+
+def page(request: Request, name: str, who=None, status_code: int = 200, **context) -> Response:
+    """Render template ``name`` with what every page needs: user, CSRF token, flash."""
+    return templates.TemplateResponse(
+        request,
+        name,
+        {
+            "who": who,
+            "csrf_field": CSRF_FIELD,
+            "csrf_token": csrf_token(request),
+            "flash": request.session.pop(_FLASH, None),
+            **context,
+        },
+        status_code=status_code,
+    )
+
+
+def render_error(request: Request, code: int, message: str, headers=None) -> Response:
+    response = page(request, "error.html", status_code=code, code=code, message=message)
+    response.headers.update(headers or {})
+    return response
+
+
+def redirect(request: Request, url: str, flash: str | None = None) -> RedirectResponse:
+    if flash:
+        request.session[_FLASH] = flash
+    return RedirectResponse(url, status_code=303)
+
+
+def _local(url: str | None) -> str:
+    """``url`` if it is a path on this site, else ``/``: no open redirects after login."""
+    if url and url.startswith("/") and not url.startswith("//") and "\\" not in url:
+        return url
+    return "/"
+
+
+# Accounts -----------------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request, ws: WorkspaceDep, who: OptionalPageMember) -> Response:
+    now = utcnow()
+    with ws.session() as s:
+        rows = [ChallengeOut.of(c, now) for c in list_challenges(s)]
+    return page(request, "index.html", who, challenges=rows)
+
+
+@router.get("/register", response_class=HTMLResponse)
+def register_form(request: Request, who: OptionalPageMember) -> Response:
+    return page(request, "register.html", who)
+
+
+@router.post("/register", dependencies=[Csrf])
+def register(
+    request: Request,
+    ws: WorkspaceDep,
+    limits: LimitsDep,
+    user: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+) -> Response:
+    limits.hit("login", request)
+    with ws.session() as s:
+        row = accounts.create_user(s, user, password)
+        user_id = row.id
+    request.session.clear()  # a fresh session (and CSRF token) for the new login
+    request.session[SESSION_USER] = user_id
+    return redirect(request, "/team", f"Welcome, {user}. Create a team or ask to join one.")
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, who: OptionalPageMember, next: str = "/") -> Response:
+    return page(request, "login.html", who, next=_local(next))
+
+
+@router.post("/login", dependencies=[Csrf])
+def login(
+    request: Request,
+    ws: WorkspaceDep,
+    limits: LimitsDep,
+    user: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    limits.hit("login", request)
+    with ws.session() as s:
+        user_id = accounts.authenticate(s, user, password).id
+    request.session.clear()
+    request.session[SESSION_USER] = user_id
+    return redirect(request, _local(next))
+
+
+@router.post("/logout", dependencies=[Csrf])
+def logout(request: Request) -> Response:
+    request.session.clear()
+    return redirect(request, "/", "Logged out.")
+
+
+@router.get("/team", response_class=HTMLResponse)
+def team(request: Request, ws: WorkspaceDep, who: PageMember) -> Response:
+    with ws.session() as s:
+        view = accounts.team_of(s, who.user_id)
+    return page(request, "team.html", who, team=view)
+
+
+@router.post("/team/create", dependencies=[Csrf])
+def team_create(
+    request: Request, ws: WorkspaceDep, who: PageMember, name: Annotated[str, Form()]
+) -> Response:
+    with ws.session() as s:
+        accounts.create_team(
+            s,
+            accounts.get_user(s, who.user_id),
+            name,
+            approved=not ws.settings.server.team_approval,
+        )
+    return redirect(request, "/team", f"Team {name} created.")
+
+
+@router.post("/team/join", dependencies=[Csrf])
+def team_join(
+    request: Request, ws: WorkspaceDep, who: PageMember, name: Annotated[str, Form()]
+) -> Response:
+    with ws.session() as s:
+        accounts.request_to_join(s, accounts.get_user(s, who.user_id), name)
+    return redirect(request, "/team", f"Asked to join {name}; its owner will approve.")
+
+
+@router.post("/team/approve", dependencies=[Csrf])
+def team_approve(
+    request: Request, ws: WorkspaceDep, who: PageMember, user: Annotated[str, Form()]
+) -> Response:
+    if who.team_name is None:
+        raise ForbiddenError("you are not in a team")
+    with ws.session() as s:
+        accounts.approve_member(s, accounts.get_user(s, who.user_id), who.team_name, user)
+    return redirect(request, "/team", f"{user} joined the team.")
+
+
+@router.post("/team/token", dependencies=[Csrf], response_class=HTMLResponse)
+def team_token(request: Request, ws: WorkspaceDep, who: PageMember) -> Response:
+    """A new API token, shown on this response only (never stored in clear)."""
+    with ws.session() as s:
+        token = accounts.issue_token(s, accounts.get_user(s, who.user_id), name="web")
+    response = page(request, "token.html", who, token=token)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# Challenges -------------------------------------------------------------------------------
+
+
+@router.get("/c/{slug}", response_class=HTMLResponse)
+def challenge(request: Request, slug: str, ws: WorkspaceDep, who: OptionalPageMember) -> Response:
+    now = utcnow()
+    with ws.session() as s:
+        c = get_challenge(s, slug)
+        left = quota_now(s, c, who, now)
+        view = ChallengeOut.of(c, now)
+    return page(request, "challenge.html", who, c=view, quota=left[1] if left else None)
+
+
+@router.get("/c/{slug}/submit", response_class=HTMLResponse)
+def submit_form(request: Request, slug: str, ws: WorkspaceDep, who: PageMember) -> Response:
+    now = utcnow()
+    with ws.session() as s:
+        c = get_challenge(s, slug)
+        left = quota_now(s, c, who, now)
+        view = ChallengeOut.of(c, now)
+    return page(
+        request,
+        "submit.html",
+        who,
+        c=view,
+        quota=left[1] if left else None,
+        formats=FORMATS,
+        max_mib=MAX_SUBMISSION_BYTES // 2**20,
+        error=None,
+    )
+
+
+@router.post("/c/{slug}/submit", dependencies=[Csrf])
+async def submit_page(
+    request: Request,
+    slug: str,
+    ws: WorkspaceDep,
+    who: PageMember,
+    limits: LimitsDep,
+    file: UploadFile,
+    format: Annotated[str, Form()] = "",
+) -> Response:
+    limits.hit("submit", request)
+    data = await file.read(MAX_SUBMISSION_BYTES + 1)
+    try:
+        sub = await run_in_threadpool(
+            submit, ws, who, slug, data, filename=file.filename or "", fmt=format or None
+        )
+    except SubmissionError as e:  # shown on the form, so the user can fix the file
+        return await run_in_threadpool(_submit_error, request, ws, who, slug, str(e))
+    shown = SubmissionOut.of(sub, utcnow())
+    message = f"Submission {sub.id} is {shown.status}."
+    public = shown.scores.get("public")
+    if public:
+        message += f" Public {PRIMARY_METRIC[_task(ws, slug)]}: {_primary(public, ws, slug):.4f}."
+    return redirect(request, f"/c/{slug}/submissions", message)
+
+
+def _submit_error(request: Request, ws, who, slug: str, message: str) -> Response:
+    now = utcnow()
+    with ws.session() as s:
+        c = get_challenge(s, slug)
+        left = quota_now(s, c, who, now)
+        view = ChallengeOut.of(c, now)
+    return page(
+        request,
+        "submit.html",
+        who,
+        status_code=422,
+        c=view,
+        quota=left[1] if left else None,
+        formats=FORMATS,
+        max_mib=MAX_SUBMISSION_BYTES // 2**20,
+        error=message,
+    )
+
+
+def _task(ws, slug: str) -> str:
+    with ws.session() as s:
+        return get_challenge(s, slug).task
+
+
+def _primary(scores: dict, ws, slug: str) -> float:
+    return scores[PRIMARY_METRIC[_task(ws, slug)]]["value"]
+
+
+@router.get("/c/{slug}/submissions", response_class=HTMLResponse)
+def submissions(request: Request, slug: str, ws: WorkspaceDep, who: PageMember) -> Response:
+    now = utcnow()
+    with ws.session() as s:
+        c = get_challenge(s, slug)
+        rows = [] if who.team_id is None else team_submissions(s, c, who.team_id)
+        shown = [SubmissionOut.of(r, now) for r in rows]
+        view = ChallengeOut.of(c, now)
+    return page(request, "submissions.html", who, c=view, submissions=shown)
+
+
+@router.post("/c/{slug}/select", dependencies=[Csrf])
+async def select_submissions(
+    request: Request, slug: str, ws: WorkspaceDep, who: PageMember
+) -> Response:
+    form = await request.form()
+    ids = [int(v) for v in form.getlist("submission") if str(v).isdigit()]
+    await run_in_threadpool(select_final, ws, who, slug, ids)
+    return redirect(request, f"/c/{slug}/submissions", f"Selected: {ids or 'none'}.")
+
+
+@router.get("/c/{slug}/leaderboard", response_class=HTMLResponse)
+def leaderboard(
+    request: Request,
+    slug: str,
+    ws: WorkspaceDep,
+    who: OptionalPageMember,
+    phase: str | None = None,
+    partition: Literal["public", "private"] = "public",
+) -> Response:
+    now = utcnow()
+    with ws.session() as s:
+        c = get_challenge(s, slug)
+        p = get_phase(c, phase) if phase else current_phase(c, now)
+        view = ChallengeOut.of(c, now)
+        try:
+            board = boards.leaderboard(s, c, p, partition, now=now)
+            hidden = None
+        except ForbiddenError as e:  # the private board before its time: say when
+            board, hidden = None, str(e)
+    return page(request, "leaderboard.html", who, c=view, board=board, hidden=hidden, phase=p.name)
+
+
+@router.get("/c/{slug}/results", response_class=HTMLResponse)
+def results(request: Request, slug: str, ws: WorkspaceDep, who: OptionalPageMember) -> Response:
+    now = utcnow()
+    with ws.session() as s:
+        c = get_challenge(s, slug)
+        view = ChallengeOut.of(c, now)
+        try:
+            board, hidden = boards.results(s, c, now=now), None
+        except ForbiddenError as e:
+            board, hidden = None, str(e)
+    return page(request, "results.html", who, c=view, board=board, hidden=hidden)
+
+
+# Admin ------------------------------------------------------------------------------------
+
+
+@router.get("/admin", response_class=HTMLResponse)
+def admin(request: Request, ws: WorkspaceDep, who: PageAdmin) -> Response:
+    with ws.session() as s:
+        waiting = accounts.teams_waiting(s)
+    return page(request, "admin.html", who, waiting=waiting)
+
+
+@router.post("/admin/teams/approve", dependencies=[Csrf])
+def admin_approve(
+    request: Request, ws: WorkspaceDep, who: PageAdmin, name: Annotated[str, Form()]
+) -> Response:
+    with ws.session() as s:
+        accounts.approve_team(s, accounts.get_user(s, who.user_id), name)
+    return redirect(request, "/admin", f"Team {name} approved.")
+
+
+__all__ = ["render_error", "router", "templates"]

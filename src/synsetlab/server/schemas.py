@@ -1,0 +1,156 @@
+"""The JSON shapes of the API (they are also its OpenAPI schema), built from library objects.
+
+Only what a caller may see goes in: a submission's scores pass through
+:func:`~synsetlab.challenge.submissions.visible_scores`, so private scores never leave the
+server before their phase ends.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from synsetlab.catalog import Challenge, Phase, Submission
+from synsetlab.challenge.challenges import current_phase, phase_state
+from synsetlab.challenge.phases import as_utc
+from synsetlab.challenge.scoring import PRIMARY_METRIC
+from synsetlab.challenge.submissions import Quota, visible_scores
+
+
+class RegisterIn(BaseModel):
+    user: str = Field(description="a new user name")
+    password: str = Field(min_length=8)
+    team: str | None = Field(default=None, description="create this team with you as owner")
+
+
+class LoginIn(BaseModel):
+    user: str
+    password: str
+    name: str = Field(default="", max_length=64, description="what the token is for")
+
+
+class TeamIn(BaseModel):
+    name: str
+
+
+class SelectionIn(BaseModel):
+    submission_ids: list[int]
+
+
+class TokenOut(BaseModel):
+    token: str = Field(description="shown once: only its hash is stored")
+    user: str
+    team: str | None
+
+
+class MeOut(BaseModel):
+    user: str
+    role: str
+    team: str | None
+    team_approved: bool
+
+
+class PhaseOut(BaseModel):
+    name: str
+    starts_at: datetime
+    ends_at: datetime
+    state: str
+    per_day: int | None
+    total: int | None
+    concurrent: int | None
+    select: int
+
+    @classmethod
+    def of(cls, phase: Phase, now: datetime) -> PhaseOut:
+        return cls(
+            name=phase.name,
+            starts_at=as_utc(phase.starts_at),
+            ends_at=as_utc(phase.ends_at),
+            state=phase_state(phase, now),
+            per_day=phase.per_day,
+            total=phase.total,
+            concurrent=phase.concurrent,
+            select=phase.select,
+        )
+
+
+class QuotaOut(BaseModel):
+    phase: str
+    used_today: int
+    used_total: int
+    left_today: int | None
+    left_total: int | None
+    scoring: int
+
+    @classmethod
+    def of(cls, phase: Phase, q: Quota) -> QuotaOut:
+        return cls(phase=phase.name, **q.__dict__)
+
+
+class ChallengeOut(BaseModel):
+    slug: str
+    name: str
+    task: str
+    version_id: str
+    n_images: int
+    public_fraction: float
+    metric: str
+    lower_is_better: bool = True
+    rules: str
+    ladder: bool
+    current_phase: str
+    phases: list[PhaseOut]
+    quota: QuotaOut | None = None
+
+    @classmethod
+    def of(cls, c: Challenge, now: datetime, quota: QuotaOut | None = None) -> ChallengeOut:
+        return cls(
+            slug=c.slug,
+            name=c.name,
+            task=c.task,
+            version_id=c.version_id,
+            n_images=c.n_images,
+            public_fraction=c.public_fraction,
+            metric=PRIMARY_METRIC[c.task],
+            rules=c.rules,
+            ladder=c.ladder,
+            current_phase=current_phase(c, now).name,
+            phases=[PhaseOut.of(p, now) for p in c.phases],
+            quota=quota,
+        )
+
+
+class SubmissionOut(BaseModel):
+    id: int
+    phase: str | None
+    team: str | None
+    baseline: str | None
+    filename: str
+    format: str
+    status: str
+    selected: bool
+    error: str
+    created_at: datetime
+    scored_at: datetime | None
+    scores: dict[str, Any] = Field(
+        description="public scores; private and whole-set scores once the phase has ended"
+    )
+
+    @classmethod
+    def of(cls, sub: Submission, now: datetime) -> SubmissionOut:
+        return cls(
+            id=sub.id,
+            phase=sub.phase.name if sub.phase else None,
+            team=sub.team.name if sub.team else None,
+            baseline=sub.baseline,
+            filename=sub.filename,
+            format=sub.format,
+            status=sub.status.value,
+            selected=sub.selected,
+            error=sub.error,
+            created_at=as_utc(sub.created_at),
+            scored_at=as_utc(sub.scored_at) if sub.scored_at else None,
+            scores=visible_scores(sub, now),
+        )

@@ -1,0 +1,124 @@
+import pytest
+
+from synsetlab.catalog import Role
+from synsetlab.server import create_app
+from synsetlab.settings import load_settings
+from tests.challenge.workspace import kaggle_csv, team_member
+from tests.server.conftest import register
+
+
+def upload(data: bytes, name: str = "preds.csv"):
+    return {"file": (name, data, "text/csv")}
+
+
+def test_register_submit_and_see_the_public_board(client, ws):
+    auth = register(client, "alice", "lab")
+    me = client.get("/api/me", headers=auth).json()
+    assert me == {"user": "alice", "role": "participant", "team": "lab", "team_approved": True}
+    answer = client.post(
+        "/api/challenges/shapes/submissions", headers=auth, files=upload(kaggle_csv(ws))
+    )
+    assert answer.status_code == 201, answer.text
+    sub = answer.json()
+    assert sub["status"] == "scored" and set(sub["scores"]) == {"public"}
+    assert sub["scores"]["public"]["top5_error"]["value"] == 0.0
+    board = client.get("/api/challenges/shapes/leaderboard").json()
+    assert [(e["rank"], e["name"]) for e in board["entries"]] == [(1, "lab")]
+    text = client.get("/api/challenges/shapes/leaderboard?format=csv").text
+    assert text.splitlines()[0].startswith("rank,name,baseline,top5_error")
+    detail = client.get("/api/challenges/shapes", headers=auth).json()
+    assert detail["quota"] == {
+        "phase": "dev", "used_today": 1, "used_total": 1, "left_today": 2, "left_total": None,
+        "scoring": 0,
+    }  # fmt: skip
+
+
+def test_refusals_map_to_statuses_with_messages(client, ws):
+    auth = register(client, "alice", "lab")
+    url = "/api/challenges/shapes/submissions"
+    assert client.post(url, files=upload(kaggle_csv(ws))).status_code == 401
+    bad = client.post(url, headers={"Authorization": "Bearer nope"}, files=upload(b"x"))
+    assert bad.status_code == 401 and "unknown or revoked" in bad.json()["detail"]
+    invalid = client.post(
+        url, headers=auth, files=upload(b"ImageId,PredictionString\nabc,n01440764\n")
+    )
+    assert invalid.status_code == 422
+    assert invalid.json()["line"] == 2 and "abc" in invalid.json()["detail"]
+    assert client.get("/api/challenges/nope").status_code == 404
+    for _ in range(3):
+        assert client.post(url, headers=auth, files=upload(kaggle_csv(ws))).status_code == 201
+    over = client.post(url, headers=auth, files=upload(kaggle_csv(ws)))
+    assert over.status_code == 429 and int(over.headers["Retry-After"]) > 0
+    taken = client.post("/api/register", json={"user": "alice", "password": "x" * 8})
+    assert taken.status_code == 409
+    private = client.get("/api/challenges/shapes/leaderboard?partition=private")
+    assert private.status_code == 403 and "revealed when it ends" in private.json()["detail"]
+
+
+def test_participants_see_only_their_own_team_submissions(client, ws):
+    alice = register(client, "alice", "lab")
+    bob = register(client, "bob", "rivals")
+    url = "/api/challenges/shapes/submissions"
+    client.post(url, headers=alice, files=upload(kaggle_csv(ws)))
+    client.post(url, headers=bob, files=upload(kaggle_csv(ws, correct=0.5)))
+    mine = client.get(url, headers=alice).json()
+    assert [s["team"] for s in mine] == ["lab"]
+    theirs = client.get(url, headers=bob).json()
+    assert [s["team"] for s in theirs] == ["rivals"]
+    # selecting another team's submission is refused
+    answer = client.put(
+        "/api/challenges/shapes/selection", headers=bob, json={"submission_ids": [mine[0]["id"]]}
+    )
+    assert answer.status_code == 403
+
+
+def test_admin_routes_need_the_admin_role(tmp_path, ws):
+    settings = load_settings(ws.root, server={"team_approval": True})
+    ws.settings = settings
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(ws)) as client:
+        auth = register(client, "alice", "lab")
+        url = "/api/challenges/shapes/submissions"
+        waiting = client.post(url, headers=auth, files=upload(kaggle_csv(ws)))
+        assert waiting.status_code == 403 and "approval" in waiting.json()["detail"]
+        assert client.post("/api/admin/teams/lab/approve", headers=auth).status_code == 403
+        team_member(ws, "root", role=Role.admin)
+        admin = client.post("/api/tokens", json={"user": "root", "password": "password-of-root"})
+        admin_auth = {"Authorization": f"Bearer {admin.json()['token']}"}
+        assert client.post("/api/admin/teams/lab/approve", headers=admin_auth).status_code == 200
+        assert client.post(url, headers=auth, files=upload(kaggle_csv(ws))).status_code == 201
+
+
+def test_outside_development_a_real_secret_key_is_required(ws):
+    for key in (None, "changeme", "short"):
+        ws.settings = load_settings(
+            ws.root, server={"environment": "production", "secret_key": key}
+        )
+        with pytest.raises(ValueError, match="secret key"):
+            create_app(ws)
+    ws.settings = load_settings(
+        ws.root, server={"environment": "production", "secret_key": "k" * 40}
+    )
+    create_app(ws)
+
+
+def test_security_headers_and_login_rate_limit(ws):
+    ws.settings = load_settings(ws.root, server={"login_rate": "3/minute"})
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(ws)) as client:
+        page = client.get("/")
+        assert page.headers["X-Frame-Options"] == "DENY"
+        assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+        codes = [
+            client.post("/api/tokens", json={"user": "x", "password": "y" * 8}).status_code
+            for _ in range(4)
+        ]
+        assert codes == [401, 401, 401, 429]
+
+
+def test_revoked_tokens_stop_working(client, ws):
+    auth = register(client, "alice", "lab")
+    assert client.delete("/api/tokens", headers=auth).json() == {"revoked": 1}
+    assert client.get("/api/me", headers=auth).status_code == 401
