@@ -27,7 +27,7 @@ def test_register_create_a_team_submit_and_see_the_score(client, ws):
     )
     assert sent.status_code == 303 and sent.headers["location"] == "/c/shapes/submissions"
     mine = client.get("/c/shapes/submissions").text
-    assert "Submission 1 is scored. Public top5_error: 0.0000." in mine
+    assert "Submission 1 is scored. Public top-5 error: 0.0000." in mine
     assert "hidden until the phase ends" in mine
     board = client.get("/c/shapes/leaderboard").text
     assert "<td>lab</td>" in board and "0.0000" in board

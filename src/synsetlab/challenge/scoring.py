@@ -21,6 +21,7 @@ from synsetlab.metrics.localization import localization_correct
 
 __all__ = [
     "INTERVAL_LEVEL",
+    "METRIC_NAMES",
     "PRIMARY_METRIC",
     "MetricValue",
     "PartitionScore",
@@ -32,6 +33,12 @@ __all__ = [
 #: The metric each task ranks by, as in ILSVRC: top-5 error for classification, top-5
 #: localization error for localization.
 PRIMARY_METRIC = {"classification": "top5_error", "localization": "localization_error"}
+#: How people write each metric.
+METRIC_NAMES = {
+    "top1_error": "top-1 error",
+    "top5_error": "top-5 error",
+    "localization_error": "localization error",
+}
 #: Coverage of every interval.
 INTERVAL_LEVEL = 0.95
 

@@ -20,7 +20,7 @@ from synsetlab.challenge import leaderboard as boards
 from synsetlab.challenge.challenges import current_phase, get_challenge, get_phase, list_challenges
 from synsetlab.challenge.errors import ForbiddenError
 from synsetlab.challenge.formats import FORMATS, SubmissionError
-from synsetlab.challenge.scoring import PRIMARY_METRIC
+from synsetlab.challenge.scoring import METRIC_NAMES, PRIMARY_METRIC
 from synsetlab.challenge.submissions import (
     MAX_SUBMISSION_BYTES,
     quota_now,
@@ -41,6 +41,7 @@ from synsetlab.server.schemas import ChallengeOut, SubmissionOut
 from synsetlab.server.security import CSRF_FIELD, csrf_token
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.filters["metric"] = lambda name: METRIC_NAMES.get(name, name)
 router = APIRouter(include_in_schema=False)
 _FLASH = "flash"
 
@@ -246,7 +247,8 @@ async def submit_page(
     message = f"Submission {sub.id} is {shown.status}."
     public = shown.scores.get("public")
     if public:
-        message += f" Public {PRIMARY_METRIC[_task(ws, slug)]}: {_primary(public, ws, slug):.4f}."
+        metric = METRIC_NAMES[PRIMARY_METRIC[_task(ws, slug)]]
+        message += f" Public {metric}: {_primary(public, ws, slug):.4f}."
     return redirect(request, f"/c/{slug}/submissions", message)
 
 
