@@ -30,6 +30,8 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/duplicates.py
+	$(BIN)/python bench/scoring.py
+	$(BIN)/python bench/server_load.py
 
 clean:
 	rm -rf $(VENV) quickstart-workspace .pytest_cache .ruff_cache
