@@ -190,5 +190,6 @@ class Submission(Base):
     )
     scored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
+    challenge: Mapped[Challenge] = relationship()
     team: Mapped[Team | None] = relationship()
     phase: Mapped[Phase | None] = relationship()

@@ -270,7 +270,9 @@ def _score(
         else:
             row.status, row.error = SubmissionStatus.failed, error
         s.flush()
-        row.phase  # noqa: B018 - loaded for callers after the session closes
+        # Loaded for callers after the session closes.
+        row.challenge  # noqa: B018
+        row.phase  # noqa: B018
         row.team  # noqa: B018
         return row
 

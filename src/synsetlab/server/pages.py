@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from synsetlab.catalog.models import utcnow
 from synsetlab.challenge import accounts
 from synsetlab.challenge import leaderboard as boards
+from synsetlab.challenge.accounts import Member
 from synsetlab.challenge.challenges import current_phase, get_challenge, get_phase, list_challenges
 from synsetlab.challenge.errors import ForbiddenError
 from synsetlab.challenge.formats import FORMATS, SubmissionError
@@ -39,6 +40,7 @@ from synsetlab.server.deps import (
 )
 from synsetlab.server.schemas import ChallengeOut, SubmissionOut
 from synsetlab.server.security import CSRF_FIELD, csrf_token
+from synsetlab.workspace import Workspace
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["metric"] = lambda name: METRIC_NAMES.get(name, name)
@@ -206,8 +208,10 @@ def challenge(request: Request, slug: str, ws: WorkspaceDep, who: OptionalPageMe
     return page(request, "challenge.html", who, c=view, quota=left[1] if left else None)
 
 
-@router.get("/c/{slug}/submit", response_class=HTMLResponse)
-def submit_form(request: Request, slug: str, ws: WorkspaceDep, who: PageMember) -> Response:
+def _submit_form(
+    request: Request, ws: Workspace, who: Member, slug: str, error: str | None = None
+) -> Response:
+    """The submit page; with ``error``, the reason a file was refused (status 422)."""
     now = utcnow()
     with ws.session() as s:
         c = get_challenge(s, slug)
@@ -217,12 +221,18 @@ def submit_form(request: Request, slug: str, ws: WorkspaceDep, who: PageMember) 
         request,
         "submit.html",
         who,
+        status_code=422 if error else 200,
         c=view,
         quota=left[1] if left else None,
         formats=FORMATS,
         max_mib=MAX_SUBMISSION_BYTES // 2**20,
-        error=None,
+        error=error,
     )
+
+
+@router.get("/c/{slug}/submit", response_class=HTMLResponse)
+def submit_form(request: Request, slug: str, ws: WorkspaceDep, who: PageMember) -> Response:
+    return _submit_form(request, ws, who, slug)
 
 
 @router.post("/c/{slug}/submit", dependencies=[Csrf])
@@ -242,42 +252,13 @@ async def submit_page(
             submit, ws, who, slug, data, filename=file.filename or "", fmt=format or None
         )
     except SubmissionError as e:  # shown on the form, so the user can fix the file
-        return await run_in_threadpool(_submit_error, request, ws, who, slug, str(e))
-    shown = SubmissionOut.of(sub, utcnow())
-    message = f"Submission {sub.id} is {shown.status}."
-    public = shown.scores.get("public")
+        return await run_in_threadpool(_submit_form, request, ws, who, slug, str(e))
+    message = f"Submission {sub.id} is {sub.status.value}."
+    public = sub.scores.get("public")
     if public:
-        metric = METRIC_NAMES[PRIMARY_METRIC[_task(ws, slug)]]
-        message += f" Public {metric}: {_primary(public, ws, slug):.4f}."
+        metric = PRIMARY_METRIC[sub.challenge.task]
+        message += f" Public {METRIC_NAMES[metric]}: {public[metric]['value']:.4f}."
     return redirect(request, f"/c/{slug}/submissions", message)
-
-
-def _submit_error(request: Request, ws, who, slug: str, message: str) -> Response:
-    now = utcnow()
-    with ws.session() as s:
-        c = get_challenge(s, slug)
-        left = quota_now(s, c, who, now)
-        view = ChallengeOut.of(c, now)
-    return page(
-        request,
-        "submit.html",
-        who,
-        status_code=422,
-        c=view,
-        quota=left[1] if left else None,
-        formats=FORMATS,
-        max_mib=MAX_SUBMISSION_BYTES // 2**20,
-        error=message,
-    )
-
-
-def _task(ws, slug: str) -> str:
-    with ws.session() as s:
-        return get_challenge(s, slug).task
-
-
-def _primary(scores: dict, ws, slug: str) -> float:
-    return scores[PRIMARY_METRIC[_task(ws, slug)]]["value"]
 
 
 @router.get("/c/{slug}/submissions", response_class=HTMLResponse)
