@@ -45,7 +45,11 @@ PASSWORD_STDIN = typer.Option(
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
-    workers: int = typer.Option(1, help="uvicorn worker processes (several need PostgreSQL)."),
+    workers: int = typer.Option(
+        1,
+        help="uvicorn worker processes; several need PostgreSQL, a secret key "
+        "(SYNSETLAB_SERVER__SECRET_KEY) and rate limits kept per process.",
+    ),
 ) -> None:
     """Run the challenge site and API with uvicorn.
 

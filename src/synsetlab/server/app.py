@@ -89,9 +89,22 @@ def create_app(ws: Workspace) -> FastAPI:
     return app
 
 
+#: FastAPI's interactive API docs load Swagger UI / ReDoc from a CDN: their pages alone get
+#: a policy that allows it.
+_DOCS = ("/docs", "/redoc")
+_DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "img-src 'self' data: https://fastapi.tiangolo.com; font-src https://fonts.gstatic.com; "
+    "frame-ancestors 'none'"
+)
+
+
 async def _security_headers(request: Request, call_next) -> Response:
     response = await call_next(request)
     response.headers.update(SECURITY_HEADERS)
+    if request.url.path in _DOCS:
+        response.headers["Content-Security-Policy"] = _DOCS_CSP
     return response
 
 
