@@ -5,14 +5,7 @@ from synsetlab.catalog import ApiToken, User
 from synsetlab.challenge import accounts
 from synsetlab.challenge.errors import ConflictError, ForbiddenError, UnauthorizedError
 from synsetlab.challenge.submissions import submit
-from tests.challenge.workspace import kaggle_csv, make_workspace, open_challenge, team_member
-
-
-@pytest.fixture
-def ws(tmp_path):
-    ws = make_workspace(tmp_path / "ws")
-    yield ws
-    ws.close()
+from tests.challenge.workspace import kaggle_csv, open_challenge, team_member
 
 
 def test_passwords_are_stored_as_argon2_hashes_and_checked(ws):

@@ -13,18 +13,10 @@ from synsetlab.challenge.submissions import add_baseline, select_final, submit
 from tests.challenge.workspace import (
     hidden_images,
     kaggle_csv,
-    make_workspace,
     open_challenge,
     phase,
     team_member,
 )
-
-
-@pytest.fixture
-def ws(tmp_path):
-    ws = make_workspace(tmp_path / "ws")
-    yield ws
-    ws.close()
 
 
 def board(ws, slug, partition="public", now=None, admin=False):

@@ -17,18 +17,10 @@ from synsetlab.challenge.phases import parse_phase
 from synsetlab.challenge.submissions import quota, select_final, submit, visible_scores
 from tests.challenge.workspace import (
     kaggle_csv,
-    make_workspace,
     open_challenge,
     phase,
     team_member,
 )
-
-
-@pytest.fixture
-def ws(tmp_path):
-    ws = make_workspace(tmp_path / "ws")
-    yield ws
-    ws.close()
 
 
 def count(ws) -> int:
