@@ -9,12 +9,18 @@ its recall and precision come from its hashes with our exact search, which retur
 pairs as its own (checked on the searched files).
 Ours: ``measure.measure`` on every file on all cores (``map_chunks``), then
 ``near_duplicate_pairs`` (pHash only, imagededup's rule) or ``near_duplicate_links`` (the
-default rule of ``find_duplicates``: pHash or dHash, statistics check), then ``cluster``.
-faiss ``IndexBinaryMultiHash`` (the same search in a library) is timed for reference.
+default rule of ``find_duplicates``: pHash or dHash, whole frames and each picture's centre
+against the others' whole frames, statistics check), then ``cluster``. faiss
+``IndexBinaryMultiHash`` (the same search in a library) is timed for reference.
 Target: ours >= 5x faster at 100k with equal or better recall; time growing <= N log N.
+
+``--recall-only`` skips the timing and measures the linking rule on the synthetic figure
+dataset instead (``synsetlab.synthetic``, 1000 clean images and 20 copies per transform per
+seed, 3 seeds): recall per transform and precision, with and without the centre hashes.
 
     python bench/duplicates.py                        # 2000 and 10000 images
     python bench/duplicates.py --sizes 20000 100000
+    python bench/duplicates.py --recall-only
 """
 
 from __future__ import annotations
@@ -94,20 +100,20 @@ def make_images(folder: Path, n: int, workers: int, seed: int = 0) -> set[tuple[
     return {tuple(sorted((f"{i:07d}.jpg", f"{i:07d}-copy.jpg"))) for i in copied.tolist()}
 
 
-def _hash_chunk(paths: list[Path]) -> list[tuple[int, int, int, float, float, float]]:
+#: Columns of ``hash_files``' hashes.
+HASHES = ("phash", "phash_flip", "dhash", "phash_inset", "dhash_inset")
+STATS = ("mean", "std", "colourfulness")
+
+
+def _hash_chunk(paths: list[Path]) -> list[tuple[float, ...]]:
     from synsetlab.curate.measure import measure
 
-    out = []
-    for path in paths:
-        m = measure(path.read_bytes())
-        out.append(
-            (m["phash"], m["phash_flip"], m["dhash"], m["mean"], m["std"], m["colourfulness"])
-        )
-    return out
+    measured = (measure(path.read_bytes()) for path in paths)
+    return [tuple(m[k] for k in HASHES + STATS) for m in measured]
 
 
 def hash_files(paths: list[Path], workers: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(N, 3)`` int64 pHash, mirrored pHash, dHash and ``(N, 3)`` mean, std, colourfulness."""
+    """``(N, 5)`` int64 :data:`HASHES` and ``(N, 3)`` float :data:`STATS` of each file."""
     from synsetlab.parallel import map_chunks
 
     rows = []
@@ -116,8 +122,8 @@ def hash_files(paths: list[Path], workers: int) -> tuple[np.ndarray, np.ndarray]
     )
     for _, results in chunks:
         rows.extend(results)
-    hashes = np.array([r[:3] for r in rows], dtype=np.int64).reshape(-1, 3)
-    stats = np.array([r[3:] for r in rows], dtype=np.float64).reshape(-1, 3)
+    hashes = np.array([r[: len(HASHES)] for r in rows], dtype=np.int64).reshape(-1, len(HASHES))
+    stats = np.array([r[len(HASHES) :] for r in rows], dtype=np.float64).reshape(-1, len(STATS))
     return hashes, stats
 
 
@@ -173,7 +179,7 @@ def run_ours(
     hashes: np.ndarray, stats: np.ndarray, radius: int
 ) -> tuple[float, np.ndarray, float, np.ndarray]:
     """Seconds and pairs of the pHash-only search, then of the default linking rule."""
-    from synsetlab.curate.duplicates import cluster, near_duplicate_links, near_duplicate_pairs
+    from synsetlab.curate.duplicates import cluster, near_duplicate_pairs
 
     def phash_only() -> np.ndarray:
         pairs = near_duplicate_pairs(hashes[:, 0], max_distance=radius)
@@ -181,14 +187,25 @@ def run_ours(
         return pairs
 
     def default_rule() -> np.ndarray:
-        links = near_duplicate_links(
-            hashes[:, 0], dhash=hashes[:, 2], stats=stats,
-            max_distance=radius, max_dhash_distance=radius,
-        )  # fmt: skip
+        links = default_links(hashes, stats, radius)
         cluster(len(hashes), links)
         return links
 
     return (*_fastest(phash_only, SEARCH_REPEAT), *_fastest(default_rule, SEARCH_REPEAT))
+
+
+def default_links(
+    hashes: np.ndarray, stats: np.ndarray, radius: int, *, insets: bool = True, flips: bool = False
+) -> np.ndarray:
+    """``near_duplicate_links`` as ``find_duplicates`` calls it, on :func:`hash_files` arrays."""
+    from synsetlab.curate.duplicates import near_duplicate_links
+
+    return near_duplicate_links(
+        hashes[:, 0], phash_flip=hashes[:, 1] if flips else None, dhash=hashes[:, 2],
+        phash_inset=hashes[:, 3] if insets else None,
+        dhash_inset=hashes[:, 4] if insets else None,
+        stats=stats, max_distance=radius, max_dhash_distance=radius,
+    )  # fmt: skip
 
 
 def run_faiss(hashes: np.ndarray, radius: int) -> float:
@@ -251,6 +268,59 @@ def bench_size(root: Path, n: int, radius: int, workers: int, search_max: int) -
     return {"total": our_hash + rule_s, "search": rule_s, "phash": phash_s}
 
 
+#: ``--recall-only`` rules: name, ``default_links`` options.
+RECALL_RULES = (
+    ("whole frame only", {"insets": False}),
+    ("default", {}),
+    ("default, flips", {"flips": True}),
+)
+
+
+def recall_only(root: Path, seeds: list[int], radius: int, workers: int) -> None:
+    """Recall per transform and precision of :data:`RECALL_RULES` on synthetic datasets."""
+    from synsetlab.curate.duplicates import cluster
+    from synsetlab.synthetic import (
+        NEAR_DUPLICATE_TRANSFORMS,
+        SyntheticConfig,
+        generate,
+        load_truth,
+    )
+
+    config = dict(per_class=100, near_duplicate_rate=0.1, exact_duplicate_rate=0.0,
+                  corrupt_rate=0.0)  # fmt: skip
+    data = []
+    for seed in seeds:
+        report = generate(root / f"seed{seed}", SyntheticConfig(seed=seed, **config))
+        truth = load_truth(report.out_dir)
+        files = [f for f in truth.files if f.kind in ("clean", "near-duplicate")]
+        hashes, stats = hash_files([report.out_dir / f.path for f in files], workers)
+        row = {f.path: k for k, f in enumerate(files)}
+        family = np.array([row[f.original] if f.original else k for k, f in enumerate(files)])
+        data.append((files, hashes, stats, family))
+    print(f"{'rule':<18} " + " ".join(f"{t:>15}" for t in NEAR_DUPLICATE_TRANSFORMS)
+          + f" {'precision':>9} {'false imgs':>10}")  # fmt: skip
+    for name, options in RECALL_RULES:
+        hits: dict[str, list[bool]] = {t: [] for t in NEAR_DUPLICATE_TRANSFORMS}
+        flagged = planted_flagged = 0
+        for files, hashes, stats, family in data:
+            labels = cluster(len(files), default_links(hashes, stats, radius, **options))
+            is_flagged = np.bincount(labels)[labels] >= 2
+            planted = np.zeros(len(files), dtype=bool)
+            for k, f in enumerate(files):
+                if f.original:
+                    planted[[k, family[k]]] = True
+                    hits[f.transform].append(bool(labels[k] == labels[family[k]]))
+            flagged += int(is_flagged.sum())
+            planted_flagged += int((is_flagged & planted).sum())
+        recall = " ".join(f"{sum(h):>6}/{len(h):<3} {np.mean(h):.2f}" for h in hits.values())
+        precision = planted_flagged / flagged if flagged else 1.0
+        print(f"{name:<18} {recall} {precision:>9.3f} {flagged - planted_flagged:>10}")
+    print(
+        f"seeds {', '.join(map(str, seeds))}; {radius} bits (pHash and dHash); recall: copies "
+        "in their original's cluster; precision: flagged images that are a copy or its original"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 10000])
@@ -259,9 +329,19 @@ def main() -> None:
         "--baseline-search-max", type=int, default=10000,
         help="most files imagededup's N^2 search is run on; beyond, its time is estimated",
     )  # fmt: skip
+    parser.add_argument(
+        "--recall-only", action="store_true",
+        help="no timing: recall per transform and precision on the synthetic figure dataset",
+    )  # fmt: skip
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                        help="synthetic datasets of --recall-only")  # fmt: skip
     args = parser.parse_args()
     logging.disable(logging.INFO)  # imagededup logs every step at INFO
     cores = os.cpu_count() or 1
+    if args.recall_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            recall_only(Path(tmp), args.seeds, args.max_distance, cores)
+        return
     print(
         f"{cores} cores; smooth-noise JPEGs {SIDE[0]}-{SIDE[1]} px, {COPY_RATE:.0%} planted "
         f"copies ({', '.join(COPY_KINDS)}); max distance {args.max_distance} bits"

@@ -23,6 +23,7 @@ from synsetlab.curate.duplicates import (
     content_keys,
     embedding_pairs,
     find_duplicates,
+    near_duplicate_links,
     near_duplicate_pairs,
     statistics_agree,
 )
@@ -99,6 +100,40 @@ def test_near_duplicate_pairs_with_flips_match_brute_force(radius: int) -> None:
     expected = np.stack([i, j, d[i, j]], axis=1)
     np.testing.assert_array_equal(near_duplicate_pairs(h, flips, max_distance=radius), expected)
     assert len(near_duplicate_pairs(h, max_distance=radius)) < len(expected)
+
+
+def test_near_duplicate_links_compare_centres_with_whole_frames() -> None:
+    rng = np.random.default_rng(9)
+    phash, dhash = _hashes_with_neighbours(300, seed=9), _hashes_with_neighbours(300, seed=10)
+    n = len(phash)
+    phash_inset, dhash_inset = rng.integers(-(2**63), 2**63 - 1, (2, n), dtype=np.int64)
+    phash_inset[:20] = phash[200:220] ^ np.int64(0b10110)  # centre of k ~ whole of 200 + k
+    phash_inset[240:250] = phash[20:30] ^ np.int64(0b1)  # ...and the other way round
+    phash_inset[30] = phash[30]  # every centre resembles its own frame: no pair
+    dhash_inset[50:60] = dhash[150:160] ^ np.int64(0b111)
+    links = near_duplicate_links(
+        phash, dhash=dhash, phash_inset=phash_inset, dhash_inset=dhash_inset
+    )
+
+    def framings(whole: np.ndarray, centre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        centred = popcount64(centre[:, None] ^ whole[None, :])
+        return popcount64(whole[:, None] ^ whole[None, :]), np.minimum(centred, centred.T)
+
+    direct, centred = framings(phash, phash_inset)
+    d_direct, d_centred = framings(dhash, dhash_inset)
+    close = (direct <= 8) | (centred <= 8) | (d_direct <= 8) | (d_centred <= 8)
+    i, j = np.nonzero(np.triu(close, 1))
+    distance = np.minimum(direct, centred)[i, j]
+    inset = (centred < direct)[i, j]
+    expected = np.stack([i, j, distance, np.zeros_like(i), inset], axis=1)
+    np.testing.assert_array_equal(links, expected)
+    inset_pairs = {(a, b) for a, b, *_, c in links.tolist() if c}
+    planted = [(k, 200 + k) for k in range(20)] + [(20 + k, 240 + k) for k in range(10)]
+    assert set(planted) <= inset_pairs
+    without = near_duplicate_links(phash, dhash=dhash)
+    assert len(without) < len(links) and not without[:, 4].any()
+    with pytest.raises(ValueError, match="pass dhash too"):
+        near_duplicate_links(phash, dhash_inset=dhash_inset)
 
 
 def _union_find_reference(n: int, pairs: np.ndarray) -> list[set[int]]:
@@ -216,9 +251,10 @@ def test_every_exact_duplicate_is_found(synthetic: Synthetic) -> None:
 def test_near_duplicates_recall_and_precision_at_defaults(synthetic: Synthetic) -> None:
     find_duplicates(synthetic.ws, workers=0)
     recall = _recall_per_transform(synthetic, "near-duplicate")
-    # Measured: resize, jpeg and colour shift 1.0; crop 0.7; hflip 0; precision 1.0.
+    # Measured: resize, jpeg and colour shift 1.0; crop 0.8 (0.6 without the centre hashes);
+    # hflip 0; precision 1.0.
     assert min(recall["resize"], recall["jpeg-reencode"], recall["color-shift"]) >= 0.9
-    assert recall["crop"] >= 0.6  # pHash and dHash move with the frame; see the wider test
+    assert recall["crop"] >= 0.7  # crops of up to 6% a side; see the wider test
     four = [recall[t] for t in ("resize", "jpeg-reencode", "color-shift", "crop")]
     assert np.mean(four) >= 0.9
     assert recall["hflip"] <= 0.2  # only pictures that are their own mirror image
@@ -228,7 +264,7 @@ def test_near_duplicates_recall_and_precision_at_defaults(synthetic: Synthetic) 
 def test_wider_radii_catch_crops(synthetic: Synthetic) -> None:
     find_duplicates(synthetic.ws, max_distance=10, max_dhash_distance=12, workers=0)
     recall = _recall_per_transform(synthetic, "near-duplicate")
-    # Measured: every transform but hflip 1.0; precision 1.0.
+    # Measured: every transform but hflip 1.0; precision 0.95 (1.0 without the centre hashes).
     assert min(recall[t] for t in ("resize", "jpeg-reencode", "color-shift", "crop")) >= 0.9
     assert _near_precision(synthetic) >= 0.9
 
@@ -246,7 +282,7 @@ def test_statistics_check_keeps_lookalikes_apart(synthetic: Synthetic) -> None:
     find_duplicates(synthetic.ws, tolerance=None, workers=0)
     unchecked = _near_precision(synthetic)
     find_duplicates(synthetic.ws, workers=0)
-    assert unchecked < 0.9 < _near_precision(synthetic)  # measured 0.80 and 1.0
+    assert unchecked < 0.9 < _near_precision(synthetic)  # measured 0.74 and 1.0
 
 
 # ---------------------------------------------------------------- in the catalog
@@ -300,7 +336,8 @@ def test_findings_name_clusters_and_nearest_images(
     score, detail = near[ids["b"]]
     assert detail["nearest_image_id"] == ids["b_small"] and detail["size"] == 2
     assert detail["cluster"] == near[ids["b_small"]][1]["cluster"] != exact[ids["a"]][1]["cluster"]
-    assert score == 1 - detail["distance"] / 64 and detail["flipped"] is False
+    assert score == 1 - detail["distance"] / 64
+    assert detail["flipped"] is False and detail["inset"] is False
     assert (report.near_pairs, report.near_clusters, report.exact_pairs) == (1, 1, 1)
     assert report.leak_pairs == report.leak_images == 0
 
@@ -345,6 +382,41 @@ def test_a_second_run_replaces_its_findings(
         after = sorted(s.execute(select(Finding.kind, Finding.image_id, Finding.detail)).all())
     assert before == after and len(after) == 4
     assert first.measured == 5 and second.measured == 0
+
+
+def _smooth(size: tuple[int, int], seed: int) -> PILImage.Image:
+    """A photo-like picture: random colours on a coarse grid, smoothly interpolated."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (size[1] // 24 + 2, size[0] // 24 + 2, 3), dtype=np.uint8)
+    return PILImage.fromarray(coarse).resize(size, PILImage.BICUBIC)
+
+
+def test_slightly_cropped_copies_match_by_their_centres(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    folder = tmp_path / "photos" / "n01530575"
+    folder.mkdir(parents=True)
+    # Pictures whose pHash and dHash both move by more than 8 bits when 5% of each side
+    # is cut off (measured 12-16 and 14), while the centre hashes move by 2-4.
+    seeds = (3, 6, 16)
+    for seed in seeds:
+        img = _smooth((200, 150), seed)
+        (folder / f"{seed}.jpg").write_bytes(encode(img, "JPEG", quality=90))
+        crop = img.crop((10, 8, 190, 142))  # 5% of each side
+        (folder / f"{seed}-crop.jpg").write_bytes(encode(crop, "JPEG", quality=90))
+    ingest(workspace, open_imagefolder(tmp_path / "photos"), workers=0)
+    with workspace.session() as s:
+        ids = {Path(key).stem: i for key, i in s.execute(select(Image.source_key, Image.id))}
+
+    assert find_duplicates(workspace, insets=False, workers=0).near_clusters == 0
+    report = find_duplicates(workspace, workers=0)
+    near = _findings(workspace, "near-duplicate")
+    assert report.near_clusters == len(seeds) and len(near) == 2 * len(seeds)
+    for seed in seeds:
+        score, detail = near[ids[f"{seed}-crop"]]
+        assert detail["nearest_image_id"] == ids[str(seed)]
+        assert detail["inset"] is True and detail["flipped"] is False
+        assert detail["distance"] <= 8 and score == 1 - detail["distance"] / 64
 
 
 def test_embeddings_link_contents_the_hashes_miss(

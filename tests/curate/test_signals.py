@@ -8,7 +8,7 @@ from pathlib import Path
 import imagehash
 import numpy as np
 from PIL import Image, ImageFilter
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from synsetlab.catalog.models import BlobSignals
 from synsetlab.curate.signals import hamming, measure, update_signals
@@ -53,6 +53,18 @@ def test_mirror_hash_matches_a_flipped_copy() -> None:
     assert hamming(a["phash"], b["phash"]) > 10
 
 
+def test_centre_hashes_match_a_cropped_copy() -> None:
+    # 5% of each side cut off: the whole-frame hashes move by more than the search radius,
+    # the centre's (4% trimmed) stay close to the copy's whole frame.
+    img = _smooth((200, 150), seed=6)
+    a = measure(encode(img, "JPEG", quality=90))
+    b = measure(encode(img.crop((10, 8, 190, 142)), "JPEG", quality=90))
+    assert hamming(a["phash"], b["phash"]) > 8 and hamming(a["dhash"], b["dhash"]) > 8
+    assert hamming(a["phash_inset"], b["phash"]) <= 4
+    assert hamming(a["dhash_inset"], b["dhash"]) <= 4
+    assert hamming(b["phash_inset"], a["phash"]) > 8  # the copy's centre is smaller still
+
+
 def test_statistics_separate_sharp_blurred_grey_and_flat() -> None:
     sharp = rgb((256, 192), seed=5)
     s = measure(encode(sharp, "PNG"))
@@ -80,3 +92,32 @@ def test_update_signals_measures_each_content_once(
     assert update_signals(sqlite_workspace, workers=2) == 1
     with sqlite_workspace.session() as s:
         assert s.scalar(select(func.count()).select_from(BlobSignals)) == 4
+
+
+def test_update_signals_measures_again_rows_without_centre_hashes(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    root = tmp_path / "photos" / "n01530575"
+    root.mkdir(parents=True)
+    for i in range(3):
+        (root / f"{i}.jpg").write_bytes(jpeg(seed=i))
+    ingest(workspace, open_imagefolder(tmp_path / "photos"), workers=0)
+    assert update_signals(workspace, workers=0) == 3
+    with workspace.session() as s:
+        measured = {
+            r.sha256: (r.phash_inset, r.dhash_inset) for r in s.scalars(select(BlobSignals))
+        }
+        stale = sorted(measured)[:2]
+        # As rows written before migration 0004 are: other signals kept, centre hashes NULL.
+        s.execute(
+            update(BlobSignals)
+            .where(BlobSignals.sha256.in_(stale))
+            .values(phash_inset=None, dhash_inset=None, laplacian_var=-1.0)
+        )
+    assert update_signals(workspace, workers=0) == 2
+    assert update_signals(workspace, workers=0) == 0
+    with workspace.session() as s:
+        rows = {r.sha256: r for r in s.scalars(select(BlobSignals))}
+        assert {sha: (r.phash_inset, r.dhash_inset) for sha, r in rows.items()} == measured
+        assert all(rows[sha].laplacian_var >= 0 for sha in stale)  # the whole row rewritten
+        assert len(rows) == 3

@@ -7,7 +7,12 @@ thumbnail of at most 256 px, and measured:
 * on a box reduction of the thumbnail to about 64 px (statistics of the whole picture need no
   more pixels, and hashes are computed from 32 px): pHash (``imagehash.phash``'s rule) of the
   picture and of its mirror, dHash, the grey-level mean, the largest R/G/B standard deviation
-  and the colourfulness.
+  and the colourfulness;
+* the pHash and dHash of the picture's centre, :data:`INSET` of each side trimmed (from a
+  32 px resampling of the centre of the same reduction, as the whole-frame ones; ~0.1 ms
+  more per image): compared with another picture's whole-frame hashes, they match a copy
+  cropped by a few percent, which moves the whole-frame hashes of both by more than the
+  search radius.
 
 What the worker processes of :func:`synsetlab.curate.signals.update_signals` import: Pillow and
 numpy only (and the blob store), so that they start fast.
@@ -26,6 +31,10 @@ from synsetlab.blobs import BlobStore
 THUMBNAIL = 256
 #: Long side, in pixels, that hashes and global statistics are measured from (at least).
 REDUCED = 64
+#: Share of the width and of the height trimmed from each side for the centre hashes. Centre
+#: pHashes linked 50, 52, 55, 54 and 42 of 60 synthetic crops (0-6% a side) trimming 2, 3, 4,
+#: 5 and 10%, against 42 with whole frames only.
+INSET = 0.04
 
 # pHash's 2-D DCT-II (as scipy's, unnormalised) keeps only the 8 x 8 lowest frequencies: two
 # small matrix products instead of two full transforms. Mirroring a row negates its odd
@@ -50,6 +59,16 @@ def _above_median(values: np.ndarray) -> np.ndarray:
     return flat > 0.5 * (middle[0] + middle[1])
 
 
+def _hash_inputs(grey32: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    """A 32 px grey picture's 8 x 8 lowest DCT frequencies and its 9 x 8 reduction."""
+    low = _DCT8 @ np.asarray(grey32, dtype=np.float64) @ _DCT8.T
+    return low, np.asarray(grey32.resize((9, 8), Image.LANCZOS), dtype=np.int16)
+
+
+def _dhash(d9: np.ndarray) -> int:
+    return hash_int(d9[:, 1:] > d9[:, :-1])  # each pixel brighter than its right one
+
+
 def _mean_var(x: np.ndarray) -> tuple[float, float]:
     # Two BLAS dot products: numpy's own reductions cost ~5x more on these sizes.
     flat = np.ascontiguousarray(x, dtype=np.float32).ravel()
@@ -68,9 +87,11 @@ def measure(data: bytes) -> dict[str, float | int]:
     laplacian = g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:] - 4 * g[1:-1, 1:-1]
 
     small = rgb.reduce(max(1, max(rgb.size) // REDUCED))
-    grey32 = small.convert("L").resize((32, 32), Image.LANCZOS)
-    low = _DCT8 @ np.asarray(grey32, dtype=np.float64) @ _DCT8.T
-    d9 = np.asarray(grey32.resize((9, 8), Image.LANCZOS), dtype=np.int16)
+    grey = small.convert("L")
+    w, h = grey.size
+    centre = (INSET * w, INSET * h, (1 - INSET) * w, (1 - INSET) * h)
+    low, d9 = _hash_inputs(grey.resize((32, 32), Image.LANCZOS))
+    low_inset, d9_inset = _hash_inputs(grey.resize((32, 32), Image.LANCZOS, box=centre))
     pixels = np.asarray(small, dtype=np.float64).reshape(-1, 3)
     means = _ONES64[: len(pixels)] @ pixels / len(pixels)
     centred = pixels - means
@@ -80,7 +101,9 @@ def measure(data: bytes) -> dict[str, float | int]:
     return {
         "phash": hash_int(_above_median(low)),
         "phash_flip": hash_int(_above_median(low * _MIRROR)),
-        "dhash": hash_int(d9[:, 1:] > d9[:, :-1]),  # each pixel brighter than its right one
+        "dhash": _dhash(d9),
+        "phash_inset": hash_int(_above_median(low_inset)),
+        "dhash_inset": _dhash(d9_inset),
         # Luma of the mean colour: the mean of Pillow's grey conversion up to its rounding.
         "mean": float(means @ [0.299, 0.587, 0.114]),
         # Largest spread of the three channels: a red disc on a grey of the same luminance
