@@ -122,3 +122,28 @@ def test_revoked_tokens_stop_working(client, ws):
     auth = register(client, "alice", "lab")
     assert client.delete("/api/tokens", headers=auth).json() == {"revoked": 1}
     assert client.get("/api/me", headers=auth).status_code == 401
+
+
+def test_a_localization_challenge_scores_boxes(client, ws):
+    from tests.challenge.workspace import hidden_images, open_challenge
+
+    open_challenge(ws, "boxes", task="localization")
+    auth = register(client, "alice", "lab")
+    rows = ["ImageId,PredictionString"]
+    for i, (image_id, wnid) in enumerate(hidden_images(ws)):
+        # Every test image has one box at (10, 10, 60, 50): half the guesses hit it exactly,
+        # the others are shifted to IoU < 0.5.
+        box = "10 10 60 50" if i % 2 == 0 else "40 30 90 70"
+        rows.append(f"{image_id},{wnid} {box}")
+    answer = client.post(
+        "/api/challenges/boxes/submissions",
+        headers=auth,
+        files=upload(("\n".join(rows) + "\n").encode()),
+    )
+    assert answer.status_code == 201, answer.text
+    public = answer.json()["scores"]["public"]
+    assert public["top5_error"]["value"] == 0.0
+    assert 0.0 < public["localization_error"]["value"] < 1.0
+    board = client.get("/api/challenges/boxes/leaderboard").json()
+    assert board["metric"] == "localization_error"
+    assert board["entries"][0]["score"] == public["localization_error"]["value"]
