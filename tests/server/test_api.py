@@ -147,3 +147,26 @@ def test_a_localization_challenge_scores_boxes(client, ws):
     board = client.get("/api/challenges/boxes/leaderboard").json()
     assert board["metric"] == "localization_error"
     assert board["entries"][0]["score"] == public["localization_error"]["value"]
+
+
+def test_submissions_a_stopped_server_left_unscored_are_scored_at_start(ws):
+    from datetime import timedelta
+
+    from fastapi.testclient import TestClient
+
+    from synsetlab.catalog import Submission, SubmissionStatus
+    from synsetlab.catalog.models import utcnow
+
+    with TestClient(create_app(ws)) as client:
+        auth = register(client, "alice", "lab")
+        sub = client.post(
+            "/api/challenges/shapes/submissions", headers=auth, files=upload(kaggle_csv(ws))
+        ).json()
+    with ws.session() as s:  # as if the server had died between accepting and scoring
+        row = s.get(Submission, sub["id"])
+        row.status, row.scores, row.public_score = SubmissionStatus.scoring, {}, None
+        row.created_at = utcnow() - timedelta(hours=1)
+    with TestClient(create_app(ws)) as client:  # a new server starts
+        again = client.get("/api/challenges/shapes/submissions", headers=auth).json()
+    assert again[0]["status"] == "scored"
+    assert again[0]["scores"]["public"] == sub["scores"]["public"]

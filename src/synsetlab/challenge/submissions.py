@@ -113,6 +113,27 @@ def submit(
     return _score(ws, challenge, submission_id, predictions)
 
 
+def rescore_interrupted(ws: Workspace, *, older_than: timedelta = timedelta(minutes=10)) -> int:
+    """Score again the submissions left "scoring" by a server that stopped mid-way.
+
+    An accepted submission is never lost: its file is in the blob store, so it is parsed and
+    scored again (rows younger than ``older_than`` may still be in another worker's hands
+    and are left alone). Returns how many were scored again.
+    """
+    cutoff = utcnow() - older_than
+    with ws.session() as s:
+        stale = s.execute(
+            select(Submission.id, Submission.file_sha256, Submission.format, Challenge)
+            .join(Challenge, Challenge.id == Submission.challenge_id)
+            .where(Submission.status == SubmissionStatus.scoring, Submission.created_at < cutoff)
+        ).all()
+    for submission_id, file_sha, fmt, challenge in stale:
+        key = load_answer_key(ws.blobs, challenge.answer_key_sha256)
+        predictions = parse_submission(ws.blobs.get(file_sha), key, task=challenge.task, fmt=fmt)
+        _score(ws, challenge, submission_id, predictions)
+    return len(stale)
+
+
 def add_baseline(ws: Workspace, slug: str, name: str, data: bytes, *, fmt: str | None = None):
     """Score ``data`` as a baseline of the challenge, shown and marked on every board."""
     with ws.session() as s:

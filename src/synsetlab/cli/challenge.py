@@ -219,7 +219,9 @@ def add_admin(
 @team_app.command("register")
 def team_register(
     name: str = typer.Option(..., "--name", help="Team name."),
-    user: str = typer.Option(..., "--user", help="Your new user name (the team's owner)."),
+    user: str | None = typer.Option(
+        None, "--user", help="Your new user name, the team's owner (default: the team name)."
+    ),
     server: str = SERVER,
     password_stdin: bool = PASSWORD_STDIN,
 ) -> None:
@@ -231,7 +233,7 @@ def team_register(
 
     with user_errors():
         password = _password(prompt=True, stdin=password_stdin)
-        answer = ChallengeClient(server).register(user, password, team=name)
+        answer = ChallengeClient(server).register(user or name, password, team=name)
     console.print(f"team {answer['team']} registered, owned by {answer['user']}")
     console.print("API token (shown once; keep it secret):")
     console.print(answer["token"], soft_wrap=True)

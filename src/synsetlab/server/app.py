@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
 from synsetlab import __version__
@@ -27,6 +30,7 @@ from synsetlab.challenge.errors import (
     UnauthorizedError,
 )
 from synsetlab.challenge.formats import SubmissionError
+from synsetlab.challenge.submissions import rescore_interrupted
 from synsetlab.server.api import router as api_router
 from synsetlab.server.deps import LoginRequired
 from synsetlab.server.pages import render_error
@@ -66,6 +70,7 @@ def create_app(ws: Workspace) -> FastAPI:
         log.warning("development server: sessions are signed with a random per-process key")
         secret = secrets.token_urlsafe(32)
     app = FastAPI(
+        lifespan=_lifespan,
         title="synsetlab challenges",
         version=__version__,
         description="ILSVRC-style challenges on frozen synsetlab dataset versions.",
@@ -98,6 +103,15 @@ _DOCS_CSP = (
     "img-src 'self' data: https://fastapi.tiangolo.com; font-src https://fonts.gstatic.com; "
     "frame-ancestors 'none'"
 )
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # Submissions a stopped server accepted but did not finish scoring are scored now.
+    rescored = await run_in_threadpool(rescore_interrupted, app.state.workspace)
+    if rescored:
+        log.warning("scored %d submissions left unscored by an earlier server", rescored)
+    yield
 
 
 async def _security_headers(request: Request, call_next) -> Response:
