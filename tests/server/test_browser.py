@@ -46,6 +46,7 @@ def browser():
 
 def test_register_submit_and_see_the_score_in_a_browser(tmp_path: Path, browser) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     ws = make_workspace(tmp_path / "ws")
     open_challenge(
@@ -63,6 +64,10 @@ def test_register_submit_and_see_the_score_in_a_browser(tmp_path: Path, browser)
     def shot(name: str) -> None:
         browser.save_screenshot(str(shots / f"{name}.png"))
 
+    def see(text: str) -> None:
+        """Wait for ``text`` on the page: a click returns before the next page has loaded."""
+        WebDriverWait(browser, 15).until(lambda d: text in d.page_source)
+
     def fill(fields: dict[str, str]) -> None:
         for name, value in fields.items():
             browser.find_element(By.NAME, name).send_keys(value)
@@ -73,24 +78,25 @@ def test_register_submit_and_see_the_score_in_a_browser(tmp_path: Path, browser)
         browser.find_element(By.LINK_TEXT, "register").click()
         fill({"user": "alice", "password": "password-of-alice"})
         browser.find_element(By.CSS_SELECTOR, "form.stack button").click()
-        assert "Welcome, alice" in browser.page_source
+        see("Welcome, alice")
         fill({"name": "vision-lab"})
         browser.find_element(By.XPATH, "//button[text()='Create team']").click()
-        assert "Team vision-lab" in browser.page_source
+        see("Team vision-lab")
         shot("2-team")
 
         browser.get(url + "/c/shapes")
         shot("3-challenge")
-        assert "submissions left today" in browser.page_source
+        see("submissions left today")
         browser.find_element(By.LINK_TEXT, "Submit").click()
         browser.find_element(By.NAME, "file").send_keys(str(preds))
         shot("4-submit")
         browser.find_element(By.XPATH, "//button[text()='Submit']").click()
-        assert "Submission 1 is scored" in browser.page_source
+        see("Submission 1 is scored")
         shot("5-submissions")
         score = browser.find_element(By.CSS_SELECTOR, "td.score").text
 
         browser.find_element(By.LINK_TEXT, "Leaderboard").click()
+        see("Public board, phase dev")
         row = browser.find_element(By.CSS_SELECTOR, "table.board tbody tr")
         assert "vision-lab" in row.text and score in row.text
         shot("6-leaderboard")
