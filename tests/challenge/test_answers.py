@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 
 import numpy as np
@@ -268,3 +269,77 @@ def test_direct_construction_is_checked() -> None:
         AnswerKey(CLASSES, ordered, np.array([0]), none, np.array([True, True]))
     with pytest.raises(ValueError, match="public partition is empty"):
         AnswerKey(CLASSES, ordered, np.array([0, 1]), none, np.array([False, False]))
+
+
+# Detection's objects -----------------------------------------------------------------------------
+
+
+def test_objects_are_every_box_of_a_challenge_class_with_its_class() -> None:
+    digest = sha(5)
+    m = Manifest(
+        classes=CLASSES,
+        entries=(
+            entry(
+                1,
+                CLASSES[0],
+                boxes=(
+                    box(CLASSES[2], 1, 1, 5, 5),
+                    box(CLASSES[0], 0, 0, 9, 9),
+                    box("n09999999", 2, 2, 3, 3),  # not a challenge class: not an object
+                ),
+            ),
+            entry(2, CLASSES[1], boxes=(box(CLASSES[0], 2, 2, 8, 8),), relabelled_from=CLASSES[0]),
+            entry(5, CLASSES[1], digest=digest, boxes=(box(CLASSES[1], 1, 2, 3, 4),)),
+            entry(6, CLASSES[1], digest=digest, boxes=(box(CLASSES[1], 1, 2, 3, 4),)),
+            entry(7, CLASSES[2]),
+        ),
+    )
+    key = answer_key(m, public_fraction=1, seed=0)
+    np.testing.assert_array_equal(
+        key.objects[key.index_of[sha(1)]], [[0, 0, 0, 9, 9], [2, 1, 1, 5, 5]]
+    )
+    np.testing.assert_array_equal(key.boxes[key.index_of[sha(1)]], [[0, 0, 9, 9]])  # unchanged
+    np.testing.assert_array_equal(key.objects[key.index_of[sha(2)]], [[0, 2, 2, 8, 8]])
+    np.testing.assert_array_equal(key.objects[key.index_of[digest]], [[1, 1, 2, 3, 4]])
+    assert key.objects[key.index_of[sha(7)]].shape == (0, 5)
+    assert key.has_objects and not key.has_boxes
+    assert key.objects[0].dtype == np.float64
+    with pytest.raises(ValueError, match="read-only"):
+        key.objects[key.index_of[sha(1)]][0, 0] = 1.0
+    assert not answer_key(manifest(), public_fraction=0.5, seed=0).has_objects
+
+
+def test_objects_round_trip_and_old_keys_read_without_them() -> None:
+    rng = np.random.default_rng(1)
+    entries = [
+        entry(i, CLASSES[i % 3], boxes=tuple(
+            box(CLASSES[int(c)], *(float(v) for v in rng.uniform(0, 50, 2)), 60.5, 70.25)
+            for c in rng.integers(0, 3, i % 3)
+        ))
+        for i in range(20)
+    ]  # fmt: skip
+    key = answer_key(Manifest(classes=CLASSES, entries=tuple(entries)), public_fraction=1, seed=0)
+    assert key.has_objects
+    data = key.to_bytes()
+    back = AnswerKey.from_bytes(data)
+    assert back == key and back.to_bytes() == data
+    for a, b in zip(key.objects, back.objects, strict=True):
+        assert a.tobytes() == b.tobytes()
+    without = AnswerKey(key.classes, key.image_ids, key.labels, key.boxes, key.public)
+    assert without != key
+    record = json.loads(data)
+    del record["object_counts"], record["objects"]  # a key written before objects existed
+    old = AnswerKey.from_bytes(json.dumps(record).encode())
+    assert old == without
+    assert all(o.shape == (0, 5) for o in old.objects) and not old.has_objects
+
+
+def test_objects_are_checked() -> None:
+    ids = tuple(sorted((sha(1), sha(2))))
+    none = (np.empty((0, 4)), np.empty((0, 4)))
+    public = np.array([True, True])
+    with pytest.raises(ValueError, match=r"2 image ids but .* 1 object arrays"):
+        AnswerKey(CLASSES, ids, np.array([0, 1]), none, public, objects=(np.empty((0, 5)),))
+    bad = (np.array([[3, 1, 1, 2, 2]]), np.empty((0, 5)))
+    with pytest.raises(ValueError, match=r"objects must start with class indices in \[0, 3\)"):
+        AnswerKey(CLASSES, ids, np.array([0, 1]), none, public, objects=bad)

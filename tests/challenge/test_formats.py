@@ -11,6 +11,7 @@ import pytest
 
 from synsetlab.challenge import (
     FORMATS,
+    MAX_DETECTIONS,
     MAX_GUESSES,
     AnswerKey,
     Predictions,
@@ -225,8 +226,8 @@ def test_undetectable_and_empty_files(key: AnswerKey) -> None:
 
 def test_a_callers_mistakes_are_value_errors_not_submission_errors(key: AnswerKey) -> None:
     data = encode("classification", "kaggle")
-    with pytest.raises(ValueError, match="unknown task 'detection'") as info:
-        parse_submission(data, key, task="detection")
+    with pytest.raises(ValueError, match="unknown task 'segmentation'") as info:
+        parse_submission(data, key, task="segmentation")
     assert not isinstance(info.value, SubmissionError)
     with pytest.raises(ValueError, match="unknown submission format 'xml'"):
         parse_submission(data, key, task="classification", fmt="xml")
@@ -532,3 +533,161 @@ def test_submission_error_fields() -> None:
 def test_submission_error_survives_pickling() -> None:
     error = pickle.loads(pickle.dumps(SubmissionError("unknown class 'x'", line=7)))
     assert (error.line, error.image_id, str(error)) == (7, None, "line 7: unknown class 'x'")
+
+
+# Object detection --------------------------------------------------------------------------------
+
+# Per image (row of the sorted ids): (class, score, box), in the submission's order.
+DETECTIONS = {
+    0: [(0, 0.9, [1, 2, 30, 40]), (0, 0.8, [5, 5, 9.5, 9]), (3, 0.1, [0, 0, 1, 1])],
+    1: [],
+    2: [(5, -2.5, [1, 1, 2, 2])],
+    3: [(1, 1e3, [7, 8, 9, 10])],
+}
+
+
+def expected_detections() -> np.ndarray:
+    return np.array(
+        [[i, c, score, *box] for i, found in DETECTIONS.items() for c, score, box in found]
+    )
+
+
+def detection_file(fmt: str) -> bytes:
+    if fmt == "kaggle":
+        rows = []
+        for i, found in DETECTIONS.items():
+            groups = [" ".join([CLASSES[c], *map(_number, [s, *b])]) for c, s, b in found]
+            rows.append(f"{IDS[i]},{' '.join(groups)}")
+        return kaggle(rows)
+    if fmt == "devkit":
+        lines = [
+            " ".join(map(_number, [i + 1, c + 1, s, *b]))
+            for i, found in reversed(DETECTIONS.items())  # images in any order
+            for c, s, b in found
+        ]
+        return devkit([*lines[:2], "  ", *lines[2:]])  # blank lines skipped
+    document = {
+        "predictions": {
+            IDS[i]: [{"wnid": CLASSES[c], "score": s, "box": b} for c, s, b in found]
+            for i, found in DETECTIONS.items()
+        }
+    }
+    return json.dumps(document).encode()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_detection_in_every_format(key: AnswerKey, fmt: str) -> None:
+    data = detection_file(fmt)
+    assert detect_format(data) == fmt
+    predictions = parse_submission(data, key, task="detection")
+    assert predictions.format == fmt
+    assert predictions.boxes is None
+    np.testing.assert_array_equal(predictions.labels, np.full((4, MAX_GUESSES), -1))
+    assert predictions.detections is not None and predictions.detections.dtype == np.float64
+    np.testing.assert_array_equal(predictions.detections, expected_detections())
+
+
+def test_the_other_tasks_have_no_detections(key: AnswerKey) -> None:
+    assert (
+        parse_submission(encode("localization", "json"), key, task="localization").detections
+        is None
+    )
+
+
+def test_detection_images_may_have_none_but_kaggle_and_json_need_every_row(
+    key: AnswerKey,
+) -> None:
+    data = kaggle([f"{i}," for i in IDS])
+    assert parse_submission(data, key, task="detection").detections.shape == (0, 7)
+    assert parse_submission(b"\n", key, task="detection", fmt="devkit").detections.shape == (0, 7)
+    error = rejection(kaggle([f"{i}," for i in IDS[1:]]), key, "detection")
+    assert "1 of 4 test images have no prediction" in str(error)
+    error = rejection(json.dumps({"predictions": {A: []}}).encode(), key, "detection")
+    assert "3 of 4 test images have no prediction" in str(error)
+
+
+def test_a_class_may_be_detected_many_times_up_to_the_limit(key: AnswerKey) -> None:
+    group = f"{CLASSES[1]} 0.5 1 1 5 5"
+    rows = [f"{A},{' '.join([group] * MAX_DETECTIONS)}", f"{B},", f"{C},", f"{D},"]
+    detections = parse_submission(kaggle(rows), key, task="detection").detections
+    assert detections.shape == (MAX_DETECTIONS, 7)
+    rows[2] = f"{C},{' '.join([group] * (MAX_DETECTIONS + 1))}"
+    assert str(rejection(kaggle(rows), key, "detection")) == (
+        "line 4: 101 detections, more than 100: give at most 100 per image, the most confident"
+    )
+
+
+def test_detection_kaggle_rejections(key: AnswerKey) -> None:
+    def bad(row: str, index: int = 1) -> SubmissionError:
+        rows = [f"{i}," for i in IDS]
+        rows[index] = f"{IDS[index]},{row}"
+        return rejection(kaggle(rows), key, "detection")
+
+    assert str(bad(f"{CLASSES[0]} 1 2 3 4")) == (
+        "line 3: 5 values, not a multiple of 6: each detection is 'wnid score xmin ymin xmax ymax'"
+    )
+    assert str(bad(f"{CLASSES[0]} high 1 2 3 4")) == (
+        "line 3: 'high' is not a number: scores and box coordinates must be decimal numbers "
+        "such as 12 or 12.5"
+    )
+    error = bad(f"{CLASSES[0]} 0.5 1 2 3 4 {CLASSES[2]} nan 1 2 3 4", index=2)
+    assert error.line == 4
+    assert error.problem.startswith("score nan of 'n01484850' is not finite")
+    assert "inf" in bad(f"{CLASSES[0]} 0.5 1 2 inf 4").problem
+    assert "xmax < xmin" in bad(f"{CLASSES[0]} 0.5 5 2 3 4").problem
+    assert "unknown class 'n1'" in bad("n1 0.5 1 2 3 4").problem
+
+
+def test_detection_devkit_rejections(key: AnswerKey) -> None:
+    def bad(line: str) -> SubmissionError:
+        return rejection(devkit(["1 1 0.5 1 1 2 2", line]), key, "detection", fmt="devkit")
+
+    assert str(bad("1 1 0.5 1 1 2")) == (
+        "line 2: 6 values, not 7: each line is 'image class score xmin ymin xmax ymax'"
+    )
+    for image in ("0", "5", "1.0", "x"):
+        assert str(bad(f"{image} 1 0.5 1 1 2 2")) == (
+            f"line 2: {image!r} is not an image number in 1..4: devkit lines give 1-based "
+            "indices into the sorted image ids"
+        )
+    assert "'7' is not a class number in 1..6" in bad("2 7 0.5 1 1 2 2").problem
+    assert "'x' is not a number" in bad("2 1 x 1 1 2 2").problem
+    assert "score inf" in bad("2 1 inf 1 1 2 2").problem
+    assert "xmax < xmin" in bad("2 1 1 9 1 2 2").problem
+    lines = ["2 1 0.5 1 1 2 2"] * 60 + ["1 1 0.5 1 1 2 2"] + ["2 1 0.5 1 1 2 2"] * 45
+    error = rejection(devkit(lines), key, "detection", fmt="devkit")
+    assert str(error) == (
+        "line 102: image 2 has more than 100 detections by this line: give at most 100 per "
+        "image, the most confident"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"wnid": CLASSES[0], "box": [1, 2, 3, 4]}, "must be a list of detections"),
+        ([{"wnid": CLASSES[0], "box": [1, 2, 3, 4]}], "with a wnid, a score and a box"),
+        (
+            [{"wnid": CLASSES[0], "score": True, "box": [1, 2, 3, 4]}],
+            "score 'true' must be a number",
+        ),
+        ([{"wnid": CLASSES[0], "score": "1", "box": [1, 2, 3, 4]}], "must be a number"),
+        ([{"wnid": CLASSES[0], "score": 1, "box": [1, 2, "3", 4]}], "must hold 4 numbers"),
+        ([{"wnid": CLASSES[0], "score": 10**400, "box": [1, 2, 3, 4]}], "too large"),
+        ([{"wnid": CLASSES[0], "score": float("nan"), "box": [1, 2, 3, 4]}], "not finite"),
+        ([{"wnid": CLASSES[0], "score": 1, "box": [1, 2, 3, 1]}], "ymax < ymin"),
+        ([{"wnid": "n9", "score": 1, "box": [1, 2, 3, 4]}], "unknown class 'n9'"),
+        ([{"wnid": CLASSES[0], "score": 1, "box": [1, 2, 3, 4]}] * 101, "101 detections"),
+    ],
+)
+def test_detection_json_problems_name_the_image(key: AnswerKey, value, message: str) -> None:
+    document = {"predictions": {i: [] for i in IDS}}
+    document["predictions"][C] = value
+    error = rejection(json.dumps(document).encode(), key, "detection")
+    assert error.image_id == C
+    assert message in error.problem
+
+
+def test_detection_size_limit_speaks_of_detections(key: AnswerKey) -> None:
+    error = rejection(b"x" * 101, key, "detection", max_bytes=100)
+    assert "give at most 100 detections per image" in str(error)

@@ -10,6 +10,8 @@ import pytest
 from sklearn.metrics import top_k_accuracy_score
 
 from synsetlab.challenge import (
+    HIGHER_IS_BETTER,
+    METRIC_NAMES,
     PRIMARY_METRIC,
     AnswerKey,
     MetricValue,
@@ -18,12 +20,20 @@ from synsetlab.challenge import (
     parse_submission,
     score_submission,
 )
-from synsetlab.metrics import bootstrap_interval, topk_predictions
+from synsetlab.challenge.scoring import image_correct, partition_scores
+from synsetlab.metrics import (
+    bootstrap_interval,
+    match_detections,
+    mean_ap_interval,
+    mean_average_precision,
+    topk_predictions,
+)
+from tests.metrics.test_detection import random_problem, reference_ap
 
 NAN4 = [np.nan] * 4
 
 
-def make_key(labels, *, boxes=None, public=None, num_classes=None) -> AnswerKey:
+def make_key(labels, *, boxes=None, public=None, num_classes=None, objects=()) -> AnswerKey:
     labels = np.asarray(labels)
     n = len(labels)
     c = num_classes or int(labels.max()) + 1
@@ -34,10 +44,11 @@ def make_key(labels, *, boxes=None, public=None, num_classes=None) -> AnswerKey:
         labels=labels,
         boxes=tuple(boxes) if boxes is not None else tuple(np.empty((0, 4)) for _ in range(n)),
         public=np.ones(n, dtype=bool) if public is None else np.asarray(public),
+        objects=objects,
     )
 
 
-# A hand-computed example -------------------------------------------------------------------------
+# A hand-computed example --------------------------------------------------------------------------
 
 # Four images of classes 0..3 (boxes [1, 1, 10, 10]); images 0 and 1 public.
 HAND_GUESSES = np.array(
@@ -87,7 +98,11 @@ def test_hand_example_localization(hand) -> None:
     assert scores["public"].localization_error.value == 0.5  # image 1's box is too small
     assert scores["private"].localization_error.value == 0.5
     assert scores["all"].primary is scores["all"].localization_error
-    assert PRIMARY_METRIC == {"classification": "top5_error", "localization": "localization_error"}
+    assert PRIMARY_METRIC == {
+        "classification": "top5_error",
+        "localization": "localization_error",
+        "detection": "mean_ap",
+    }
 
 
 def test_intervals_are_the_bootstrap_of_each_partition(hand) -> None:
@@ -107,7 +122,7 @@ def test_no_private_board_when_everything_is_public() -> None:
     assert scores["all"].top1_error.value == pytest.approx(2 / 3)
 
 
-# Against scikit-learn and a loop -----------------------------------------------------------------
+# Against scikit-learn and a loop ------------------------------------------------------------------
 
 
 def test_topk_errors_match_scikit_learn() -> None:
@@ -170,7 +185,7 @@ def test_localization_matches_a_loop_over_the_ilsvrc_definition() -> None:
         assert result[name].localization_error.value == pytest.approx(1 - correct[mask].mean())
 
 
-# End to end and JSON -----------------------------------------------------------------------------
+# End to end and JSON ------------------------------------------------------------------------------
 
 
 def test_parse_then_score_a_kaggle_file(hand) -> None:
@@ -199,7 +214,7 @@ def test_partition_score_round_trips_through_json(hand) -> None:
 def test_refusals(hand) -> None:
     key, predictions = hand
     with pytest.raises(ValueError, match="unknown task"):
-        score_submission(predictions, key, task="detection")
+        score_submission(predictions, key, task="segmentation")
     with pytest.raises(ValueError, match="localization needs predicted boxes"):
         score_submission(Predictions(predictions.labels, None, "kaggle"), key, task="localization")
     with pytest.raises(ValueError, match=r"predictions have shape \(3, 5\), not \(4, 5\)"):
@@ -209,3 +224,133 @@ def test_refusals(hand) -> None:
     no_boxes = make_key([0, 1, 2, 3], num_classes=6)
     with pytest.raises(ValueError, match="4 of 4 images have no ground-truth box"):
         score_submission(predictions, no_boxes, task="localization")
+
+
+# Detection ----------------------------------------------------------------------------------------
+
+# Image 0 (public): one object of class 0; image 1 (public): one of class 1;
+# image 2 (private): one of class 0 and one of class 1; image 3 (private): none.
+DET_OBJECTS = [
+    np.array([[0, 1, 1, 100, 100]]),
+    np.array([[1, 1, 1, 50, 50]]),
+    np.array([[0, 1, 1, 100, 100], [1, 200, 200, 300, 300]]),
+    np.empty((0, 5)),
+]
+DET_DETECTIONS = np.array(
+    [
+        [0, 0, 0.9, 1, 1, 100, 100],  # TP
+        [1, 1, 0.4, 1, 1, 50, 50],  # TP
+        [1, 0, 0.8, 1, 1, 50, 50],  # FP: no class-0 object in image 1
+        [2, 0, 0.7, 1, 1, 100, 100],  # TP
+        [2, 1, 0.95, 1, 1, 10, 10],  # FP
+        [3, 1, 0.5, 1, 1, 10, 10],  # FP
+    ]
+)
+
+
+@pytest.fixture
+def det() -> tuple[AnswerKey, Predictions]:
+    key = make_key(
+        [0, 1, 0, 1], public=[True, True, False, False], num_classes=3, objects=DET_OBJECTS
+    )
+    labels = np.full((4, 5), -1)
+    return key, Predictions(labels, None, "kaggle", detections=DET_DETECTIONS)
+
+
+def test_hand_example_detection(det) -> None:
+    key, predictions = det
+    scores = score_submission(predictions, key, task="detection")
+    assert list(scores) == ["public", "private", "all"]
+    # public: class 0 ranks 0.9 TP, 0.8 FP -> AP 1; class 1: 0.4 TP -> AP 1.
+    assert scores["public"].mean_ap.value == 1.0
+    # private: class 0: 0.7 TP -> 1; class 1 (one object): 0.95 FP, 0.5 FP -> 0.
+    assert scores["private"].mean_ap.value == 0.5
+    # all: class 0 (two objects): 0.9 TP, 0.8 FP, 0.7 TP -> 1/2 + 1/2 * 2/3;
+    # class 1 (two objects): 0.95 FP, 0.5 FP, 0.4 TP -> 1/2 * 1/3.
+    assert scores["all"].mean_ap.value == pytest.approx((5 / 6 + 1 / 6) / 2)
+    for score in scores.values():
+        assert score.top1_error is None and score.top5_error is None
+        assert score.localization_error is None
+        assert score.primary is score.mean_ap
+        assert score.mean_ap.low <= score.mean_ap.value <= score.mean_ap.high
+    assert scores["all"].n_images == 4 and scores["private"].n_images == 2
+
+
+def test_detection_names_and_direction() -> None:
+    assert frozenset({"mean_ap"}) == HIGHER_IS_BETTER
+    assert METRIC_NAMES["mean_ap"] == "mean AP"
+    assert all(m not in HIGHER_IS_BETTER for m in ("top1_error", "top5_error"))
+
+
+def test_detection_has_no_per_image_correctness_but_partitions_score(det) -> None:
+    key, predictions = det
+    assert image_correct(predictions, key, task="detection") == {}
+    scores = partition_scores({}, key, predictions=predictions)
+    assert scores == score_submission(predictions, key, task="detection")
+    with pytest.raises(ValueError, match="detection needs predicted detections"):
+        image_correct(Predictions(predictions.labels, None, "kaggle"), key, task="detection")
+
+
+def test_detection_scores_match_the_metric_and_a_loop() -> None:
+    rng = np.random.default_rng(3)
+    c = 6
+    detections, objects = random_problem(rng, 400, c)
+    public = rng.random(400) < 0.5
+    key = make_key(np.zeros(400, int), public=public, num_classes=c, objects=objects)
+    predictions = Predictions(np.full((400, 5), -1), None, "json", detections=detections)
+    scores = score_submission(predictions, key, task="detection")
+    assert scores["all"].mean_ap.value == pytest.approx(
+        mean_average_precision(detections, objects, num_classes=c), abs=1e-12
+    )
+    for name, mask in (("public", public), ("private", ~public)):
+        rows = np.flatnonzero(mask)
+        new = {int(i): k for k, i in enumerate(rows)}
+        own = [[new[int(d[0])], *d[1:]] for d in detections.tolist() if mask[int(d[0])]]
+        expected = np.nanmean(reference_ap(own, [objects[i] for i in rows], c))
+        assert scores[name].mean_ap.value == pytest.approx(expected, abs=1e-12)
+        matches = match_detections(detections, objects, num_classes=c).subset(mask)
+        low, high = mean_ap_interval(matches, level=0.95, resamples=200, seed=0)
+        assert (scores[name].mean_ap.low, scores[name].mean_ap.high) == (low, high)
+    again = score_submission(predictions, key, task="detection")
+    assert again == scores  # the bootstrap is seeded
+
+
+def test_detection_score_round_trips_through_json(det) -> None:
+    key, predictions = det
+    for score in score_submission(predictions, key, task="detection").values():
+        data = json.loads(json.dumps(score.to_dict(), allow_nan=False))
+        assert set(data) == {"n_images", "mean_ap"}
+        assert set(data["mean_ap"]) == {"value", "low", "high"}
+        assert PartitionScore.from_dict(data) == score
+
+
+def test_parse_then_score_a_detection_file(det) -> None:
+    key, _ = det
+    rows = ["ImageId,PredictionString"]
+    for i, image_id in enumerate(key.image_ids):
+        groups = [
+            f"{key.classes[int(d[1])]} {d[2]} {d[3]:g} {d[4]:g} {d[5]:g} {d[6]:g}"
+            for d in DET_DETECTIONS
+            if d[0] == i
+        ]
+        rows.append(f"{image_id},{' '.join(groups)}")
+    data = ("\n".join(rows) + "\n").encode()
+    predictions = parse_submission(data, key, task="detection")
+    scores = score_submission(predictions, key, task="detection")
+    assert scores["all"].mean_ap.value == pytest.approx(0.5)
+    assert scores["public"].mean_ap.value == 1.0
+
+
+def test_detection_refusals(det) -> None:
+    key, predictions = det
+    no_objects = make_key([0, 1, 0, 1], num_classes=3)
+    with pytest.raises(ValueError, match="none of the 4 images has a ground-truth object"):
+        score_submission(predictions, no_objects, task="detection")
+    only_private = [np.empty((0, 5))] * 2 + DET_OBJECTS[2:]
+    key = make_key(
+        [0, 1, 0, 1], public=[True, True, False, False], num_classes=3, objects=only_private
+    )
+    with pytest.raises(ValueError, match="the public partition has no ground-truth object"):
+        score_submission(predictions, key, task="detection")
+    with pytest.raises(ValueError, match="this score holds no metric"):
+        PartitionScore(n_images=3).primary  # noqa: B018

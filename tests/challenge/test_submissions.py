@@ -135,7 +135,7 @@ def test_create_challenge_refuses_bad_setups_and_writes_nothing(ws):
     with pytest.raises(ValueError, match="overlap"):
         create_challenge(ws, "v1", name="x", phases=[dev, overlapping])
     with pytest.raises(ValueError, match="task"):
-        create_challenge(ws, "v1", name="x", phases=[dev], task="detection")
+        create_challenge(ws, "v1", name="x", phases=[dev], task="segmentation")
     with pytest.raises(ValueError, match="no version 'v9'"):
         create_challenge(ws, "v9", name="x", phases=[dev])
     create_challenge(ws, "v1", name="Shapes 2026", phases=[dev])

@@ -170,3 +170,41 @@ def test_submissions_a_stopped_server_left_unscored_are_scored_at_start(ws):
         again = client.get("/api/challenges/shapes/submissions", headers=auth).json()
     assert again[0]["status"] == "scored"
     assert again[0]["scores"]["public"] == sub["scores"]["public"]
+
+
+def detections_csv(ws, *, hit_every: int) -> bytes:
+    """Kaggle detection rows: every ``hit_every``-th image gets its box right (score 0.9),
+    the others a box beside it (score 0.5); one false alarm of another class each."""
+    from tests.challenge.workspace import CLASSES, hidden_images
+
+    rows = ["ImageId,PredictionString"]
+    for i, (image_id, wnid) in enumerate(hidden_images(ws)):
+        other = next(c for c in CLASSES if c != wnid)
+        box = "10 10 60 50" if i % hit_every == 0 else "40 30 90 70"
+        score = "0.9" if i % hit_every == 0 else "0.5"
+        rows.append(f"{image_id},{wnid} {score} {box} {other} 0.1 0 0 20 20")
+    return ("\n".join(rows) + "\n").encode()
+
+
+def test_a_detection_challenge_ranks_by_mean_ap_higher_first(client, ws):
+    from tests.challenge.workspace import open_challenge
+
+    open_challenge(ws, "det", task="detection", public_fraction=1.0)
+    url = "/api/challenges/det/submissions"
+    good, poor = register(client, "alice", "good-lab"), register(client, "bob", "poor-lab")
+    a = client.post(url, headers=good, files=upload(detections_csv(ws, hit_every=1)))
+    b = client.post(url, headers=poor, files=upload(detections_csv(ws, hit_every=4)))
+    assert a.status_code == b.status_code == 201, (a.text, b.text)
+    assert a.json()["scores"]["public"]["mean_ap"]["value"] == 1.0
+    assert 0.0 < b.json()["scores"]["public"]["mean_ap"]["value"] < 1.0
+    board = client.get("/api/challenges/det/leaderboard").json()
+    assert board["metric"] == "mean_ap" and board["lower_is_better"] is False
+    assert [e["name"] for e in board["entries"]] == ["good-lab", "poor-lab"]
+    assert "mean AP ↑" in client.get("/c/det/leaderboard").text
+
+
+def test_detection_refuses_the_ladder(ws):
+    from tests.challenge.workspace import open_challenge
+
+    with pytest.raises(ValueError, match="Ladder"):
+        open_challenge(ws, "det", task="detection", ladder=True)

@@ -1,5 +1,9 @@
 """The answer key of a challenge: the hidden labels and boxes of a frozen version's test split.
 
+Each image has two sets of boxes: ``boxes``, those of the image's own class, which
+localization scores, and ``objects``, every box of one of the version's classes with its
+class, which detection scores (an image shows more than its label).
+
 Images are identified as participants see them: by the sha256 of their bytes (the ``ImageId``
 that ``synsetlab submission`` writes), sorted. Entries of a manifest that share a sha256 are
 one image to a participant, so they collapse into one row of the key.
@@ -28,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -57,6 +62,10 @@ class AnswerKey:
     boxes: tuple[np.ndarray, ...]
     #: ``(N,)`` bool: in the public partition (the rest is private).
     public: np.ndarray
+    #: Per image, ``(B_i, 5)`` float64 ``class_index, xmin, ymin, xmax, ymax``: every box of
+    #: the image whose wnid is one of ``classes``, whatever the image's label (detection's
+    #: ground truth); ``()``, the default, for none in any image.
+    objects: tuple[np.ndarray, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.image_ids)
@@ -65,20 +74,28 @@ class AnswerKey:
         labels = _frozen(np.array(self.labels, dtype=np.int64))
         public = _frozen(np.array(self.public, dtype=np.bool_))
         boxes = _frozen_boxes(self.boxes)
+        objects = _frozen_boxes(self.objects or [np.empty((0, 5))] * n, width=5)
         object.__setattr__(self, "labels", labels)
         object.__setattr__(self, "public", public)
         object.__setattr__(self, "boxes", boxes)
+        object.__setattr__(self, "objects", objects)
         if n == 0:
             raise ValueError("an answer key needs at least one image")
-        if labels.shape != (n,) or public.shape != (n,) or len(boxes) != n:
+        if labels.shape != (n,) or public.shape != (n,) or len(boxes) != n or len(objects) != n:
             raise ValueError(
-                f"{n} image ids but labels {labels.shape}, public {public.shape} and "
-                f"{len(boxes)} box arrays: each needs one entry per image"
+                f"{n} image ids but labels {labels.shape}, public {public.shape}, "
+                f"{len(boxes)} box arrays and {len(objects)} object arrays: each needs one "
+                "entry per image"
             )
         _check_sorted_unique(self.classes, "classes")
         _check_sorted_unique(self.image_ids, "image_ids")
         if labels.min() < 0 or labels.max() >= len(self.classes):
             raise ValueError(f"labels must be class indices in [0, {len(self.classes)})")
+        object_class = np.concatenate(objects)[:, 0]
+        if ((object_class != np.round(object_class)) | (object_class < 0)).any() or (
+            object_class >= len(self.classes)
+        ).any():
+            raise ValueError(f"objects must start with class indices in [0, {len(self.classes)})")
         if not public.any():
             raise ValueError("the public partition is empty: raise public_fraction")
 
@@ -98,6 +115,11 @@ class AnswerKey:
         """Whether every image has a ground-truth box (a localization challenge needs them)."""
         return all(len(b) for b in self.boxes)
 
+    @property
+    def has_objects(self) -> bool:
+        """Whether some image has a ground-truth object (a detection challenge needs them)."""
+        return any(len(o) for o in self.objects)
+
     @cached_property
     def index_of(self) -> dict[str, int]:
         """image id -> row."""
@@ -114,10 +136,13 @@ class AnswerKey:
         """Canonical compact JSON: the same key always gives the same bytes.
 
         Column-wise: ``{"format", "classes", "image_ids", "labels", "public" (a string of
-        0/1), "box_counts", "boxes" (all boxes' coordinates, flat, in image order)}``.
+        0/1), "box_counts", "boxes" (all boxes' coordinates, flat, in image order),
+        "object_counts", "objects" (likewise, five numbers per object)}``. Keys written
+        before objects existed have no ``object_counts`` and read back without objects.
         Floats are written as ``repr`` writes them, so they read back exactly.
         """
         flat = np.concatenate(self.boxes).reshape(-1) if self.boxes else np.empty(0)
+        objects = np.concatenate(self.objects).reshape(-1)
         record = {
             "format": FORMAT,
             "classes": list(self.classes),
@@ -126,6 +151,8 @@ class AnswerKey:
             "public": "".join("01"[p] for p in self.public.tolist()),
             "box_counts": [len(b) for b in self.boxes],
             "boxes": flat.tolist(),
+            "object_counts": [len(o) for o in self.objects],
+            "objects": objects.tolist(),
         }
         return json.dumps(record, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
@@ -137,10 +164,10 @@ class AnswerKey:
             raise ValueError(f"not an answer key: {e}") from e
         if not isinstance(record, dict) or record.get("format") != FORMAT:
             raise ValueError(f"not an answer key (format {FORMAT!r} expected)")
-        counts = np.asarray(record["box_counts"], dtype=np.int64)
-        flat = np.asarray(record["boxes"], dtype=np.float64).reshape(-1, 4)
-        if counts.sum() != len(flat) or (counts < 0).any():
-            raise ValueError("answer key box counts do not match its boxes")
+        boxes = _read_slices(record, "box_counts", "boxes", 4)
+        objects = ()
+        if "object_counts" in record:
+            objects = _read_slices(record, "object_counts", "objects", 5)
         public = record["public"]
         if set(public) - {"0", "1"}:
             raise ValueError("answer key public flags must be a string of 0 and 1")
@@ -148,8 +175,9 @@ class AnswerKey:
             classes=tuple(record["classes"]),
             image_ids=tuple(record["image_ids"]),
             labels=np.asarray(record["labels"], dtype=np.int64),
-            boxes=_slices(flat, counts),
+            boxes=boxes,
             public=np.frombuffer(public.encode("ascii"), dtype=np.uint8) == ord("1"),
+            objects=objects,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -161,6 +189,7 @@ class AnswerKey:
             and np.array_equal(self.labels, other.labels)
             and np.array_equal(self.public, other.public)
             and all(map(np.array_equal, self.boxes, other.boxes))
+            and all(map(np.array_equal, self.objects, other.objects))
         )
 
     __hash__ = None  # type: ignore[assignment]  # holds arrays
@@ -194,13 +223,13 @@ def answer_key(
             f"split {split!r} of this version has no images (splits: {present}): "
             "a challenge needs a split with the images participants predict"
         )
-    images = _collapse(entries)
+    index = manifest.class_index
+    images = _collapse(entries, index)
     image_ids = tuple(sorted(images))
     wnid_of = {image_id: images[image_id][0] for image_id in image_ids}
     unknown = sorted(set(wnid_of.values()) - set(manifest.classes))
     if unknown:
         raise ValueError(f"test images of classes outside the version's classes: {unknown[:5]}")
-    index = manifest.class_index
     labels = np.array([index[wnid_of[i]] for i in image_ids], dtype=np.int64)
     public = _partition(image_ids, labels, manifest.classes, public_fraction, seed)
     return AnswerKey(
@@ -209,14 +238,18 @@ def answer_key(
         labels=labels,
         boxes=tuple(images[i][1] for i in image_ids),
         public=public,
+        objects=tuple(images[i][2] for i in image_ids),
     )
 
 
-def _collapse(entries: Iterable[ManifestEntry]) -> dict[str, tuple[str, np.ndarray]]:
-    """sha256 -> (wnid, its boxes), one per distinct image."""
+def _collapse(
+    entries: Iterable[ManifestEntry], class_index: dict[str, int]
+) -> dict[str, tuple[str, np.ndarray, np.ndarray]]:
+    """sha256 -> (wnid, its boxes, its objects), one per distinct image."""
     wnids: dict[str, str] = {}
     ids: dict[str, list[int]] = {}
     boxes: dict[str, set[tuple[float, float, float, float]]] = {}
+    objects: dict[str, set[tuple[int, float, float, float, float]]] = {}
     for e in entries:
         first = wnids.setdefault(e.sha256, e.wnid)
         ids.setdefault(e.sha256, []).append(e.image_id)
@@ -233,8 +266,18 @@ def _collapse(entries: Iterable[ManifestEntry]) -> dict[str, tuple[str, np.ndarr
         boxes.setdefault(e.sha256, set()).update(
             (b.xmin, b.ymin, b.xmax, b.ymax) for b in e.boxes if b.wnid in own
         )
+        # Detection takes every box of a challenge class, under the class it was drawn as.
+        objects.setdefault(e.sha256, set()).update(
+            (class_index[b.wnid], b.xmin, b.ymin, b.xmax, b.ymax)
+            for b in e.boxes
+            if b.wnid in class_index
+        )
     return {
-        sha: (wnid, np.array(sorted(boxes[sha]), dtype=np.float64).reshape(-1, 4))
+        sha: (
+            wnid,
+            np.array(sorted(boxes[sha]), dtype=np.float64).reshape(-1, 4),
+            np.array(sorted(objects[sha]), dtype=np.float64).reshape(-1, 5),
+        )
         for sha, wnid in wnids.items()
     }
 
@@ -285,14 +328,24 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _frozen_boxes(boxes: Sequence[ArrayLike]) -> tuple[np.ndarray, ...]:
-    """Read-only ``(B_i, 4)`` float64 views into one copy of every image's boxes."""
+def _frozen_boxes(boxes: Sequence[ArrayLike], *, width: int = 4) -> tuple[np.ndarray, ...]:
+    """Read-only ``(B_i, width)`` float64 views into one copy of every image's boxes."""
     arrays = [b if isinstance(b, np.ndarray) and b.ndim == 2 else np.asarray(b) for b in boxes]
-    if not all(a.ndim == 2 and a.shape[1] == 4 for a in arrays):
-        arrays = [a.reshape(-1, 4) for a in arrays]  # e.g. one box as a (4,) array, or []
-    flat = np.concatenate(arrays, axis=0, dtype=np.float64) if arrays else np.empty((0, 4))
+    if not all(a.ndim == 2 and a.shape[1] == width for a in arrays):
+        arrays = [a.reshape(-1, width) for a in arrays]  # e.g. one box as a (4,) array, or []
+    flat = np.concatenate(arrays, axis=0, dtype=np.float64) if arrays else np.empty((0, width))
     counts = np.fromiter(map(len, arrays), dtype=np.int64, count=len(arrays))
     return _slices(_frozen(flat), counts)
+
+
+def _read_slices(
+    record: dict[str, Any], counts_key: str, values_key: str, width: int
+) -> tuple[np.ndarray, ...]:
+    counts = np.asarray(record[counts_key], dtype=np.int64)
+    flat = np.asarray(record[values_key], dtype=np.float64).reshape(-1, width)
+    if counts.sum() != len(flat) or (counts < 0).any():
+        raise ValueError(f"answer key {counts_key} do not match its {values_key}")
+    return _slices(flat, counts)
 
 
 def _slices(flat: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -14,6 +14,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Literal
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -71,6 +72,19 @@ def create_challenge(
     slug = slug or slugify(name)
     loaded = load_version(ws, version)
     key = answer_key(loaded.manifest, public_fraction=public_fraction, seed=seed)
+    if ladder and task == "detection":
+        raise ValueError(
+            "the Ladder needs an error per image, which mean AP has not: drop --ladder"
+        )
+    if task == "detection":
+        has_objects = np.array([len(o) > 0 for o in key.objects])
+        for partition, mask in (("public", key.public), ("private", ~key.public)):
+            if mask.any() and not has_objects[mask].any():
+                raise ValueError(
+                    f"no {partition} test image of version {loaded.name!r} has a box of its "
+                    "classes, so its mean AP is undefined: a detection challenge needs "
+                    "ground-truth boxes on both boards (or change --public-fraction)"
+                )
     if task == "localization":
         missing = sum(len(b) == 0 for b in key.boxes)
         if missing:

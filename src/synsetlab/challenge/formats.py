@@ -1,10 +1,13 @@
 """Strict parsing of challenge submissions into arrays aligned with an :class:`AnswerKey`.
 
-A submission gives up to five guesses per test image, best first (ILSVRC scores five). Images
-are named by their ``ImageId``, the sha256 of the image file (as ``synsetlab submission``
-writes it); classes by their wnid. For localization every guess also carries a box ``xmin
-ymin xmax ymax`` in pixels of the image file as stored (before any EXIF rotation), with
-ILSVRC's inclusive pixel convention (width = ``xmax - xmin + 1``).
+A classification or localization submission gives up to five guesses per test image, best
+first (ILSVRC scores five). Images are named by their ``ImageId``, the sha256 of the image
+file (as ``synsetlab submission`` writes it); classes by their wnid. For localization every
+guess also carries a box ``xmin ymin xmax ymax`` in pixels of the image file as stored
+(before any EXIF rotation), with ILSVRC's inclusive pixel convention (width = ``xmax - xmin +
+1``). A detection submission gives, per image, any number of detections up to
+:data:`MAX_DETECTIONS`, each a class, a confidence score (any finite number; higher is more
+confident) and a box; an image may have none.
 
 Three formats:
 
@@ -27,14 +30,32 @@ Three formats:
     five wnids for classification, ``["n01440764", "n01443537"]``, and up to five objects
     ``{"wnid": "n01440764", "box": [xmin, ymin, xmax, ymax]}`` for localization.
 
-Box coordinates are decimal numbers such as ``12``, ``-3``, ``12.5`` or ``1e3``. Giving
+For detection:
+
+``kaggle``
+    ``ImageId,PredictionString`` with a row for every image; ``PredictionString`` is
+    repeated ``wnid score xmin ymin xmax ymax`` groups (the Kaggle Open Images shape), empty
+    for an image without detections.
+``devkit``
+    The ILSVRC DET devkit's text: one detection per line, ``image_index class_index score
+    xmin ymin xmax ymax``, the image a 1-based index into the sorted image ids and the class
+    a 1-based index into the sorted class list (plain integers); lines in any order, blank
+    lines skipped, and images without a line have no detections.
+``json``
+    ``{"predictions": {"<ImageId>": [{"wnid": ..., "score": 0.9, "box": [xmin, ymin, xmax,
+    ymax]}, ...]}}`` with one entry (possibly ``[]``) per image.
+
+One class may be detected many times in an image (an image can show several objects).
+
+Box coordinates and scores are decimal numbers such as ``12``, ``-3``, ``12.5`` or ``1e3``. Giving
 fewer than five guesses is allowed (the missing ones count as wrong). Anything else
 that is off is refused with a :class:`SubmissionError` naming the line (or, for JSON, the
 image) and what to do, before any scoring: a file over the size limit, text that is not
 UTF-8, a wrong header, unknown or repeated image ids, missing images, unknown classes, more
-than five guesses, a class guessed twice for one image (ILSVRC counts each class once), wrong
-field counts, malformed or non-finite numbers, and boxes with ``xmax < xmin`` or ``ymax <
-ymin``. When several lines are wrong, the first one is reported.
+than five guesses, a class guessed twice for one image (ILSVRC counts each class once), more
+than :data:`MAX_DETECTIONS` detections of one image, wrong field counts, malformed or
+non-finite numbers (scores included), and boxes with ``xmax < xmin`` or ``ymax < ymin``. When
+several lines are wrong, the first one is reported.
 """
 
 from __future__ import annotations
@@ -55,6 +76,7 @@ from synsetlab.challenge.answers import AnswerKey
 __all__ = [
     "FORMATS",
     "KAGGLE_HEADER",
+    "MAX_DETECTIONS",
     "MAX_GUESSES",
     "TASKS",
     "Predictions",
@@ -64,10 +86,12 @@ __all__ = [
     "parse_submission",
 ]
 
-TASKS = ("classification", "localization")
+TASKS = ("classification", "localization", "detection")
 FORMATS = ("kaggle", "devkit", "json")
 #: Guesses scored per image, as in ILSVRC.
 MAX_GUESSES = 5
+#: Detections allowed per image (Kaggle's object detection challenges allow 100).
+MAX_DETECTIONS = 100
 KAGGLE_HEADER = ("ImageId", "PredictionString")
 DEFAULT_MAX_BYTES = 64 * 2**20
 
@@ -76,6 +100,13 @@ _BOM = b"\xef\xbb\xbf"
 _DEVKIT_LINE = re.compile(rb"[0-9eE.+\-\s]*")
 #: Invalid submissions show at most this much of a bad value.
 _SHOW = 80
+#: Tokens per guess in a Kaggle ``PredictionString``, and their order.
+_KAGGLE_GROUPS = {
+    "classification": (1, "wnid"),
+    "localization": (5, "wnid xmin ymin xmax ymax"),
+    "detection": (6, "wnid score xmin ymin xmax ymax"),
+}
+_DEVKIT_DETECTION = "image class score xmin ymin xmax ymax"
 
 
 class SubmissionError(ValueError):
@@ -114,13 +145,18 @@ class SubmissionError(ValueError):
 class Predictions:
     """A parsed submission, row ``i`` being ``key.image_ids[i]``."""
 
-    #: ``(N, 5)`` int64 class indices, best first; -1 = no guess (fewer than five given).
+    #: ``(N, 5)`` int64 class indices, best first; -1 = no guess (fewer than five given);
+    #: all -1 for detection.
     labels: np.ndarray
     #: ``(N, 5, 4)`` float64 boxes for localization, NaN where no guess; None for
-    #: classification.
+    #: classification and detection.
     boxes: np.ndarray | None
     #: The format it was read from: ``"kaggle"``, ``"devkit"`` or ``"json"``.
     format: str
+    #: For detection, ``(M, 7)`` float64 rows ``image_row, class_index, score, xmin, ymin,
+    #: xmax, ymax`` (``image_row`` indexes ``key.image_ids``), sorted by image and within an
+    #: image in the submission's order; None for the other tasks.
+    detections: np.ndarray | None = None
 
 
 def check_task(task: str) -> str:
@@ -164,7 +200,7 @@ def parse_submission(
     Args:
         data: the file's bytes.
         key: the challenge's answer key (its image ids and classes; labels are not read).
-        task: ``"classification"`` or ``"localization"``.
+        task: ``"classification"``, ``"localization"`` or ``"detection"``.
         fmt: one of :data:`FORMATS`; detected with :func:`detect_format` when None.
         max_bytes: larger files are refused before anything is decoded.
 
@@ -176,19 +212,23 @@ def parse_submission(
     if fmt is not None and fmt not in FORMATS:
         raise ValueError(f"unknown submission format {fmt!r}: expected one of {FORMATS}")
     if len(data) > max_bytes:
+        most = f"{MAX_DETECTIONS} detections" if task == "detection" else f"{MAX_GUESSES} guesses"
         raise SubmissionError(
             f"the file is {len(data):,} bytes, over the limit of {max_bytes:,}: give at most "
-            f"{MAX_GUESSES} guesses per image and nothing else"
+            f"{most} per image and nothing else"
         )
     fmt = fmt or detect_format(data)
     text = _decode(data)
-    localization = task == "localization"
     if fmt == "kaggle":
-        rows = _split_kaggle(text, key, localization)
+        rows = _split_kaggle(text, key, task)
+    elif fmt == "devkit" and task == "detection":
+        rows = _split_devkit_detections(text, key)
     elif fmt == "devkit":
-        rows = _split_devkit(text, key, localization)
+        rows = _split_devkit(text, key, task == "localization")
     else:
-        rows = _split_json(text, key, localization)
+        rows = _split_json(text, key, task)
+    if task == "detection":
+        return _assemble_detections(rows, key, fmt)
     return _assemble(rows, key, fmt)
 
 
@@ -214,8 +254,10 @@ class _Rows:
     tokens: Sequence[Any]
     #: ``(G,)`` class index of every guess; -1 for an unknown token.
     codes: np.ndarray
-    #: ``(G, 4)`` float64 box of every guess for localization, else None.
+    #: ``(G, 4)`` float64 box of every guess for localization and detection, else None.
     boxes: np.ndarray | None = None
+    #: ``(G,)`` float64 score of every detection, else None.
+    scores: np.ndarray | None = None
     #: ``(row, problem)`` found while splitting; the first row's is raised.
     problems: list[tuple[int, str]] = field(default_factory=list)
     #: A problem of the whole file, raised when no row has one.
@@ -235,7 +277,7 @@ def _decode(data: bytes) -> str:
     return text.replace("\r\n", "\n") if "\r" in text else text
 
 
-def _split_kaggle(text: str, key: AnswerKey, localization: bool) -> _Rows:
+def _split_kaggle(text: str, key: AnswerKey, task: str) -> _Rows:
     first, _, _ = text.partition("\n")
     if tuple(f.strip().strip('"') for f in first.split(",")) != KAGGLE_HEADER:
         raise SubmissionError(
@@ -260,11 +302,13 @@ def _split_kaggle(text: str, key: AnswerKey, localization: bool) -> _Rows:
     parts = pc.split_pattern(body, ",", max_splits=1)
     ids = pc.utf8_trim(pc.list_element(parts, 0), ' \t"')
     guesses = pc.utf8_trim(pc.list_element(parts, 1), '"')
+    group, shape = _KAGGLE_GROUPS[task]
     rows = _arrow_rows(
         guesses,
         key.classes,
-        localization=localization,
-        shape="wnid xmin ymin xmax ymax",
+        group=group,
+        shape=shape,
+        unit="detection" if task == "detection" else "guess",
         lines=kept + 2,
         problems=problems,
     )
@@ -280,9 +324,10 @@ def _split_devkit(text: str, key: AnswerKey, localization: bool) -> _Rows:
     n, given = key.n_images, len(lines)
     rows = _arrow_rows(
         lines.slice(0, n),
-        [str(i + 1) for i in range(len(key.classes))],
-        localization=localization,
+        _numbers(len(key.classes)),
+        group=5 if localization else 1,
         shape="label xmin ymin xmax ymax",
+        unit="guess",
         lines=np.arange(1, min(given, n) + 1),
         problems=[],
     )
@@ -300,6 +345,55 @@ def _split_devkit(text: str, key: AnswerKey, localization: bool) -> _Rows:
     return rows
 
 
+def _split_devkit_detections(text: str, key: AnswerKey) -> _Rows:
+    """ILSVRC DET lines: one detection each, naming its image by number."""
+    lines = _lines(text)
+    blank = pc.or_(pc.equal(pc.utf8_length(lines), 0), pc.utf8_is_space(lines))
+    kept = np.flatnonzero(~blank.to_numpy(zero_copy_only=False))
+    tokens, parent, counts = _tokens(lines.take(pa.array(kept)))
+    problems: list[tuple[int, str]] = []
+    width = len(_DEVKIT_DETECTION.split())
+    wrong = counts != width
+    if wrong.any():
+        row = int(np.argmax(wrong))
+        message = f"{counts[row]} values, not {width}: each line is '{_DEVKIT_DETECTION}'"
+        problems.append((row, message))
+        tokens = tokens.filter(pa.array(~wrong[parent]))
+    good = np.flatnonzero(~wrong)
+    position = np.arange(len(tokens)) % width
+    image_tokens = tokens.filter(pa.array(position == 0))
+    class_tokens = tokens.filter(pa.array(position == 1))
+    image_row = np.full(len(kept), -1, dtype=np.int64)
+    image_row[good] = _lookup(image_tokens, _numbers(key.n_images))
+    unknown = np.flatnonzero(image_row[good] < 0)
+    if unknown.size:
+        i = int(unknown[0])
+        message = (
+            f"{_show(image_tokens[i].as_py())} is not an image number in 1..{key.n_images}: "
+            "devkit lines give 1-based indices into the sorted image ids"
+        )
+        problems.append((int(good[i]), message))
+    numbers = _arrow_numbers(
+        tokens.filter(pa.array(position >= 2)), good, problems, width=5, what=_SCORES_AND_BOXES
+    )
+    return _Rows(
+        lines=kept + 1,
+        image_ids=None,
+        image_row=image_row,
+        counts=(~wrong).astype(np.int64),
+        tokens=class_tokens,
+        codes=_lookup(class_tokens, _numbers(len(key.classes))),
+        boxes=None if numbers is None else numbers[:, 1:],
+        scores=None if numbers is None else numbers[:, 0],
+        problems=problems,
+    )
+
+
+def _numbers(n: int) -> list[str]:
+    """``"1"`` .. ``str(n)``: the devkit's 1-based indices as they are written."""
+    return [str(i + 1) for i in range(n)]
+
+
 def _lines(text: str) -> pa.StringArray:
     return pc.list_flatten(pc.split_pattern(pa.array([text], pa.large_string()), "\n"))
 
@@ -310,18 +404,8 @@ def _lookup(values: Any, vocabulary: Sequence[str]) -> np.ndarray:
     return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def _arrow_rows(
-    text: Any,
-    vocabulary: Sequence[str],
-    *,
-    localization: bool,
-    shape: str,
-    lines: np.ndarray,
-    problems: list[tuple[int, str]],
-) -> _Rows:
-    """Rows of whitespace-separated guesses: class tokens (``vocabulary[i]`` names class
-    ``i``), or for localization ``shape`` groups of five."""
-    n_rows = len(text)
+def _tokens(text: Any) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The whitespace-separated tokens of each row, flat; each token's row; tokens per row."""
     split = pc.utf8_split_whitespace(text)
     parent = pc.list_parent_indices(split).to_numpy()
     tokens = pc.list_flatten(split)
@@ -329,23 +413,42 @@ def _arrow_rows(
     filled = pc.greater(pc.utf8_length(tokens), 0).to_numpy(zero_copy_only=False)
     if not filled.all():
         tokens, parent = tokens.filter(pa.array(filled)), parent[filled]
-    counts = np.bincount(parent, minlength=n_rows)
-    boxes = None
-    if localization:
-        ragged = counts % 5 != 0
+    return tokens, parent, np.bincount(parent, minlength=len(text))
+
+
+def _arrow_rows(
+    text: Any,
+    vocabulary: Sequence[str],
+    *,
+    group: int,
+    shape: str,
+    unit: str,
+    lines: np.ndarray,
+    problems: list[tuple[int, str]],
+) -> _Rows:
+    """Rows of whitespace-separated guesses: ``shape`` groups of ``group`` tokens, a class
+    token (``vocabulary[i]`` names class ``i``) and for ``group > 1`` numbers: a box, or a
+    detection's score and box."""
+    n_rows = len(text)
+    tokens, parent, counts = _tokens(text)
+    numbers = None
+    if group > 1:
+        ragged = counts % group != 0
         if ragged.any():
             row = int(np.argmax(ragged))
-            problems.append(
-                (row, f"{counts[row]} values, not a multiple of 5: each guess is '{shape}'")
-            )
+            message = f"{counts[row]} values, not a multiple of {group}: each {unit} is '{shape}'"
+            problems.append((row, message))
             keep = ~ragged[parent]
             tokens, parent, counts = tokens.filter(pa.array(keep)), parent[keep], counts * ~ragged
         position = np.arange(len(tokens)) - np.repeat(np.cumsum(counts) - counts, counts)
-        first = position % 5 == 0
-        numbers = tokens.filter(pa.array(~first))
-        tokens, counts = tokens.filter(pa.array(first)), counts // 5
-        boxes = _arrow_numbers(numbers, np.repeat(np.arange(n_rows), counts), problems)
+        first = position % group == 0
+        values = tokens.filter(pa.array(~first))
+        tokens, counts = tokens.filter(pa.array(first)), counts // group
+        what = _SCORES_AND_BOXES if unit == "detection" else "box coordinates"
+        guess_row = np.repeat(np.arange(n_rows), counts)
+        numbers = _arrow_numbers(values, guess_row, problems, width=group - 1, what=what)
     codes = _lookup(tokens, vocabulary)
+    scored = numbers is not None and numbers.shape[1] == 5
     return _Rows(
         lines=lines,
         image_ids=None,
@@ -353,27 +456,31 @@ def _arrow_rows(
         counts=counts,
         tokens=tokens,
         codes=codes,
-        boxes=boxes,
+        boxes=None if numbers is None else numbers[:, -4:],
+        scores=numbers[:, 0] if scored else None,
         problems=problems,
     )
 
 
+_SCORES_AND_BOXES = "scores and box coordinates"
+
+
 def _arrow_numbers(
-    numbers: Any, guess_row: np.ndarray, problems: list[tuple[int, str]]
+    numbers: Any, guess_row: np.ndarray, problems: list[tuple[int, str]], *, width: int, what: str
 ) -> np.ndarray | None:
-    """``(G, 4)`` boxes from ``4 G`` number tokens; None (and a problem) when one is not a
+    """``(G, width)`` numbers from ``width G`` tokens; None (and a problem) when one is not a
     number."""
     try:
         values = pc.cast(numbers, pa.float64())
     except pa.ArrowInvalid:
         i = _first_unparsable(numbers)
         message = (
-            f"{_show(numbers[i].as_py())} is not a number: box "
-            "coordinates must be decimal numbers such as 12 or 12.5"
+            f"{_show(numbers[i].as_py())} is not a number: {what} must be decimal numbers "
+            "such as 12 or 12.5"
         )
-        problems.append((int(guess_row[i // 4]), message))
+        problems.append((int(guess_row[i // width]), message))
         return None
-    return values.to_numpy(zero_copy_only=False).reshape(-1, 4)
+    return values.to_numpy(zero_copy_only=False).reshape(-1, width)
 
 
 def _first_unparsable(numbers: Any, chunk: int = 4096) -> int:
@@ -390,7 +497,7 @@ def _first_unparsable(numbers: Any, chunk: int = 4096) -> int:
     raise AssertionError("no unparsable number")  # pragma: no cover
 
 
-def _split_json(text: str, key: AnswerKey, localization: bool) -> _Rows:
+def _split_json(text: str, key: AnswerKey, task: str) -> _Rows:
     predictions = _json_predictions(text)
     ids = list(predictions)
     problems: list[tuple[int, str]] = []
@@ -398,21 +505,26 @@ def _split_json(text: str, key: AnswerKey, localization: bool) -> _Rows:
     coords: list[Any] = []
     counts = np.zeros(len(ids), dtype=np.int64)
     for row, value in enumerate(predictions.values()):
-        wnids, box_values, problem = _json_guesses(value, localization)
+        if task == "detection":
+            wnids, numbers, problem = _json_detections(value)
+        else:
+            wnids, numbers, problem = _json_guesses(value, task == "localization")
         if problem:
             problems.append((row, problem))
             continue
         counts[row] = len(wnids)
         tokens.extend(wnids)
-        coords.extend(box_values)
-    boxes = None
-    if localization:
+        coords.extend(numbers)
+    numbers = None
+    if task != "classification":
+        width = 5 if task == "detection" else 4
         try:
-            boxes = np.array(coords, dtype=np.float64).reshape(-1, 4)
+            numbers = np.array(coords, dtype=np.float64).reshape(-1, width)
         except OverflowError:
             i = next(i for i, v in enumerate(coords) if abs(v) > 1e308)
-            row = int(np.repeat(np.arange(len(ids)), counts)[i // 4])
-            problems.append((row, f"box coordinate {_show(str(coords[i]))} is too large"))
+            row = int(np.repeat(np.arange(len(ids)), counts)[i // width])
+            what = "number" if task == "detection" else "box coordinate"
+            problems.append((row, f"{what} {_show(str(coords[i]))} is too large"))
     index = key.class_index
     return _Rows(
         lines=None,
@@ -421,7 +533,8 @@ def _split_json(text: str, key: AnswerKey, localization: bool) -> _Rows:
         counts=counts,
         tokens=tokens,
         codes=np.fromiter(map(index.get, tokens, repeat(-1)), np.int64, len(tokens)),
-        boxes=boxes,
+        boxes=None if numbers is None else numbers[:, -4:],
+        scores=numbers[:, 0] if task == "detection" and numbers is not None else None,
         problems=problems,
     )
 
@@ -498,6 +611,40 @@ def _json_guesses(value: Any, localization: bool) -> tuple[list[str], list[Any],
     return wnids, coords, None
 
 
+def _json_detections(value: Any) -> tuple[list[str], list[Any], str | None]:
+    """One JSON entry's wnids, flat ``score, xmin, ymin, xmax, ymax`` numbers, and its problem."""
+    shape = (
+        '[{"wnid": "n01440764", "score": 0.9, "box": [xmin, ymin, xmax, ymax]}, ...] '
+        f"(up to {MAX_DETECTIONS}, or [] for none)"
+    )
+    if not isinstance(value, list):
+        return [], [], f"must be a list of detections {shape}"
+    wnids: list[str] = []
+    numbers: list[Any] = []
+    for detection in value:
+        box = detection.get("box") if isinstance(detection, dict) else None
+        if (
+            not isinstance(detection, dict)
+            or set(detection) != {"wnid", "score", "box"}
+            or not isinstance(detection["wnid"], str)
+            or not isinstance(box, list)
+            or len(box) != 4
+        ):
+            return (
+                [],
+                [],
+                f"each detection must be an object with a wnid, a score and a box: {shape}",
+            )
+        if type(detection["score"]) not in (int, float):
+            return [], [], f"score {_show(json.dumps(detection['score']))} must be a number"
+        if not all(type(v) in (int, float) for v in box):
+            return [], [], f"box {_show(json.dumps(box))} must hold 4 numbers"
+        wnids.append(detection["wnid"])
+        numbers.append(detection["score"])
+        numbers.extend(box)
+    return wnids, numbers, None
+
+
 # Checking and assembling -----------------------------------------------------------------------
 
 
@@ -554,6 +701,67 @@ def _assemble(rows: _Rows, key: AnswerKey, fmt: str) -> Predictions:
         out_boxes = np.full((key.n_images, MAX_GUESSES, 4), np.nan)
         out_boxes[rows.image_row] = boxes
     return Predictions(labels=out, boxes=out_boxes, format=fmt)
+
+
+def _assemble_detections(rows: _Rows, key: AnswerKey, fmt: str) -> Predictions:
+    """Check a detection submission's rows against the key and build its detections."""
+    problems = rows.problems
+    _check_images(rows, problems)
+    det_row = np.repeat(np.arange(len(rows.counts)), rows.counts)
+    det_image = rows.image_row[det_row]
+    _check_detection_counts(rows, det_row, det_image, problems)
+    unknown = rows.codes < 0
+    if unknown.any():
+        i = int(np.argmax(unknown))
+        problems.append((int(det_row[i]), _unknown_class(_text(rows.tokens, i), key, fmt)))
+    if rows.scores is not None and rows.boxes is not None:
+        finite = np.isfinite(rows.scores)
+        if not finite.all():
+            i = int(np.argmin(finite))
+            message = (
+                f"score {rows.scores[i]:g} of {_show(_text(rows.tokens, i))} is not finite: "
+                "give a finite number, higher for a more confident detection"
+            )
+            problems.append((int(det_row[i]), message))
+        _check_boxes(rows.boxes, det_row, rows.tokens, problems)
+    if problems:
+        row, problem = min(problems, key=lambda p: p[0])
+        raise _at(rows, row, problem)
+    if fmt != "devkit":  # a devkit file names only the images with detections
+        _check_complete(rows.image_row, key)
+    assert rows.scores is not None and rows.boxes is not None
+    detections = np.column_stack([det_image, rows.codes, rows.scores, rows.boxes])
+    detections = detections.astype(np.float64, copy=False).reshape(-1, 7)
+    order = np.argsort(det_image, kind="stable")
+    labels = np.full((key.n_images, MAX_GUESSES), -1, dtype=np.int64)
+    return Predictions(labels=labels, boxes=None, format=fmt, detections=detections[order])
+
+
+def _check_detection_counts(
+    rows: _Rows, det_row: np.ndarray, det_image: np.ndarray, problems: list[tuple[int, str]]
+) -> None:
+    """At most :data:`MAX_DETECTIONS` per image, whether in one row or over many lines."""
+    advice = f"give at most {MAX_DETECTIONS} per image, the most confident"
+    if rows.image_ids is not None:  # one row per image
+        many = rows.counts > MAX_DETECTIONS
+        if many.any():
+            row = int(np.argmax(many))
+            problems.append(
+                (row, f"{rows.counts[row]} detections, more than {MAX_DETECTIONS}: {advice}")
+            )
+        return
+    order = np.argsort(det_image, kind="stable")  # an image's detections in file order
+    ranked = det_image[order]
+    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+    occurrence = np.arange(len(ranked)) - np.repeat(starts, np.diff(np.r_[starts, len(ranked)]))
+    over = order[(occurrence >= MAX_DETECTIONS) & (ranked >= 0)]
+    if over.size:
+        i = int(over.min())
+        message = (
+            f"image {det_image[i] + 1} has more than {MAX_DETECTIONS} detections by this "
+            f"line: {advice}"
+        )
+        problems.append((int(det_row[i]), message))
 
 
 def _check_images(rows: _Rows, problems: list[tuple[int, str]]) -> None:

@@ -1,6 +1,7 @@
 """Leaderboards: public during a phase, private once it has ended, and the final results.
 
-Every error here is lower-is-better. A team appears once, with its best submission: on the
+Errors are lower-is-better, mean AP (detection) higher-is-better; "best" follows the
+challenge's primary metric. A team appears once, with its best submission: on the
 public board the best public score of the phase; on the private board the best private score
 among the submissions it selected (or, if it selected none, among its ``select`` best public
 ones, as Kaggle does). Baselines are listed and marked, never ranked against teams' prizes.
@@ -23,7 +24,12 @@ from synsetlab.challenge.challenges import phase_state
 from synsetlab.challenge.errors import ForbiddenError
 from synsetlab.challenge.ladder import ladder_scores, unpack_losses
 from synsetlab.challenge.phases import as_utc
-from synsetlab.challenge.scoring import PRIMARY_METRIC, MetricValue, PartitionScore
+from synsetlab.challenge.scoring import (
+    HIGHER_IS_BETTER,
+    PRIMARY_METRIC,
+    MetricValue,
+    PartitionScore,
+)
 from synsetlab.metrics.intervals import intervals_overlap
 
 Partition = Literal["public", "private"]
@@ -108,6 +114,7 @@ def leaderboard(
             f"{as_utc(phase.ends_at):%Y-%m-%d %H:%M} UTC"
         )
     metric = PRIMARY_METRIC[challenge.task]
+    sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0  # sort keys: smaller is better
     rows = s.execute(
         select(Submission, Team.name)
         .outerjoin(Team, Team.id == Submission.team_id)
@@ -127,21 +134,27 @@ def leaderboard(
             by_team.setdefault(team_name, []).append(sub)
     ladder = challenge.ladder and partition == "public"
     pick = _ladder_pick if ladder else _best
-    teams = [pick(name, subs, partition, phase.select) for name, subs in by_team.items()]
-    teams.sort(key=lambda e: (e.score, e.submitted_at, e.submission_id))
+    teams = [pick(name, subs, partition, phase.select, sign) for name, subs in by_team.items()]
+    teams.sort(key=lambda e: (sign * e.score, e.submitted_at, e.submission_id))
     ranked = _rank(teams)
     marked = [_entry(b.baseline or "", True, b, partition, 0) for b in baselines]
-    entries = sorted([*ranked, *marked], key=lambda e: (e.score, e.baseline, e.submitted_at))
-    return Board(challenge.slug, phase.name, partition, metric, entries, ladder=ladder)
+    entries = sorted([*ranked, *marked], key=lambda e: (sign * e.score, e.baseline, e.submitted_at))
+    return Board(
+        challenge.slug, phase.name, partition, metric, entries,
+        lower_is_better=sign > 0, ladder=ladder,
+    )  # fmt: skip
 
 
-def _best(name: str, subs: list[Submission], partition: Partition, select_count: int) -> BoardEntry:
+def _best(
+    name: str, subs: list[Submission], partition: Partition, select_count: int, sign: float
+) -> BoardEntry:
     """A team's entry: its best submission on the board's partition."""
-    return _entry(name, False, _representative(subs, partition, select_count), partition, len(subs))
+    best = _representative(subs, partition, select_count, sign)
+    return _entry(name, False, best, partition, len(subs))
 
 
 def _ladder_pick(
-    name: str, subs: list[Submission], partition: Partition, _select: int
+    name: str, subs: list[Submission], partition: Partition, _select: int, _sign: float
 ) -> BoardEntry:
     """A team's entry in Ladder mode: the score the Ladder released after its last
     submission (see :mod:`synsetlab.challenge.ladder`)."""
@@ -152,14 +165,21 @@ def _ladder_pick(
     return replace(entry, score=score)
 
 
-def _representative(subs: list[Submission], partition: Partition, select_count: int) -> Submission:
-    """The submission that represents a team on the board."""
+def _representative(
+    subs: list[Submission], partition: Partition, select_count: int, sign: float
+) -> Submission:
+    """The submission that represents a team on the board (``sign``: +1 when lower scores
+    are better, -1 when higher are)."""
+
+    def public(x: Submission) -> tuple:
+        return (sign * x.public_score, x.created_at, x.id)
+
     if partition == "public":
-        return min(subs, key=lambda x: (x.public_score, x.created_at, x.id))
+        return min(subs, key=public)
     chosen = [x for x in subs if x.selected]
     if not chosen:  # no choice made: the team's best public ones stand for it
-        chosen = sorted(subs, key=lambda x: (x.public_score, x.created_at, x.id))[:select_count]
-    return min(chosen, key=lambda x: (x.private_score, x.created_at, x.id))
+        chosen = sorted(subs, key=public)[:select_count]
+    return min(chosen, key=lambda x: (sign * x.private_score, x.created_at, x.id))
 
 
 def _metric(sub: Submission, partition: Partition) -> MetricValue:

@@ -45,6 +45,11 @@ def similar_submissions(ws: Workspace, slug: str, *, threshold: float = 0.95) ->
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
     with ws.session() as s:
         challenge = get_challenge(s, slug)
+        if challenge.task == "detection":
+            raise ValueError(
+                "the similarity report compares five guesses per image; detection "
+                "submissions have none"
+            )
         rows = s.execute(
             select(Submission.id, Submission.file_sha256, Submission.format, Team.name)
             .join(Team, Team.id == Submission.team_id)

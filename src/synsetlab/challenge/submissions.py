@@ -274,7 +274,7 @@ def _score(
     scores: dict[str, PartitionScore] = {}
     try:
         correct = image_correct(predictions, key, task=challenge.task)
-        scores = partition_scores(correct, key)
+        scores = partition_scores(correct, key, predictions=predictions)
     except Exception as e:  # a scorer bug must not leave a submission "scoring" forever
         log.exception("scoring submission %d failed", submission_id)
         error = f"scoring failed: {e}"
@@ -285,8 +285,9 @@ def _score(
             row.scores = {name: part.to_dict() for name, part in scores.items()}
             row.public_score = scores["public"].primary.value
             row.private_score = _private(scores).primary.value
-            # Kept for the Ladder: which public images the primary metric got right.
-            row.public_correct = pack_losses(correct[PRIMARY_METRIC[challenge.task]][key.public])
+            primary = PRIMARY_METRIC[challenge.task]
+            if primary in correct:  # per-image errors, for the Ladder (none for mean AP)
+                row.public_correct = pack_losses(correct[primary][key.public])
             row.status = SubmissionStatus.scored
         else:
             row.status, row.error = SubmissionStatus.failed, error

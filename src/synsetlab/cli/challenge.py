@@ -85,7 +85,9 @@ def create(
         help="NAME:START..END[:N/day][:total=N][:concurrent=N][:select=N], dates in UTC; "
         "repeat for several phases.",
     ),
-    task: str = typer.Option("classification", help="classification or localization."),
+    task: str = typer.Option(
+        "classification", help="classification, localization or detection (mean AP)."
+    ),
     public_fraction: float = typer.Option(
         0.3, help="Share of test images on the public board; the rest score the private one."
     ),
@@ -306,7 +308,11 @@ def board_table(board: dict) -> Table:
     """A leaderboard (its JSON form) as a rich table; baselines marked, ties with ≈."""
     title = f"{board['challenge']} · {board['phase']} · {board['partition']} board"
     table = Table(
-        "rank", "team", f"{board['metric']} (lower is better)", "95% interval", title=title
+        "rank",
+        "team",
+        f"{board['metric']} ({'lower' if board['lower_is_better'] else 'higher'} is better)",
+        "95% interval",
+        title=title,
     )
     for e in board["entries"]:
         rank = "-" if e["baseline"] else f"{e['rank']}{' ≈' if e['tied'] else ''}"

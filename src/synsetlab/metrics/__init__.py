@@ -9,7 +9,8 @@ challenge scoring.
 >>> topk_error(scores, np.array([0, 2]), k=2)
 0.0
 
-Localization (:mod:`~synsetlab.metrics.localization`) and error intervals
+Localization (:mod:`~synsetlab.metrics.localization`), detection's mean AP
+(:mod:`~synsetlab.metrics.detection`) and error intervals
 (:mod:`~synsetlab.metrics.intervals`) follow the same conventions. The figures live in
 :mod:`synsetlab.metrics.plots`, imported on demand so that scoring does not load matplotlib.
 """
@@ -28,6 +29,15 @@ from synsetlab.metrics.classification import (
     topk_error,
     topk_predictions,
 )
+from synsetlab.metrics.detection import (
+    DETECTION_IOU_THRESHOLD,
+    DetectionMatches,
+    average_precision,
+    detection_thresholds,
+    match_detections,
+    mean_ap_interval,
+    mean_average_precision,
+)
 from synsetlab.metrics.intervals import bootstrap_interval, intervals_overlap
 from synsetlab.metrics.localization import (
     IOU_THRESHOLD,
@@ -37,18 +47,25 @@ from synsetlab.metrics.localization import (
 )
 
 __all__ = [
+    "DETECTION_IOU_THRESHOLD",
     "IOU_THRESHOLD",
     "ClassificationReport",
+    "DetectionMatches",
     "MistakeSeverity",
     "ReliabilityBins",
+    "average_precision",
     "bootstrap_interval",
     "box_iou",
     "classification_report",
     "confusion_matrix",
+    "detection_thresholds",
     "expected_calibration_error",
     "intervals_overlap",
     "localization_correct",
     "localization_error",
+    "match_detections",
+    "mean_ap_interval",
+    "mean_average_precision",
     "mistake_severity",
     "per_class_accuracy",
     "reliability_bins",
