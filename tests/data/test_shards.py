@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import shutil
+import tarfile
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import torch
+import webdataset as wds
+from PIL import Image
 from torchvision.transforms import v2
 
 from synsetlab.blobs import BlobStore
@@ -20,8 +24,11 @@ from synsetlab.data import (
     num_samples,
     shard_dataset,
 )
+from synsetlab.data.shards import tar_samples
 from synsetlab.export import export_version
+from synsetlab.manifest import Manifest, ManifestEntry
 from tests.export.versions import CLASSES, Version, make_version
+from tests.images import good_images
 
 SIZE = 16  # training crop side, pixels
 TRAIN = create_transform(TransformConfig(image_size=SIZE, min_scale=0.5), train=True)
@@ -34,6 +41,16 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Version, Path]:
     version = make_version(BlobStore(str(root / "blobs")))
     export_version(version.manifest, version.blobs, root / "out", "webdataset", shard_size=2)
     return version, root / "out"
+
+
+@pytest.fixture(scope="module")
+def raw(exported: tuple[Version, Path]) -> Path:
+    """The same version exported as raw pixels at full size, in shards of the same sizes."""
+    version, out = exported
+    raw = out.parent / "raw"
+    export_version(version.manifest, version.blobs, raw, "webdataset", shard_size=2,
+                   encoding="raw")  # fmt: skip
+    return raw
 
 
 def _epoch(
@@ -165,3 +182,101 @@ def test_bad_exports_say_what_to_do(exported: tuple[Version, Path], tmp_path: Pa
     (damaged / "val" / "val-000001.tar").unlink()
     with pytest.raises(FileNotFoundError, match=r"val-000001\.tar.*export it again"):
         shard_dataset(damaged, "val", transform=None)
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_raw_shards_give_the_stored_pictures(
+    exported: tuple[Version, Path], raw: Path, as_tensor: bool
+) -> None:
+    version, _ = exported
+    to_tensor = v2.PILToTensor()
+    for split in ("train", "val"):
+        dataset = shard_dataset(raw, split, transform=None, with_key=True, as_tensor=as_tensor)
+        for image, _, key in dataset:
+            stored = decode_image(version.blobs.get(_content(key)))
+            assert isinstance(image, torch.Tensor if as_tensor else Image.Image)
+            assert torch.equal(to_tensor(image), to_tensor(stored))  # lossless, every format
+
+
+def test_training_from_raw_shards_matches_jpeg_shards_where_both_are_lossless(
+    exported: tuple[Version, Path], raw: Path
+) -> None:
+    """The same order and per-sample augmentation whatever the encoding: the images are
+    equal wherever the JPEG export kept the stored JPEG (the PNG and GIF were re-encoded)."""
+    version, out = exported
+    options = {"transform": TRAIN, "shuffle_buffer": 4, "seed": 5, "with_key": True}
+    jpeg_keys, jpeg_labels, jpeg_images = _epoch(shard_dataset(out, "train", **options), 0)
+    keys, labels, images = _epoch(shard_dataset(raw, "train", as_tensor=True, **options), 0)
+    assert (keys, labels) == (jpeg_keys, jpeg_labels)
+    stored_jpeg = [version.entry(_content(k)).format == "JPEG" for k in keys]
+    assert sum(stored_jpeg) == 5
+    for is_jpeg, image, jpeg in zip(stored_jpeg, images, jpeg_images, strict=True):
+        assert torch.equal(image, jpeg) == is_jpeg
+
+
+def test_tensor_input_changes_nothing_for_jpeg_shards(exported: tuple[Version, Path]) -> None:
+    """Training hands create_transform tensors (as_tensor): the same batches as PIL input."""
+    _, out = exported
+    options = {"transform": TRAIN, "shuffle_buffer": 4, "with_key": True}
+    pil = _epoch(shard_dataset(out, "train", **options), 0)
+    tensor = _epoch(shard_dataset(out, "train", as_tensor=True, **options), 0)
+    assert pil[:2] == tensor[:2]
+    assert all(torch.equal(a, b) for a, b in zip(pil[2], tensor[2], strict=True))
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_raw_pixels_come_upright_in_every_mode(tmp_path: Path, as_tensor: bool) -> None:
+    """Raw pixels are stored unturned (PPM has no EXIF) and turned by the reader, from the
+    orientation the manifest records: what decode_image makes of the stored file."""
+    blobs = BlobStore(str(tmp_path / "blobs"))
+    entries = []
+    for i, (name, (data, fmt, _)) in enumerate(sorted(good_images().items())):
+        with Image.open(io.BytesIO(data)) as img:
+            size, orientation = img.size, img.getexif().get(0x0112)
+        entries.append(
+            ManifestEntry(image_id=i + 1, sha256=blobs.put(data), wnid=CLASSES[0], split="train",
+                          hidden=False, source="test", source_key=name, format=fmt,
+                          width=size[0], height=size[1], exif_orientation=orientation)
+        )  # fmt: skip
+    assert any(e.exif_orientation == 6 for e in entries)
+    manifest = Manifest(classes=CLASSES[:1], entries=tuple(entries))
+    export_version(manifest, blobs, tmp_path / "raw", "webdataset", encoding="raw")
+    to_tensor = v2.PILToTensor()
+    seen = 0
+    for image, _, key in shard_dataset(
+        tmp_path / "raw", "train", transform=to_tensor, with_key=True, as_tensor=as_tensor
+    ):
+        assert torch.equal(image, to_tensor(decode_image(blobs.get(_content(key)))))
+        seen += 1
+    assert seen == len(entries)
+
+
+def _tar(path: Path, names: list[str], fmt: int) -> Path:
+    with tarfile.open(path, "w", format=fmt) as tar:
+        for name in names:
+            data = name.encode() * 3
+            member = tarfile.TarInfo(name)
+            member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.PAX_FORMAT, tarfile.GNU_FORMAT])
+def test_tar_reader_reads_what_webdataset_reads(tmp_path: Path, fmt: int) -> None:
+    names = ["a.ppm", "a.cls", "b.jpg", "dir/c.jpg", "d.json"]
+    if fmt != tarfile.USTAR_FORMAT:  # a long and a non-ASCII name: pax or GNU headers
+        names[3:3] = ["x" * 120 + ".jpg", "\u00e9t\u00e9.jpg"]
+    path = str(_tar(tmp_path / "shard.tar", names, fmt))
+    ours = list(tar_samples([path, path]))
+    assert ours == list(wds.tarfile_samples([{"url": path}, {"url": path}]))
+    assert len(ours) == 2 * (len(names) - 1)  # the shard's end closes its last sample
+    assert ours[0] == {"__key__": "a", "__url__": path, "ppm": b"a.ppm" * 3, "cls": b"a.cls" * 3}
+
+
+def test_tar_reader_refuses_a_cut_shard(tmp_path: Path) -> None:
+    path = _tar(tmp_path / "shard.tar", ["a.ppm", "a.cls"], tarfile.USTAR_FORMAT)
+    data = path.read_bytes()
+    for cut in (520, 700, 1540):  # in a file's data, in its padding, in the next file's
+        path.write_bytes(data[:cut])
+        with pytest.raises(tarfile.ReadError, match="unexpected end of data"):
+            list(tar_samples([str(path)]))

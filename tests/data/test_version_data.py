@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 from torch.utils.data import DistributedSampler
+from torchvision.transforms import v2
 
 from synsetlab.data import (
     DeviceNormalize,
@@ -20,6 +21,7 @@ from synsetlab.data import (
     decode_image,
 )
 from synsetlab.data.dataset import HIDDEN
+from synsetlab.data.transforms import RandomResizedCropFlip
 from tests.tiny_version import CLASSES, TinyVersion
 
 
@@ -123,3 +125,24 @@ def test_weighted_sampling_draws_in_proportion() -> None:
         drawn += [i for i, _ in sampler]
     heavy = np.mean(np.array(drawn) >= 10)
     assert heavy == pytest.approx(0.9, abs=0.02)
+
+
+@pytest.mark.parametrize("hflip", [0.0, 0.5, 1.0])
+def test_crop_and_flip_in_one_step_are_the_v2_transforms(hflip: float) -> None:
+    """RandomResizedCropFlip draws and computes what v2.RandomResizedCrop and
+    v2.RandomHorizontalFlip did as separate steps, from a PIL image or a tensor, and leaves
+    the generator where they left it (the augmentations after it draw the same)."""
+    picture = Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 64, 3), np.uint8))
+    steps = [v2.PILToTensor(), v2.RandomResizedCrop(20, scale=(0.2, 0.9), antialias=True)]
+    if hflip > 0:
+        steps.append(v2.RandomHorizontalFlip(hflip))
+    separate = v2.Compose(steps)
+    fused = RandomResizedCropFlip(20, scale=(0.2, 0.9), hflip=hflip)
+    for seed in range(30):
+        torch.manual_seed(seed)
+        want, state = separate(picture), torch.get_rng_state()
+        for image in (picture, v2.functional.pil_to_tensor(picture)):
+            torch.manual_seed(seed)
+            got = fused(image)
+            assert got.shape == (3, 20, 20) and got.dtype == torch.uint8
+            assert torch.equal(got, want) and torch.equal(torch.get_rng_state(), state)

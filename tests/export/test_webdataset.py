@@ -5,12 +5,16 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import webdataset as wds
+from PIL import Image
 
 from synsetlab.export import export_version
+from synsetlab.export._images import resized_size
 from tests.export.versions import CLASSES, Version, sha
 
 
@@ -91,3 +95,99 @@ def test_hidden_test_labels_when_asked(version: Version, tmp_path: Path) -> None
     )
     got = sorted((meta["sha256"], CLASSES[cls], len(meta["boxes"])) for cls, meta in dataset)
     assert got == sorted((e.sha256, e.wnid, len(e.boxes)) for e in version.manifest.split("test"))
+
+
+def _pre_resized(data: bytes, short_side: int) -> np.ndarray:
+    """The pixels of a stored image resized as the export does: DCT-scaled JPEG decoding down
+    to no less than the target, then a bicubic resize to exactly the target."""
+    with Image.open(io.BytesIO(data)) as img:
+        target = resized_size(img.size, short_side)
+        img.draft("RGB", target)
+        img = img.convert("RGB")
+        return np.asarray(img if img.size == target else img.resize(target, Image.BICUBIC))
+
+
+@pytest.mark.parametrize("short_side", [24, None])
+def test_raw_shards_hold_the_exact_pixels(
+    version: Version, tmp_path: Path, short_side: int | None
+) -> None:
+    report = export_version(
+        version.manifest, version.blobs, tmp_path / "raw", "webdataset",
+        short_side=short_side, encoding="raw", shard_size=3,
+    )  # fmt: skip
+    assert json.loads((tmp_path / "raw" / "export.json").read_text())["options"]["encoding"] == (
+        "raw"
+    )
+    assert report.reencoded == len(version.manifest.entries)  # every image becomes pixels
+    urls = _urls(tmp_path / "raw", "train")
+    dataset = wds.WebDataset(urls, shardshuffle=False).decode("pil").to_tuple("ppm", "cls", "json")
+    samples = list(dataset)
+    assert len(samples) == 7
+    for image, cls, meta in samples:
+        entry = version.entry(meta["sha256"])
+        stored = version.blobs.get(entry.sha256)
+        assert CLASSES[cls] == meta["wnid"] == entry.wnid
+        assert image.mode == "RGB" and image.size == (meta["width"], meta["height"])
+        if short_side is None:
+            # Lossless: what decoding the stored image gives, whatever its format.
+            want = np.asarray(Image.open(io.BytesIO(stored)).convert("RGB"))
+        else:
+            want = _pre_resized(stored, short_side)
+        assert np.array_equal(np.asarray(image), want)
+    first = next(iter(wds.WebDataset(urls[:1], shardshuffle=False)))
+    assert set(first) >= {"ppm", "cls", "json"} and "jpg" not in set(first)
+    assert first["ppm"].startswith(b"P6")
+
+
+def test_jpeg_shards_hold_the_raw_pixels_but_for_jpeg_loss(
+    version: Version, tmp_path: Path
+) -> None:
+    for encoding in ("jpeg", "raw"):
+        export_version(version.manifest, version.blobs, tmp_path / encoding, "webdataset",
+                       short_side=24, encoding=encoding)  # type: ignore[arg-type]  # fmt: skip
+
+    def pixels(out: Path, ext: str) -> dict[str, np.ndarray]:
+        dataset = wds.WebDataset(_urls(out, "train"), shardshuffle=False).decode("rgb8")
+        return {s["__key__"]: s[ext] for s in dataset}
+
+    lossy, exact = pixels(tmp_path / "jpeg", "jpg"), pixels(tmp_path / "raw", "ppm")
+    assert lossy.keys() == exact.keys()
+    for key, image in exact.items():
+        assert image.shape == lossy[key].shape
+        # The same picture but for the JPEG loss (large on 24 px of random 8 px colour blocks:
+        # chroma is subsampled), and not the same pixels.
+        error = np.abs(image.astype(int) - lossy[key]).mean()
+        assert 0 < error < 24
+
+
+def test_raw_samples_record_the_exif_orientation(version: Version, tmp_path: Path) -> None:
+    rotated = {e.sha256 for e in version.manifest.split("val")}
+    entries = tuple(
+        replace(e, exif_orientation=6) if e.sha256 in rotated else e
+        for e in version.manifest.entries
+    )
+    manifest = replace(version.manifest, entries=entries)
+    export_version(manifest, version.blobs, tmp_path / "raw", "webdataset", encoding="raw")
+    for data, meta in wds.WebDataset(_urls(tmp_path / "raw", "val"), shardshuffle=False).to_tuple(
+        "ppm", "json"
+    ):
+        meta = json.loads(meta)
+        entry = version.entry(meta["sha256"])
+        assert meta["orientation"] == 6
+        # The pixels stay in the stored frame, like the boxes and the size.
+        assert (meta["width"], meta["height"]) == (entry.width, entry.height)
+        assert Image.open(io.BytesIO(data)).size == (entry.width, entry.height)
+    for meta in wds.WebDataset(_urls(tmp_path / "raw", "train"), shardshuffle=False).to_tuple(
+        "json"
+    ):
+        assert "orientation" not in json.loads(meta[0])
+
+
+def test_raw_is_a_webdataset_option_only(version: Version, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"imagefolder export cannot store images as 'raw'"):
+        export_version(version.manifest, version.blobs, tmp_path / "a", "imagefolder",
+                       encoding="raw")  # fmt: skip
+    with pytest.raises(ValueError, match=r"unknown encoding 'png': use one of jpeg, raw"):
+        export_version(version.manifest, version.blobs, tmp_path / "b", "webdataset",
+                       encoding="png")  # type: ignore[arg-type]  # fmt: skip
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -26,6 +26,11 @@ def export(
         None, help="Resize every image so its short side has this many pixels (JPEG q90)."
     ),
     shard_size: int = typer.Option(1000, help="Images per webdataset shard or Parquet file."),
+    encoding: str = typer.Option(
+        "jpeg",
+        help="webdataset images as jpeg, or raw: RGB pixels (.ppm), lossless and read without "
+        "decoding (much faster training input) at 6-10x the disk; use with --short-side.",
+    ),
     include_hidden: bool = typer.Option(False, help="Also write the hidden test labels."),
     class_order: str = typer.Option("sorted", help="Class index order: sorted (wnid) or ilsvrc."),
     workers: int = typer.Option(0, help="Processes reading and resizing images."),
@@ -51,6 +56,7 @@ def export(
             include_hidden=include_hidden,
             taxonomy=ws.taxonomy(),
             class_order=class_order,  # type: ignore[arg-type]
+            encoding=encoding,  # type: ignore[arg-type]
             workers=workers,
         )
         ws.close()

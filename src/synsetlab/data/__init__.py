@@ -9,7 +9,7 @@
   so a resumed run sees exactly the samples and augmentations an uninterrupted one would.
 """
 
-from synsetlab.data.dataset import VersionDataset, decode_image
+from synsetlab.data.dataset import VersionDataset, decode_image, decode_tensor
 from synsetlab.data.loader import DeviceNormalize, ResumableSampler, create_loader
 from synsetlab.data.shards import ShardDataset, num_samples, shard_dataset
 from synsetlab.data.transforms import TransformConfig, create_transform
@@ -23,6 +23,7 @@ __all__ = [
     "create_loader",
     "create_transform",
     "decode_image",
+    "decode_tensor",
     "num_samples",
     "shard_dataset",
 ]

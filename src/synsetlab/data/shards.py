@@ -6,19 +6,23 @@ Reads the folder ``synsetlab export VERSION --format webdataset OUT`` writes (se
     OUT/export.json                  "format": "webdataset"; "classes": the class index order;
                                      details["shards"][split]: [{"url", "nsamples"}, ...]
                                      with ``url`` relative to OUT
-    OUT/<split>/<split>-000000.tar   samples <key>.jpg, <key>.cls (class index as ASCII
-                                     digits; absent where the label is hidden), <key>.json
+    OUT/<split>/<split>-000000.tar   samples <key>.jpg (or <key>.ppm: raw pixels),
+                                     <key>.cls (class index as ASCII digits; absent where
+                                     the label is hidden), <key>.json
 
 Sequential reads of a few large files instead of one file per image: what a network or
 spinning disk needs. ``--short-side 256`` at export time pre-resizes the JPEGs, which halves
 decoding time for ImageNet-sized (500x375) pictures; ``decode_min_side`` (DCT scaling) only
 pays for pictures at least twice that side, so it matters for full-size exports of large
-photos, not for pre-resized ones (``bench/loader.py`` measures both).
+photos, not for pre-resized ones. ``--short-side 256 --encoding raw`` stores the pixels
+themselves (PPM): no decoding at all, at 6-10x the disk; with ``as_tensor=True`` they go
+straight into a tensor, never through PIL (``bench/loader.py`` measures all of these).
 
 ::
 
     dataset = shard_dataset("out/tiny", "train", transform=create_transform(cfg, train=True),
-                            decode_min_side=cfg.decode_size(True), shuffle_buffer=2000)
+                            decode_min_side=cfg.decode_size(True), shuffle_buffer=2000,
+                            as_tensor=True)
     loader = create_loader(dataset, batch_size=256, workers=8)
     for epoch in range(epochs):
         dataset.set_epoch(epoch)
@@ -38,9 +42,10 @@ import hashlib
 import json
 import os
 import random
-from collections.abc import Callable, Iterator, Sequence
+import tarfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +53,16 @@ import webdataset as wds
 from PIL import Image
 from torch.utils.data import IterableDataset
 
-from synsetlab.data.dataset import HIDDEN, decode_image, seeded
+from synsetlab.data.dataset import HIDDEN, decode_image, decode_tensor, seeded
 from synsetlab.data.loader import mix_seed
 
 #: The file every export writes last (see :mod:`synsetlab.export`).
 EXPORT_MARKER = "export.json"
 EXPORT_HINT = "write one with `synsetlab export VERSION --format webdataset {out}`"
+#: A tar header or padding block, bytes.
+TAR_BLOCK = 512
+#: The magic number and version of a POSIX ustar header, what the export writes.
+USTAR = b"ustar\x0000"
 
 
 @dataclass(frozen=True)
@@ -68,10 +77,13 @@ class ShardDataset(IterableDataset):
     """``(image, label)`` pairs streamed from a split's shards (``(image, label, key)`` with
     ``with_key``).
 
-    ``image`` is what ``transform`` makes of the decoded RGB PIL image (usually a ``(3, S, S)``
-    uint8 tensor); ``label`` the class index in ``classes`` order, or :data:`HIDDEN` (-1) for
-    samples without ``.cls``; ``key`` the sample's name in the tar (its content sha256,
-    ``_1``, ``_2`` ... for repeated content).
+    ``image`` is what ``transform`` makes of the decoded upright RGB picture (usually a ``(3,
+    S, S)`` uint8 tensor): a PIL image, or with ``as_tensor`` a ``(3, H, W)`` uint8 tensor
+    (:func:`synsetlab.data.decode_tensor`: what :func:`synsetlab.data.create_transform`'s
+    transforms take as well, and raw ``.ppm`` samples then skip PIL); ``label`` the class
+    index in ``classes`` order, or :data:`HIDDEN` (-1) for samples without ``.cls``; ``key``
+    the sample's name in the tar (its content sha256, ``_1``, ``_2`` ... for repeated
+    content).
 
     Each epoch (``set_epoch``):
 
@@ -103,6 +115,7 @@ class ShardDataset(IterableDataset):
         epoch: int = 0,
         resampled: bool = False,
         with_key: bool = False,
+        as_tensor: bool = False,
     ) -> None:
         if not shards:
             raise ValueError("ShardDataset needs at least one shard; build it with shard_dataset")
@@ -119,6 +132,7 @@ class ShardDataset(IterableDataset):
         self.epoch = epoch
         self.resampled = resampled
         self.with_key = with_key
+        self.as_tensor = as_tensor
 
     @property
     def num_samples(self) -> int:
@@ -148,38 +162,113 @@ class ShardDataset(IterableDataset):
         rng = random.Random(mix_seed(self.seed, self.epoch, 1, rank, worker))
         if self.resampled:
             samples = islice(
-                wds.tarfile_samples(_draw(self.shards, rng)),
+                tar_samples(_draw(self.shards, rng)),
                 _share(-(-self.num_samples // world_size), worker, workers),
             )
         else:
             urls = ({"url": s.path} for s in self.shard_order())
-            samples = wds.tarfile_samples(wds.split_by_worker(wds.split_by_node(urls)))
+            mine = wds.split_by_worker(wds.split_by_node(urls))
+            samples = tar_samples(url["url"] for url in mine)
         if self.shuffle_buffer > 1:
             # Encoded bytes wait in the buffer (~110 kB a full-size ImageNet JPEG, ~40 kB at
-            # 256 px), and it fills completely before the first sample comes out.
+            # 256 px, ~260 kB raw at 256 px), and it fills completely before the first sample
+            # comes out.
             samples = wds.shuffle(self.shuffle_buffer, self.shuffle_buffer, rng=rng)(samples)
         for sample in samples:
             yield self._load(sample)
 
     def _load(self, sample: dict[str, Any]) -> tuple[Any, ...]:
         key = sample["__key__"]
-        if "jpg" not in sample:
+        if "jpg" in sample:
+            data, orientation = sample["jpg"], None  # a JPEG carries its EXIF
+        elif "ppm" in sample:
+            data, orientation = sample["ppm"], _orientation(sample)
+        else:
             raise ValueError(
-                f"sample {key!r} of {sample.get('__url__')} has no .jpg: not a synsetlab "
-                "webdataset shard; export the version again with --format webdataset"
+                f"sample {key!r} of {sample.get('__url__')} has no .jpg or .ppm: not a "
+                "synsetlab webdataset shard; export the version again with --format webdataset"
             )
         label = int(sample["cls"].decode("ascii")) if "cls" in sample else HIDDEN
-        image = decode_image(sample["jpg"], min_side=self.decode_min_side)
+        decode = decode_tensor if self.as_tensor else decode_image
+        image = decode(data, min_side=self.decode_min_side, orientation=orientation)
         if self.transform is not None:
             with seeded(mix_seed(self.seed, self.epoch, 2, _key_number(key))):
                 image = self.transform(image)
         return (image, label, key) if self.with_key else (image, label)
 
 
-def _draw(shards: Sequence[Shard], rng: random.Random) -> Iterator[dict[str, str]]:
-    """Shards drawn with replacement, for ever."""
+def _orientation(sample: dict[str, Any]) -> int | None:
+    """The EXIF orientation the export recorded for a raw sample's pixels (PPM has no EXIF).
+    The json is parsed only when it has one: most photos need no turn."""
+    meta = sample.get("json", b"")
+    return json.loads(meta).get("orientation") if b'"orientation"' in meta else None
+
+
+def _draw(shards: Sequence[Shard], rng: random.Random) -> Iterator[str]:
+    """Shards' paths drawn with replacement, for ever."""
     while True:
-        yield {"url": rng.choice(shards).path}
+        yield rng.choice(shards).path
+
+
+def tar_samples(paths: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The samples of the local tar files ``paths``, as ``wds.tarfile_samples`` gives them:
+    ``{"__key__", "__url__", <extension>: bytes, ...}``, members grouped by key."""
+    members = chain.from_iterable(_tar_members(path) for path in paths)
+    return wds.tariterators.group_by_keys(members)
+
+
+def _tar_members(path: str) -> Iterator[dict[str, Any]]:
+    """The regular files of the tar at ``path`` as ``{"fname", "data", "__url__"}``, then
+    ``{}`` (webdataset's end-of-shard marker).
+
+    POSIX ustar headers, what the export writes, are parsed here and each file is read with
+    one ``read``: ~0.1 ms a raw 256 px sample, against ~0.3 ms through the stream mode of
+    ``tarfile`` that ``wds.tarfile_samples`` uses (it copies data in 10 kB pieces). From any
+    other header (pax, GNU, a bad checksum) on, ``tarfile`` reads the rest, and raises for
+    what is damaged.
+    """
+    with Path(path).open("rb") as f:
+        while header := f.read(TAR_BLOCK):
+            if not header.strip(b"\0"):
+                break  # the end-of-archive blocks
+            member = _ustar_file(header)
+            if member is None:
+                f.seek(-len(header), os.SEEK_CUR)
+                yield from _tarfile_members(f, path)
+                break
+            name, size = member
+            data, padding = f.read(size), -size % TAR_BLOCK
+            if len(data) < size or len(f.read(padding)) < padding:
+                raise tarfile.ReadError(f"unexpected end of data in {path}: export it again")
+            yield {"fname": name, "data": data, "__url__": path}
+    yield {}
+
+
+def _ustar_file(header: bytes) -> tuple[str, int] | None:
+    """``(name, size)`` from the POSIX ustar header of a regular file, checksum verified;
+    ``None`` for anything else (a pax, GNU or damaged header, a link, a folder)."""
+    if len(header) < TAR_BLOCK or header[257:265] != USTAR or header[156:157] not in b"0\0":
+        return None
+    try:
+        checksum = int(header[148:156].strip(b"\0 "), 8)
+        size = int(header[124:136].strip(b"\0 "), 8)
+    except ValueError:
+        return None
+    if checksum != 256 + sum(header[:148]) + sum(header[156:]):
+        return None
+    name, prefix = header[:100].split(b"\0", 1)[0], header[345:500].split(b"\0", 1)[0]
+    if prefix:
+        name = prefix + b"/" + name
+    return name.decode("utf-8", "surrogateescape"), size
+
+
+def _tarfile_members(f: Any, path: str) -> Iterator[dict[str, Any]]:
+    """The regular files of an open tar from its current position, read by ``tarfile``."""
+    with tarfile.open(fileobj=f, mode="r:") as tar:
+        for member in tar:
+            if member.isreg():
+                data = tar.extractfile(member).read()  # type: ignore[union-attr]
+                yield {"fname": member.name, "data": data, "__url__": path}
 
 
 def _share(total: int, worker: int, workers: int) -> int:
@@ -254,13 +343,17 @@ def shard_dataset(
     epoch: int = 0,
     resampled: bool = False,
     with_key: bool = False,
+    as_tensor: bool = False,
 ) -> ShardDataset:
     """``split`` of the webdataset export at ``export_dir`` as a torch ``IterableDataset``.
 
     Yields ``(image, label)``: ``image`` is ``transform(decode_image(jpg, min_side=
     decode_min_side))``, e.g. a ``(3, S, S)`` uint8 tensor from :func:`create_transform`
     (pass ``TransformConfig.decode_size(train)`` as ``decode_min_side`` for DCT-scaled
-    decoding); ``label`` an int, -1 where hidden. ``shuffle_buffer``: 0 keeps export order
+    decoding), or with ``as_tensor`` ``transform(decode_tensor(...))``: raw (``.ppm``)
+    samples then reach the transform as a copy of their pixels, the fastest input there is
+    (``create_transform``'s transforms take both); ``label`` an int, -1 where hidden.
+    ``shuffle_buffer``: 0 keeps export order
     (evaluation), 1 shuffles the shard order only, more also shuffles samples through a
     buffer that size (a few thousand is usual). See :class:`ShardDataset` for how shards are
     split over ranks and workers, and for ``resampled``; ``with_key`` adds each sample's key.
@@ -281,4 +374,5 @@ def shard_dataset(
         epoch=epoch,
         resampled=resampled,
         with_key=with_key,
+        as_tensor=as_tensor,
     )

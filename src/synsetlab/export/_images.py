@@ -2,7 +2,8 @@
 
 Pixels, sizes and boxes stay in the frame of the stored image (before EXIF rotation), as the
 manifest gives them; a re-encoded image keeps the original's EXIF block, so it is displayed and
-decoded exactly as the original was.
+decoded exactly as the original was. Raw pixels (PPM) hold no EXIF: the manifest's
+``exif_orientation`` says how to turn them upright.
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ class ImagePolicy:
     short_side: int | None = None
     #: Formats written as stored when no resize is asked; ``None`` keeps every format.
     keep: frozenset[str] | None = COMMON_FORMATS
-    #: What other formats become: "PNG" (lossless) or "JPEG". Resized images are always JPEG.
+    #: What other formats become: "PNG" (lossless), "JPEG" or "PPM" (raw RGB pixels).
     fallback: str = "PNG"
+    #: What resized images become: "JPEG" (quality 90) or "PPM" (raw RGB pixels, lossless).
+    resize_format: str = "JPEG"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +103,7 @@ def prepare(entry: ManifestEntry, data: bytes, policy: ImagePolicy) -> ExportIma
     kept = policy.keep is None or entry.format in policy.keep
     if target == size and kept and (policy.short_side is None or entry.format in JPEG_FORMATS):
         return stored
-    fmt = "JPEG" if policy.short_side is not None else policy.fallback
+    fmt = policy.resize_format if policy.short_side is not None else policy.fallback
     out = reencode(entry, data, target, fmt)
     return replace(
         stored,
@@ -137,7 +140,7 @@ def reencode(entry: ManifestEntry, data: bytes, target: tuple[int, int], fmt: st
     try:
         with Image.open(io.BytesIO(data)) as img:
             exif = img.info.get("exif")
-            if fmt == "JPEG" and target != img.size:
+            if target != img.size:
                 # JPEG decoders can scale by 1/2..1/8 while decoding: far faster for a big
                 # shrink, and the resize below still gives the exact size.
                 img.draft("RGB", target)
@@ -146,7 +149,7 @@ def reencode(entry: ManifestEntry, data: bytes, target: tuple[int, int], fmt: st
                 img = img.resize(target, Image.Resampling.BICUBIC)
             out = io.BytesIO()
             options = {"quality": JPEG_QUALITY} if fmt == "JPEG" else {}
-            if exif:
+            if exif and fmt != "PPM":  # PPM has no EXIF: the manifest's orientation stands in
                 options["exif"] = exif
             img.save(out, fmt, **options)
     except (OSError, ValueError, Image.DecompressionBombError) as e:
@@ -161,8 +164,9 @@ _PNG_MODES = frozenset({"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"})
 
 
 def encodable(img: Image.Image, fmt: str) -> Image.Image:
-    """``img`` in a mode ``fmt`` can store: RGB for JPEG (training input), as is for PNG."""
-    if fmt == "JPEG":
+    """``img`` in a mode ``fmt`` can store: RGB for JPEG and PPM (training input), as is for
+    PNG."""
+    if fmt in ("JPEG", "PPM"):
         return img if img.mode == "RGB" else img.convert("RGB")
     if img.mode in _PNG_MODES:
         return img

@@ -18,6 +18,10 @@ from synsetlab.taxonomy import Taxonomy, UnknownSynsetError, ilsvrc2012_id_to_wn
 
 ClassOrder = Literal["sorted", "ilsvrc"]
 CLASS_ORDERS: tuple[str, ...] = ("sorted", "ilsvrc")
+#: How re-encoded training images are stored: JPEG (quality 90), or raw RGB pixels (PPM:
+#: lossless, read without decoding, 6-10x the disk of JPEG).
+Encoding = Literal["jpeg", "raw"]
+ENCODINGS: tuple[str, ...] = ("jpeg", "raw")
 #: What the ImageNet layouts accept as a class name (their readers match it).
 WNID = re.compile(r"n\d{8}")
 #: Member time of every archive written: the same version gives the same bytes.
@@ -89,6 +93,7 @@ class ExportJob:
     short_side: int | None = None
     shard_size: int = 1000
     class_order: str = "sorted"
+    encoding: str = "jpeg"
     workers: int = 0
     #: Images re-encoded so far.
     reencoded: int = 0

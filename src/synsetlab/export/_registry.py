@@ -28,6 +28,8 @@ class Exporter:
     #: ``check(job)`` raises ValueError when the format cannot hold this version as asked; run
     #: before anything is written.
     check: Callable[[ExportJob], None] = _accept_all
+    #: The image encodings it can write (``ExportJob.encoding``).
+    encodings: tuple[str, ...] = ("jpeg",)
 
 
 #: Format name -> exporter, in registration order.

@@ -7,10 +7,13 @@ Layout (``OUT``)::
         <key>.jpg                    the image: the stored JPEG bytes, or re-encoded as JPEG
                                      (quality 90) when resized to ``short_side`` or stored in
                                      another format
+        <key>.ppm                    instead of .jpg with ``encoding="raw"``: the (resized)
+                                     pixels as binary PPM (P6, 8-bit RGB), lossless
         <key>.cls                    the class index, as ASCII digits (labelled images only)
         <key>.json                   {"sha256", "width", "height", and for labelled images
                                      "wnid" and "boxes": [{"wnid", "xmin", "ymin", "xmax",
-                                     "ymax"}] in pixels of the written image}
+                                     "ymax"}] in pixels of the written image; for .ppm
+                                     samples of EXIF-rotated photos "orientation" (2-8)}
     classes.txt, export.json         export.json's details list each split's shards and counts
 
 ``key`` is the image's sha256 (``_1``, ``_2`` ... for repeated content). Read with::
@@ -21,6 +24,14 @@ Images whose label is hidden (test) have no ``.cls``: read them with ``to_tuple(
 ``short_side`` resizes every image so its shorter side has exactly that many pixels (up or
 down, bicubic), the usual pre-resize before a random-resized crop. The whole export is
 staged and renamed at the end, so no shard is ever seen half written.
+
+``encoding="raw"`` writes every image as raw pixels (``.ppm``; read with ``to_tuple("ppm",
+"cls")``), FFCV's ``RGBImageField(write_mode="raw")``: reading one is a copy, not a JPEG
+decode, which makes training input several times faster when decoding is what limits it
+(``bench/loader.py``), at 6-10x the disk of JPEG q90 (~260 kB an image at a 256 px short side,
+~560 kB at 500x375): pair it with ``short_side``. PPM holds no EXIF, so the pixels stay as
+stored, like the boxes, and ``"orientation"`` in the json says how to turn them upright
+(:func:`synsetlab.data.shard_dataset` does; the JPEG samples carry their EXIF instead).
 """
 
 from __future__ import annotations
@@ -37,7 +48,10 @@ from synsetlab.manifest import ManifestEntry
 
 
 def write(job: ExportJob, out: Path) -> dict[str, Any]:
-    policy = job.policy(keep=JPEG_FORMATS, fallback="JPEG")
+    if job.encoding == "raw":
+        policy = job.policy(keep=frozenset(), fallback="PPM", resize_format="PPM")
+    else:
+        policy = job.policy(keep=JPEG_FORMATS, fallback="JPEG")
     shards = {}
     for split, entries in job.splits.items():
         (out / split).mkdir()
@@ -78,13 +92,17 @@ def write_split(
 
 
 def sample(job: ExportJob, key: str, image: ExportImage) -> dict[str, Any]:
-    """One webdataset sample: ``__key__``, ``jpg``, ``json`` and, when labelled, ``cls``."""
+    """One webdataset sample: ``__key__``, ``jpg`` (or ``ppm``), ``json`` and, when labelled,
+    ``cls``."""
     meta: dict[str, Any] = {
         "sha256": image.entry.sha256,
         "width": image.width,
         "height": image.height,
     }
-    record: dict[str, Any] = {"__key__": key, "jpg": image.data}
+    raw = image.format == "PPM"
+    record: dict[str, Any] = {"__key__": key, "ppm" if raw else "jpg": image.data}
+    if raw and image.entry.exif_orientation not in (None, 1):
+        meta["orientation"] = image.entry.exif_orientation
     wnid = job.label(image.entry)
     if wnid is not None:
         record["cls"] = str(job.class_index[wnid]).encode("ascii")
@@ -102,5 +120,6 @@ EXPORTER = register(
         name="webdataset",
         summary="<split>/<split>-%06d.tar shards of .jpg/.cls/.json samples, optionally resized",
         write=write,
+        encodings=("jpeg", "raw"),
     )
 )

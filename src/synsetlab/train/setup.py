@@ -260,6 +260,7 @@ def _shards(config: TrainConfig, manifest: Manifest, version_id: str, world: Wor
         config.shards or "", config.train_split, transform=create_transform(data, train=True),
         decode_min_side=data.decode_size(train=True), shuffle_buffer=config.shuffle_buffer,
         seed=config.seed, resampled=world.distributed,  # equal counts on every rank
+        as_tensor=True,  # raw (.ppm) shards then skip PIL: create_transform takes tensors
     )  # fmt: skip
     if dataset.version is not None and dataset.version != version_id:
         raise TrainingError(
