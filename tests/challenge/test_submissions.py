@@ -179,3 +179,19 @@ def test_near_identical_submissions_of_different_teams_are_reported(ws):
     assert {(p.team_a, p.team_b) for p in pairs} == {("lab", "sock-puppet")}
     assert (pairs[0].submission_a, pairs[0].submission_b, pairs[0].agreement) == (a.id, b.id, 1.0)
     assert len(similar_submissions(ws, slug, threshold=0.01)) > len(pairs)
+
+
+def test_the_concurrent_quota_counts_submissions_being_scored(ws):
+    slug = open_challenge(
+        ws, phases=[phase("dev", timedelta(hours=-1), timedelta(days=1), concurrent=1)]
+    )
+    who = team_member(ws, "alice", "lab")
+    first = submit(ws, who, slug, kaggle_csv(ws))
+    with ws.session() as s:  # as if it were still being scored
+        s.get(Submission, first.id).status = SubmissionStatus.scoring
+    with pytest.raises(QuotaExceededError, match="being scored") as e:
+        submit(ws, who, slug, kaggle_csv(ws))
+    assert e.value.retry_after == 5
+    with ws.session() as s:
+        s.get(Submission, first.id).status = SubmissionStatus.scored
+    assert submit(ws, who, slug, kaggle_csv(ws)).status is SubmissionStatus.scored
