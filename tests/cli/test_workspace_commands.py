@@ -39,6 +39,9 @@ def test_quickstart_builds_a_workspace_and_reports_planted_faults(tmp_path: Path
     submission = (tmp_path / "demo" / "submission.csv").read_text().splitlines()
     assert submission[0] == "ImageId,PredictionString" and len(submission) > 1
     assert (tmp_path / "demo" / "runs" / "tiny-cpu-v1" / "eval-v1-val" / "metrics.json").exists()
+    assert "9. challenge quickstart on v1's hidden test split" in out
+    assert "class prior (baseline)" in out and "quickstart-team" in out
+    assert "/c/quickstart/leaderboard" in out and "(shown once): ssl_" in out
 
 
 def test_quickstart_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
