@@ -203,14 +203,6 @@ def baseline(data: bytes, key: AnswerKey, task: str) -> dict[str, dict[str, Any]
     if len(guesses) != key.n_images:
         raise ValueError(f"{key.n_images - len(guesses)} images missing")
 
-    def iou(a: list[float], b: list[float]) -> float:
-        iw = min(a[2], b[2]) - max(a[0], b[0]) + 1
-        ih = min(a[3], b[3]) - max(a[1], b[1]) + 1
-        if iw <= 0 or ih <= 0:
-            return 0.0
-        union = (a[2] - a[0] + 1) * (a[3] - a[1] + 1) + (b[2] - b[0] + 1) * (b[3] - b[1] + 1)
-        return iw * ih / (union - iw * ih)
-
     labels = key.labels.tolist()
     gt_boxes = [b.tolist() for b in key.boxes] if localization else []
     outcomes: dict[str, list[bool]] = {"top1_error": [], "top5_error": []}
@@ -222,7 +214,7 @@ def baseline(data: bytes, key: AnswerKey, task: str) -> dict[str, dict[str, Any]
         outcomes["top5_error"].append(any(c == label for c, _ in parsed))
         if localization:
             outcomes["localization_error"].append(
-                any(c == label and any(iou(box, g) >= 0.5 for g in gt_boxes[row])
+                any(c == label and any(_iou(box, g) >= 0.5 for g in gt_boxes[row])
                     for c, box in parsed)
             )  # fmt: skip
 

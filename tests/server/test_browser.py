@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.challenge.workspace import kaggle_csv, make_workspace, open_challenge, phase
+from tests.challenge.workspace import kaggle_csv
 from tests.server.live import serve
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -44,18 +43,11 @@ def browser():
     driver.quit()
 
 
-def test_register_submit_and_see_the_score_in_a_browser(tmp_path: Path, browser) -> None:
+def test_register_submit_and_see_the_score_in_a_browser(tmp_path: Path, ws, browser) -> None:
+    """On the ``ws`` fixture's challenge "shapes" (conftest.py), open now."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    ws = make_workspace(tmp_path / "ws")
-    open_challenge(
-        ws,
-        "shapes",
-        name="Shapes 2026",
-        public_fraction=0.5,
-        phases=[phase("dev", timedelta(hours=-1), timedelta(days=2), per_day=5)],
-    )
     preds = tmp_path / "preds.csv"
     preds.write_bytes(kaggle_csv(ws, correct=0.8, seed=3))
     shots = Path(os.environ.get("SYNSETLAB_SCREENSHOTS", tmp_path / "shots"))
@@ -100,4 +92,3 @@ def test_register_submit_and_see_the_score_in_a_browser(tmp_path: Path, browser)
         row = browser.find_element(By.CSS_SELECTOR, "table.board tbody tr")
         assert "vision-lab" in row.text and score in row.text
         shot("6-leaderboard")
-    ws.close()
