@@ -11,6 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from synsetlab.catalog import Phase
+from synsetlab.challenge.accounts import create_team, create_user, member
+from synsetlab.challenge.submissions import submit
 from synsetlab.cli.app import app
 from synsetlab.workspace import open_workspace
 from tests.cli.test_readme import code_blocks
@@ -93,3 +95,28 @@ def end_the_dev_phase(root: Path) -> None:
         dev = s.query(Phase).filter_by(name="dev").one()
         dev.ends_at = dev.starts_at + timedelta(seconds=1)
     ws.close()
+
+
+def test_a_participant_with_only_the_exported_test_images_can_submit(trained: Path) -> None:
+    """The organiser exports the hidden test images (named by ImageId); a participant
+    predicts those files as a kaggle submission, which the challenge accepts."""
+    run("synsetlab export v1 --format imagefolder exported")
+    run(
+        "synsetlab challenge create v1 --name Open --phase "
+        f"dev:{date.today() - timedelta(days=1)}..{date.today() + timedelta(days=1)}"
+    )
+    run("synsetlab predict runs/tiny-cpu-v1/best.pt exported/test --format kaggle --out p.csv")
+    rows = (trained / "p.csv").read_text().splitlines()
+    expected = (trained / "submission.csv").read_text().splitlines()
+    assert rows[0] == "ImageId,PredictionString"
+    # the same images, named as the version knows them; the same model gives the same guesses
+    assert [r.split(",")[0] for r in rows] == [r.split(",")[0] for r in expected]
+    assert sum(a == b for a, b in zip(rows, expected, strict=True)) >= 0.9 * len(rows)
+    ws = open_workspace(trained)
+    with ws.session() as s:
+        user = create_user(s, "carol", "password-of-carol")
+        create_team(s, user, "carols")
+        who = member(s, user)
+    sub = submit(ws, who, "open", (trained / "p.csv").read_bytes())
+    ws.close()
+    assert sub.status.value == "scored" and sub.scores["public"]["n_images"] > 0

@@ -266,7 +266,12 @@ def predict(
     checkpoint: Path = typer.Argument(..., help="A training checkpoint."),
     inputs: list[Path] = typer.Argument(..., help="Image files or folders (searched deeply)."),
     topk: int = typer.Option(5, help="Classes per image."),
-    format: str = typer.Option("csv", "--format", help="csv or json."),
+    format: str = typer.Option(
+        "csv",
+        "--format",
+        help="csv, json, or kaggle (a challenge submission; ImageId = file name without "
+        "extension, as exported test images are named).",
+    ),
     out: Path | None = typer.Option(None, help="Write here instead of standard output."),
     tta: str = TTA,
     device: str = DEVICE,
@@ -281,8 +286,8 @@ def predict(
 
     with user_errors():
         _check_tta(tta)
-        if format not in ("csv", "json"):
-            raise ValueError(f"unknown format {format!r}: csv or json")
+        if format not in ("csv", "json", "kaggle"):
+            raise ValueError(f"unknown format {format!r}: csv, json or kaggle")
         torch_device = resolve_device(device)
         loaded = load_model(checkpoint, device=torch_device)
         predictions = predict_files(

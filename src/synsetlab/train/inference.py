@@ -257,7 +257,17 @@ def _lemma(taxonomy: Taxonomy, wnid: str) -> str:
 
 
 def write_predictions(predictions: Sequence[Prediction], fmt: str) -> str:
-    """Predictions as CSV (``path,rank,wnid,lemma,probability`` rows) or JSON."""
+    """Predictions as CSV (``path,rank,wnid,lemma,probability`` rows), JSON, or ``kaggle``:
+    a challenge submission (``ImageId,PredictionString``) whose ImageId is each file's name
+    without its extension, as the hidden test images of an export are named
+    (``<split>/<sha256>.<ext>``, see ``synsetlab export V --format imagefolder``)."""
+    if fmt == "kaggle":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(SUBMISSION_HEADER)
+        for p in sorted(predictions, key=lambda p: Path(p.path).stem):
+            writer.writerow([Path(p.path).stem, " ".join(wnid for wnid, _, _ in p.top)])
+        return buf.getvalue()
     if fmt == "json":
         rows = [
             {
@@ -268,7 +278,7 @@ def write_predictions(predictions: Sequence[Prediction], fmt: str) -> str:
         ]
         return json.dumps(rows, indent=1) + "\n"
     if fmt != "csv":
-        raise ValueError(f"unknown format {fmt!r}: csv or json")
+        raise ValueError(f"unknown format {fmt!r}: csv, json or kaggle")
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["path", "rank", "wnid", "lemma", "probability"])
