@@ -63,10 +63,12 @@ def test_the_per_day_quota_is_exact_and_says_when_it_resets(ws):
     now = utcnow()
     for _ in range(2):
         submit(ws, who, slug, kaggle_csv(ws), now=now)
+    blobs_before = sorted(p.name for p in (ws.root / "blobs").rglob("*") if p.is_file())
     with pytest.raises(QuotaExceededError, match="resets at") as e:
-        submit(ws, who, slug, kaggle_csv(ws), now=now)
+        submit(ws, who, slug, kaggle_csv(ws, correct=0.5), now=now)  # a file not seen before
     assert 0 < e.value.retry_after <= 86400
     assert count(ws) == 2
+    assert sorted(p.name for p in (ws.root / "blobs").rglob("*") if p.is_file()) == blobs_before
     # Tomorrow the quota is back.
     tomorrow = now + timedelta(days=1)
     assert submit(ws, who, slug, kaggle_csv(ws), now=tomorrow).status is SubmissionStatus.scored

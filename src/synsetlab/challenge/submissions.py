@@ -92,10 +92,11 @@ def submit(
     predictions = parse_submission(
         data, key, task=challenge.task, fmt=fmt, max_bytes=MAX_SUBMISSION_BYTES
     )
-    file_sha = ws.blobs.put(data)
     with ws.session() as s:
         _take_team_lock(s, who.team_id)
         _check_quota(s, phase, who.team_id, now)
+        # Stored once counted, before the row commits: every row has its file.
+        file_sha = ws.blobs.put(data)
         row = Submission(
             challenge_id=challenge.id,
             phase_id=phase.id,
