@@ -88,3 +88,19 @@ def test_wrong_password_shows_an_error_page(client, ws):
         "/login", data={"user": "alice", "password": "nope-nope", "csrf_token": token}
     )
     assert answer.status_code == 401 and "wrong user name or password" in answer.text
+
+
+def test_admins_see_the_private_board_early_participants_do_not(client, ws):
+    from synsetlab.catalog import Role
+    from tests.challenge.workspace import team_member
+
+    auth = register(client, "alice", "lab")
+    client.post("/api/challenges/shapes/submissions", headers=auth,
+                files={"file": ("p.csv", kaggle_csv(ws, correct=0.6))})  # fmt: skip
+    browser_login(client, "alice")
+    assert "revealed when it ends" in client.get("/c/shapes/leaderboard?partition=private").text
+    client.post("/logout", data={"csrf_token": csrf(client.get("/").text)})
+    team_member(ws, "root", role=Role.admin)
+    browser_login(client, "root")
+    page = client.get("/c/shapes/leaderboard?partition=private").text
+    assert "Private board, phase dev" in page and "<td>lab</td>" in page

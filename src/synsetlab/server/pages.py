@@ -297,7 +297,8 @@ def leaderboard(
         p = get_phase(c, phase) if phase else current_phase(c, now)
         view = ChallengeOut.of(c, now)
         try:
-            board = boards.leaderboard(s, c, p, partition, now=now)
+            admin = who is not None and who.is_admin  # organisers may look early
+            board = boards.leaderboard(s, c, p, partition, now=now, admin=admin)
             hidden = None
         except ForbiddenError as e:  # the private board before its time: say when
             board, hidden = None, str(e)
@@ -311,7 +312,8 @@ def results(request: Request, slug: str, ws: WorkspaceDep, who: OptionalPageMemb
         c = get_challenge(s, slug)
         view = ChallengeOut.of(c, now)
         try:
-            board, hidden = boards.results(s, c, now=now), None
+            admin = who is not None and who.is_admin
+            board, hidden = boards.results(s, c, now=now, admin=admin), None
         except ForbiddenError as e:
             board, hidden = None, str(e)
     return page(request, "results.html", who, c=view, board=board, hidden=hidden)
