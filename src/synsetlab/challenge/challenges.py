@@ -153,6 +153,11 @@ def phase_state(phase: Phase, now: datetime) -> PhaseState:
     return "open" if now < as_utc(phase.ends_at) else "ended"
 
 
+def phase_ended(phase: Phase, now: datetime) -> bool:
+    """Whether ``phase`` is over at ``now``: its private scores may then be shown."""
+    return phase_state(phase, now) == "ended"
+
+
 def open_phase(challenge: Challenge, now: datetime) -> Phase | None:
     """The phase accepting submissions at ``now`` (phases never overlap), if any."""
     return next((p for p in challenge.phases if phase_state(p, now) == "open"), None)
@@ -168,7 +173,7 @@ def get_phase(challenge: Challenge, name: str) -> Phase:
 
 def current_phase(challenge: Challenge, now: datetime) -> Phase:
     """The open phase, else the last one that ended, else the first one to come."""
-    ended = [p for p in challenge.phases if phase_state(p, now) == "ended"]
+    ended = [p for p in challenge.phases if phase_ended(p, now)]
     return open_phase(challenge, now) or (ended[-1] if ended else challenge.phases[0])
 
 

@@ -20,15 +20,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from synsetlab.catalog import Challenge, Phase, Submission, SubmissionStatus, Team
-from synsetlab.challenge.challenges import phase_state
+from synsetlab.challenge.challenges import phase_ended
 from synsetlab.challenge.errors import ForbiddenError
 from synsetlab.challenge.ladder import ladder_scores, unpack_losses
 from synsetlab.challenge.phases import as_utc
 from synsetlab.challenge.scoring import (
-    HIGHER_IS_BETTER,
     PRIMARY_METRIC,
     MetricValue,
     PartitionScore,
+    lower_is_better,
 )
 from synsetlab.metrics.intervals import intervals_overlap
 
@@ -92,11 +92,6 @@ class Board:
         return buf.getvalue()
 
 
-def revealed(phase: Phase, now: datetime) -> bool:
-    """Whether ``phase``'s private scores may be shown at ``now``: once it has ended."""
-    return phase_state(phase, now) == "ended"
-
-
 def leaderboard(
     s: Session,
     challenge: Challenge,
@@ -108,13 +103,13 @@ def leaderboard(
 ) -> Board:
     """The ``partition`` board of ``phase``. The private one is refused before the phase ends
     (:class:`ForbiddenError`), except to an admin."""
-    if partition == "private" and not (admin or revealed(phase, now)):
+    if partition == "private" and not (admin or phase_ended(phase, now)):
         raise ForbiddenError(
             f"private scores of phase {phase.name!r} are revealed when it ends, at "
             f"{as_utc(phase.ends_at):%Y-%m-%d %H:%M} UTC"
         )
     metric = PRIMARY_METRIC[challenge.task]
-    sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0  # sort keys: smaller is better
+    sign = 1.0 if lower_is_better(challenge.task) else -1.0  # sort keys: smaller is better
     rows = s.execute(
         select(Submission, Team.name)
         .outerjoin(Team, Team.id == Submission.team_id)

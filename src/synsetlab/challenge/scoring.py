@@ -39,6 +39,7 @@ __all__ = [
     "MetricValue",
     "PartitionScore",
     "image_correct",
+    "lower_is_better",
     "partition_scores",
     "score_submission",
 ]
@@ -52,6 +53,13 @@ PRIMARY_METRIC = {
 }
 #: Metrics where a larger value is better; every other metric is an error rate.
 HIGHER_IS_BETTER = frozenset({"mean_ap"})
+
+
+def lower_is_better(task: str) -> bool:
+    """Whether ``task``'s ranking metric is an error (lower is better) or mean AP (higher)."""
+    return PRIMARY_METRIC[task] not in HIGHER_IS_BETTER
+
+
 #: How people write each metric.
 METRIC_NAMES = {
     "top1_error": "top-1 error",

@@ -21,10 +21,12 @@ from sqlalchemy.orm import Session
 from synsetlab.catalog import Challenge, Phase, Submission, SubmissionStatus, Team
 from synsetlab.catalog.models import utcnow
 from synsetlab.challenge.accounts import Member
+from synsetlab.challenge.answers import AnswerKey
 from synsetlab.challenge.challenges import (
     get_challenge,
     load_answer_key,
     open_phase,
+    phase_ended,
     phase_state,
 )
 from synsetlab.challenge.errors import (
@@ -88,10 +90,7 @@ def submit(
         phase = open_phase(challenge, now)
         if phase is None:
             raise PhaseClosedError(_closed_message(challenge, now))
-    key = load_answer_key(ws.blobs, challenge.answer_key_sha256)
-    predictions = parse_submission(
-        data, key, task=challenge.task, fmt=fmt, max_bytes=MAX_SUBMISSION_BYTES
-    )
+    key, predictions = _parse(ws, challenge, data, fmt)
     with ws.session() as s:
         _take_team_lock(s, who.team_id)
         _check_quota(s, phase, who.team_id, now)
@@ -111,7 +110,7 @@ def submit(
         s.add(row)
         s.flush()
         submission_id = row.id
-    return _score(ws, challenge, submission_id, predictions)
+    return _score(ws, challenge, key, submission_id, predictions)
 
 
 def rescore_interrupted(ws: Workspace, *, older_than: timedelta = timedelta(minutes=10)) -> int:
@@ -129,9 +128,8 @@ def rescore_interrupted(ws: Workspace, *, older_than: timedelta = timedelta(minu
             .where(Submission.status == SubmissionStatus.scoring, Submission.created_at < cutoff)
         ).all()
     for submission_id, file_sha, fmt, challenge in stale:
-        key = load_answer_key(ws.blobs, challenge.answer_key_sha256)
-        predictions = parse_submission(ws.blobs.get(file_sha), key, task=challenge.task, fmt=fmt)
-        _score(ws, challenge, submission_id, predictions)
+        key, predictions = _parse(ws, challenge, ws.blobs.get(file_sha), fmt)
+        _score(ws, challenge, key, submission_id, predictions)
     return len(stale)
 
 
@@ -139,10 +137,7 @@ def add_baseline(ws: Workspace, slug: str, name: str, data: bytes, *, fmt: str |
     """Score ``data`` as a baseline of the challenge, shown and marked on every board."""
     with ws.session() as s:
         challenge = get_challenge(s, slug)
-    key = load_answer_key(ws.blobs, challenge.answer_key_sha256)
-    predictions = parse_submission(
-        data, key, task=challenge.task, fmt=fmt, max_bytes=MAX_SUBMISSION_BYTES
-    )
+    key, predictions = _parse(ws, challenge, data, fmt)
     with ws.session() as s:
         row = Submission(
             challenge_id=challenge.id,
@@ -154,7 +149,7 @@ def add_baseline(ws: Workspace, slug: str, name: str, data: bytes, *, fmt: str |
         s.add(row)
         s.flush()
         submission_id = row.id
-    return _score(ws, challenge, submission_id, predictions)
+    return _score(ws, challenge, key, submission_id, predictions)
 
 
 def quota(s: Session, phase: Phase, team_id: int, now: datetime) -> Quota:
@@ -236,7 +231,7 @@ def visible_scores(submission: Submission, now: datetime) -> dict[str, Any]:
     scores = submission.scores or {}
     phase = submission.phase
     # A baseline has no phase: boards decide when its private score shows.
-    if phase is not None and phase_state(phase, now) == "ended":
+    if phase is not None and phase_ended(phase, now):
         return dict(scores)
     return {k: v for k, v in scores.items() if k == "public"}
 
@@ -268,10 +263,24 @@ def _check_quota(s: Session, phase: Phase, team_id: int, now: datetime) -> None:
         )
 
 
-def _score(
-    ws: Workspace, challenge: Challenge, submission_id: int, predictions: Predictions
-) -> Submission:
+def _parse(
+    ws: Workspace, challenge: Challenge, data: bytes, fmt: str | None
+) -> tuple[AnswerKey, Predictions]:
+    """The challenge's answer key and ``data`` checked against it (SubmissionError if not)."""
     key = load_answer_key(ws.blobs, challenge.answer_key_sha256)
+    predictions = parse_submission(
+        data, key, task=challenge.task, fmt=fmt, max_bytes=MAX_SUBMISSION_BYTES
+    )
+    return key, predictions
+
+
+def _score(
+    ws: Workspace,
+    challenge: Challenge,
+    key: AnswerKey,
+    submission_id: int,
+    predictions: Predictions,
+) -> Submission:
     scores: dict[str, PartitionScore] = {}
     try:
         correct = image_correct(predictions, key, task=challenge.task)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from synsetlab.catalog import Challenge, Phase, Submission
 from synsetlab.challenge.challenges import current_phase, phase_state
 from synsetlab.challenge.phases import as_utc
-from synsetlab.challenge.scoring import HIGHER_IS_BETTER, PRIMARY_METRIC
+from synsetlab.challenge.scoring import PRIMARY_METRIC, lower_is_better
 from synsetlab.challenge.submissions import Quota, visible_scores
 
 
@@ -114,7 +114,7 @@ class ChallengeOut(BaseModel):
             n_images=c.n_images,
             public_fraction=c.public_fraction,
             metric=PRIMARY_METRIC[c.task],
-            lower_is_better=PRIMARY_METRIC[c.task] not in HIGHER_IS_BETTER,
+            lower_is_better=lower_is_better(c.task),
             rules=c.rules,
             ladder=c.ladder,
             current_phase=current_phase(c, now).name,
