@@ -86,3 +86,25 @@ def test_teams_may_wait_for_an_admin(ws):
         submit(ws, who, slug, kaggle_csv(ws))
     with ws.session() as s, pytest.raises(ForbiddenError, match="admin role"):
         accounts.approve_team(s, accounts.get_user(s, who.user_id), "late-lab")
+
+
+def test_token_use_is_recorded_at_most_once_a_minute(ws):
+    from datetime import timedelta
+
+    from synsetlab.catalog.models import utcnow
+    from synsetlab.challenge.phases import as_utc
+
+    with ws.session() as s:
+        token = accounts.issue_token(s, accounts.create_user(s, "alice", "correct horse"))
+    with ws.session() as s:
+        accounts.user_for_token(s, token)
+    with ws.session() as s:
+        first = s.scalar(select(ApiToken.last_used_at))
+        accounts.user_for_token(s, token)
+    with ws.session() as s:
+        assert s.scalar(select(ApiToken.last_used_at)) == first  # no write a second later
+        s.scalar(select(ApiToken)).last_used_at = utcnow() - timedelta(minutes=2)
+    with ws.session() as s:
+        accounts.user_for_token(s, token)
+    with ws.session() as s:
+        assert utcnow() - as_utc(s.scalar(select(ApiToken.last_used_at))) < timedelta(seconds=30)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, UploadFile
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from synsetlab.catalog import User
 from synsetlab.challenge.accounts import Member, member, user_for_token
 from synsetlab.challenge.errors import ForbiddenError, UnauthorizedError
+from synsetlab.challenge.submissions import MAX_SUBMISSION_BYTES
 from synsetlab.server.security import RateLimits, check_csrf
 from synsetlab.workspace import Workspace
 
@@ -23,6 +24,12 @@ SESSION_USER = "user_id"
 
 class LoginRequired(Exception):  # noqa: N818 - a redirect, not an error
     """A page needs a logged-in user: the app redirects to the login page."""
+
+
+async def read_upload(upload: UploadFile) -> bytes:
+    """An uploaded submission, read no further than one byte past the size limit: enough for
+    the parser to refuse an oversized file without the server holding all of it."""
+    return await upload.read(MAX_SUBMISSION_BYTES + 1)
 
 
 def get_workspace(request: Request) -> Workspace:

@@ -37,6 +37,7 @@ from synsetlab.server.deps import (
     PageAdmin,
     PageMember,
     WorkspaceDep,
+    read_upload,
 )
 from synsetlab.server.schemas import ChallengeOut, SubmissionOut
 from synsetlab.server.security import CSRF_FIELD, csrf_token
@@ -246,7 +247,7 @@ async def submit_page(
     format: Annotated[str, Form()] = "",
 ) -> Response:
     limits.hit("submit", request)
-    data = await file.read(MAX_SUBMISSION_BYTES + 1)
+    data = await read_upload(file)
     try:
         sub = await run_in_threadpool(
             submit, ws, who, slug, data, filename=file.filename or "", fmt=format or None

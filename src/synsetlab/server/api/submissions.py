@@ -11,21 +11,14 @@ from synsetlab.catalog.models import utcnow
 from synsetlab.challenge.challenges import get_challenge
 from synsetlab.challenge.errors import ForbiddenError
 from synsetlab.challenge.submissions import (
-    MAX_SUBMISSION_BYTES,
     select_final,
     submit,
     team_submissions,
 )
-from synsetlab.server.deps import ApiMember, LimitsDep, WorkspaceDep
+from synsetlab.server.deps import ApiMember, LimitsDep, WorkspaceDep, read_upload
 from synsetlab.server.schemas import SelectionIn, SubmissionOut
 
 router = APIRouter(prefix="/challenges/{slug}", tags=["submissions"])
-
-
-async def read_upload(upload: UploadFile) -> bytes:
-    """The uploaded bytes, read no further than one past the size limit: enough for the
-    parser to refuse an oversized file without the server holding all of it."""
-    return await upload.read(MAX_SUBMISSION_BYTES + 1)
 
 
 @router.post("/submissions", status_code=status.HTTP_201_CREATED)
