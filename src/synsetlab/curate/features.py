@@ -32,6 +32,7 @@ from torch import nn
 from synsetlab.blobs import BlobStore
 from synsetlab.parallel import map_chunks
 from synsetlab.train.checkpoint import CheckpointError, evaluation_weights
+from synsetlab.train.models import pre_logits
 from synsetlab.workspace import Workspace
 
 # Pictures ----------------------------------------------------------------------------------------
@@ -339,7 +340,7 @@ def embed(
     features, probs = [], []
     for start in range(0, len(images), batch_size):
         x = normalize(images[start : start + batch_size]).to(device)
-        pooled = model.forward_head(model.forward_features(x), pre_logits=True)
+        pooled = pre_logits(model, x)
         features.append(pooled.float().cpu())
         if has_head:
             probs.append(torch.softmax(model.get_classifier()(pooled).float(), dim=1).cpu())

@@ -50,6 +50,12 @@ def create_model(
     )
 
 
+def pre_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, S, S) -> (B, D)``: a timm model's features before the classifier (a backbone
+    without classifier returns the same from ``model(x)``)."""
+    return model.forward_head(model.forward_features(x), pre_logits=True)
+
+
 def classifier_prefix(model: nn.Module) -> str:
     """The state-dict prefix of the classification head (``fc``, ``head.fc``, ...)."""
     cfg = getattr(model, "pretrained_cfg", None) or {}

@@ -15,13 +15,8 @@ from synsetlab.data import (
     create_loader,
 )
 from synsetlab.manifest import Manifest
+from synsetlab.train.models import pre_logits
 from synsetlab.train.ssl.config import SSLError
-
-
-def pre_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``(B, 3, S, S) -> (B, D)``: a timm model's features before the classifier (a backbone
-    without classifier returns the same from ``model(x)``)."""
-    return model.forward_head(model.forward_features(x), pre_logits=True)
 
 
 @torch.no_grad()
