@@ -24,7 +24,6 @@ from synsetlab.challenge.formats import FORMATS, SubmissionError
 from synsetlab.challenge.scoring import METRIC_NAMES, PRIMARY_METRIC
 from synsetlab.challenge.submissions import (
     MAX_SUBMISSION_BYTES,
-    quota_now,
     select_final,
     submit,
     team_submissions,
@@ -39,7 +38,7 @@ from synsetlab.server.deps import (
     WorkspaceDep,
     read_upload,
 )
-from synsetlab.server.schemas import ChallengeOut, SubmissionOut
+from synsetlab.server.schemas import ChallengeOut, SubmissionOut, challenge_view
 from synsetlab.server.security import CSRF_FIELD, csrf_token
 from synsetlab.workspace import Workspace
 
@@ -201,30 +200,23 @@ def team_token(request: Request, ws: WorkspaceDep, who: PageMember) -> Response:
 
 @router.get("/c/{slug}", response_class=HTMLResponse)
 def challenge(request: Request, slug: str, ws: WorkspaceDep, who: OptionalPageMember) -> Response:
-    now = utcnow()
     with ws.session() as s:
-        c = get_challenge(s, slug)
-        left = quota_now(s, c, who, now)
-        view = ChallengeOut.of(c, now)
-    return page(request, "challenge.html", who, c=view, quota=left[1] if left else None)
+        view = challenge_view(s, slug, who, utcnow())
+    return page(request, "challenge.html", who, c=view)
 
 
 def _submit_form(
     request: Request, ws: Workspace, who: Member, slug: str, error: str | None = None
 ) -> Response:
     """The submit page; with ``error``, the reason a file was refused (status 422)."""
-    now = utcnow()
     with ws.session() as s:
-        c = get_challenge(s, slug)
-        left = quota_now(s, c, who, now)
-        view = ChallengeOut.of(c, now)
+        view = challenge_view(s, slug, who, utcnow())
     return page(
         request,
         "submit.html",
         who,
         status_code=422 if error else 200,
         c=view,
-        quota=left[1] if left else None,
         formats=FORMATS,
         max_mib=MAX_SUBMISSION_BYTES // 2**20,
         error=error,

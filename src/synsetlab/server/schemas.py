@@ -11,12 +11,14 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from synsetlab.catalog import Challenge, Phase, Submission
-from synsetlab.challenge.challenges import current_phase, phase_state
+from synsetlab.challenge.accounts import Member
+from synsetlab.challenge.challenges import current_phase, get_challenge, phase_state
 from synsetlab.challenge.phases import as_utc
 from synsetlab.challenge.scoring import PRIMARY_METRIC, lower_is_better
-from synsetlab.challenge.submissions import Quota, visible_scores
+from synsetlab.challenge.submissions import Quota, quota_now, visible_scores
 
 
 class RegisterIn(BaseModel):
@@ -121,6 +123,14 @@ class ChallengeOut(BaseModel):
             phases=[PhaseOut.of(p, now) for p in c.phases],
             quota=quota,
         )
+
+
+def challenge_view(s: Session, slug: str, who: Member | None, now: datetime) -> ChallengeOut:
+    """Challenge ``slug`` as the API and the pages show it, with what ``who``'s team has left
+    of the open phase's quota (None without a team or an open phase)."""
+    c = get_challenge(s, slug)
+    left = quota_now(s, c, who, now)
+    return ChallengeOut.of(c, now, QuotaOut.of(*left) if left else None)
 
 
 class SubmissionOut(BaseModel):

@@ -10,9 +10,8 @@ from fastapi.responses import PlainTextResponse
 from synsetlab.catalog.models import utcnow
 from synsetlab.challenge import leaderboard as boards
 from synsetlab.challenge.challenges import current_phase, get_challenge, get_phase, list_challenges
-from synsetlab.challenge.submissions import quota_now
 from synsetlab.server.deps import OptionalApiMember, WorkspaceDep
-from synsetlab.server.schemas import ChallengeOut, QuotaOut
+from synsetlab.server.schemas import ChallengeOut, challenge_view
 
 router = APIRouter(prefix="/challenges", tags=["challenges"])
 
@@ -27,11 +26,8 @@ def challenges(ws: WorkspaceDep) -> list[ChallengeOut]:
 @router.get("/{slug}")
 def challenge(slug: str, ws: WorkspaceDep, who: OptionalApiMember) -> ChallengeOut:
     """A challenge, its phases, and (with a token) what your team has left of its quota."""
-    now = utcnow()
     with ws.session() as s:
-        c = get_challenge(s, slug)
-        left = quota_now(s, c, who, now)
-        return ChallengeOut.of(c, now, QuotaOut.of(*left) if left else None)
+        return challenge_view(s, slug, who, utcnow())
 
 
 @router.get("/{slug}/leaderboard", response_model=None)
