@@ -44,6 +44,10 @@ from synsetlab.workspace import Workspace, init_workspace
 
 SYNTHETIC_DIR = "sources/shapes"
 VERSION = "v1"
+#: Clean synthetic images a class. From scratch, the shapes need about this many: at 30 a class
+#: the tiny-cpu recipe stays near 0.8 val top-1 error and the quick model behind label issues
+#: flags wrong labels at precision ~0.16; at 100, ~0.4 and ~0.35-0.5 (README, "Benchmarks").
+DEFAULT_PER_CLASS = 100
 
 
 @dataclass
@@ -104,7 +108,7 @@ def prepare_directory(directory: Path, *, force: bool) -> Path:
 def run_quickstart(
     directory: Path,
     *,
-    per_class: int = 30,
+    per_class: int = DEFAULT_PER_CLASS,
     seed: int = 0,
     force: bool = False,
     workers: int | None = None,
@@ -308,7 +312,7 @@ def _label_issues(
 ) -> PlantedVsFound:
     from synsetlab.curate.label_issues import find_label_issues
 
-    # The quick model's defaults: ~40 s on two idle cores for the default 300 images.
+    # The quick model's defaults: ~2 min on two idle cores for the default 1,000 images.
     result = find_label_issues(ws, seed=seed, workers=workers)
     ids = _images_by_key(ws)
     wrong = {ids[f.path] for f in truth.files if f.wrong_label and f.path in ids}

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from synsetlab.cli.context import console, user_errors
 from synsetlab.cli.workspace import print_summary
-from synsetlab.quickstart import run_quickstart
+from synsetlab.quickstart import DEFAULT_PER_CLASS, run_quickstart
 from synsetlab.taxonomy import Taxonomy
 
 
@@ -18,7 +18,7 @@ def quickstart(
     directory: Path = typer.Argument(
         Path("quickstart-workspace"), help="Folder for the new workspace."
     ),
-    per_class: int = typer.Option(30, help="Clean synthetic images per class."),
+    per_class: int = typer.Option(DEFAULT_PER_CLASS, help="Clean synthetic images per class."),
     seed: int = typer.Option(0, help="Seed of the synthetic dataset and the split."),
     force: bool = typer.Option(False, help="Rebuild DIR if it holds an earlier workspace."),
     workers: int | None = typer.Option(
