@@ -12,6 +12,7 @@ import pytest
 import torch
 import webdataset as wds
 from PIL import Image
+from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
 from synsetlab.blobs import BlobStore
@@ -24,7 +25,7 @@ from synsetlab.data import (
     num_samples,
     shard_dataset,
 )
-from synsetlab.data.shards import tar_samples
+from synsetlab.data.shards import resume_point, tar_samples
 from synsetlab.export import export_version
 from synsetlab.manifest import Manifest, ManifestEntry
 from tests.export.versions import CLASSES, Version, make_version
@@ -117,6 +118,56 @@ def test_seed_and_epoch_fix_the_order_and_augmentation(exported: tuple[Version, 
     assert other[0] != first[0] and sorted(other[0]) == sorted(first[0])
     reseeded = shard_dataset(out, "train", transform=TRAIN, shuffle_buffer=4, seed=4, with_key=True)
     assert _epoch(reseeded, 0)[0] != first[0]
+
+
+def _batches(loader: DataLoader) -> list[tuple[list[str], torch.Tensor]]:
+    return [(list(keys), images) for images, _, keys in loader]
+
+
+def test_persistent_workers_follow_set_epoch(exported: tuple[Version, Path]) -> None:
+    """Persistent workers keep their own copy of the dataset: the epoch must still reach them."""
+    _, out = exported
+    dataset = shard_dataset(out, "train", transform=TRAIN, shuffle_buffer=4, with_key=True)
+    persistent = create_loader(dataset, batch_size=2, workers=2, persistent=True)
+    for epoch in (0, 1, 2):
+        dataset.set_epoch(epoch)
+        fresh = _batches(create_loader(dataset, batch_size=2, workers=2))
+        kept = _batches(persistent)
+        assert [k for k, _ in kept] == [k for k, _ in fresh]
+        assert all(torch.equal(a, b) for (_, a), (_, b) in zip(kept, fresh, strict=True))
+    assert dataset.epoch == 2
+
+
+# 7 samples in shards of 2, 2, 2 and 1; batches of 2 without the partial ones: with 3 workers
+# one worker holds 2 shards and two hold one, so workers run out at different times.
+@pytest.mark.parametrize(("workers", "resampled"), [(0, False), (2, False), (3, False), (2, True)])
+def test_a_stream_resumes_mid_epoch_exactly(
+    exported: tuple[Version, Path], workers: int, resampled: bool
+) -> None:
+    _, out = exported
+    dataset = shard_dataset(out, "train", transform=TRAIN, shuffle_buffer=4, with_key=True,
+                            resampled=resampled, seed=5)  # fmt: skip
+    loader = create_loader(dataset, batch_size=2, workers=workers, drop_last=True, persistent=True)
+    dataset.set_epoch(1)
+    whole = _batches(loader)
+    assert len(whole) >= 2
+    for position in range(len(whole) + 1):
+        dataset.set_epoch(1)
+        dataset.set_position(position, 2)
+        rest = _batches(loader)
+        assert [k for k, _ in rest] == [k for k, _ in whole[position:]], position
+        assert all(torch.equal(a, b) for (_, a), (_, b) in zip(rest, whole[position:], strict=True))
+    dataset.set_epoch(1)  # and set_epoch alone starts the epoch from the beginning again
+    assert [k for k, _ in _batches(loader)] == [k for k, _ in whole]
+
+
+def test_resume_point_follows_the_loaders_round_robin() -> None:
+    assert resume_point([3, 3], 0) == ([0, 0], 0)
+    assert resume_point([3, 3], 3) == ([2, 1], 1)
+    assert resume_point([1, 3, 2], 4) == ([1, 2, 1], 2)  # the first worker ran out after one
+    assert resume_point([1, 3, 2], 6) == ([1, 3, 2], 2)
+    with pytest.raises(ValueError, match="past the epoch's 6 batches"):
+        resume_point([1, 3, 2], 7)
 
 
 def test_without_shuffle_buffer_samples_keep_export_order(exported: tuple[Version, Path]) -> None:

@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+import torch
 
 from synsetlab.export import export_version
 from synsetlab.manifest import Manifest
@@ -32,16 +33,42 @@ def test_a_run_reads_its_training_split_from_shards(
                    version_id=tiny.version_id)  # fmt: skip
     assert (result.epochs_done, result.global_step) == (2, 2 * (48 // 12))
     assert result.history[-1]["val_top1_error"] is not None  # val still from the blob store
-    # Resuming from an epoch's end works; from mid-epoch it is refused.
+    # Resuming from an epoch's end works.
     last = tmp_path / "run" / "last.pt"
     more = train(tiny.manifest, tiny.blobs, _config(shards, epochs=3), tmp_path / "run",
                  version_id=tiny.version_id, resume=last, force=True)  # fmt: skip
     assert more.epochs_done == 3
-    train(tiny.manifest, tiny.blobs, _config(shards, max_steps=2), tmp_path / "mid",
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_run_from_shards_resumes_mid_epoch_exactly(
+    tiny: TinyVersion, shards: Path, tmp_path: Path, workers: int
+) -> None:
+    # Micro-batches of 6 (two a step), persistent loader workers, augmentation and mixup.
+    busy = {"workers": workers, "optim.accum_steps": 2, "mixup": 0.2, "drop_rate": 0.1}
+    straight = train(tiny.manifest, tiny.blobs, _config(shards, **busy), tmp_path / "a",
+                     version_id=tiny.version_id)  # fmt: skip
+    steps = straight.global_step
+    stop_at = straight.history[0]["step"] + 1  # one step into the second epoch
+    first = train(tiny.manifest, tiny.blobs, _config(shards, **busy, max_steps=stop_at),
+                  tmp_path / "b", version_id=tiny.version_id)  # fmt: skip
+    assert first.stopped_early and load_checkpoint(tmp_path / "b" / "last.pt")["epoch_step"] > 0
+    rest = train(tiny.manifest, tiny.blobs, _config(shards, **busy), tmp_path / "b",
+                 version_id=tiny.version_id, resume=tmp_path / "b" / "last.pt")  # fmt: skip
+    assert rest.global_step == steps
+    a = load_checkpoint(tmp_path / "a" / "last.pt")["state_dict"]
+    b = load_checkpoint(tmp_path / "b" / "last.pt")["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_mid_epoch_stream_resume_needs_the_same_workers(
+    tiny: TinyVersion, shards: Path, tmp_path: Path
+) -> None:
+    train(tiny.manifest, tiny.blobs, _config(shards, max_steps=2, workers=2), tmp_path / "mid",
           version_id=tiny.version_id)  # fmt: skip
     assert load_checkpoint(tmp_path / "mid" / "last.pt")["epoch_step"] == 2
-    with pytest.raises(TrainingError, match="stopped mid-epoch, and a shard stream restarts"):
-        train(tiny.manifest, tiny.blobs, _config(shards), tmp_path / "mid",
+    with pytest.raises(TrainingError, match=r"read by 2 loader workers.*resume with --workers 2"):
+        train(tiny.manifest, tiny.blobs, _config(shards, workers=0), tmp_path / "mid",
               version_id=tiny.version_id, resume=tmp_path / "mid" / "last.pt")  # fmt: skip
 
 

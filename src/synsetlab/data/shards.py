@@ -28,12 +28,11 @@ straight into a tensor, never through PIL (``bench/loader.py`` measures all of t
         dataset.set_epoch(epoch)
         for images, labels in loader: ...   # (B, 3, S, S) uint8, (B,) int64
 
-Unlike :class:`synsetlab.data.VersionDataset` with :class:`synsetlab.data.ResumableSampler`,
-a stream can only restart at an epoch boundary: exact mid-epoch resumption (the same
-samples and augmentations as an uninterrupted run) is only guaranteed with the blob-store
-dataset. What *is* reproducible here is a whole epoch: for a given ``(seed, epoch)``, number
-of ranks and number of loader workers, the order is fixed, and each sample's augmentation
-depends on ``(seed, epoch, key)`` alone.
+Like :class:`synsetlab.data.VersionDataset` with :class:`synsetlab.data.ResumableSampler`,
+a stream resumes exactly mid-epoch (``set_position``: the same samples and augmentations as an
+uninterrupted run) for a given ``(seed, epoch)``, number of ranks and number of loader
+workers: the order is fixed by those, and each sample's augmentation depends on ``(seed,
+epoch, key)`` alone.
 """
 
 from __future__ import annotations
@@ -49,6 +48,7 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
+import torch
 import webdataset as wds
 from PIL import Image
 from torch.utils.data import IterableDataset
@@ -96,6 +96,13 @@ class ShardDataset(IterableDataset):
     3. samples pass through a buffer of ``shuffle_buffer`` from which they are drawn at
        random (seeded by ``(seed, epoch, rank, worker)``), then are decoded and transformed.
 
+    ``set_position(batches, batch_size)`` starts the next iteration where a DataLoader of
+    ``batch_size`` (``drop_last=True``, the same number of workers) stood after ``batches``
+    batches of this epoch: each worker skips the samples it had delivered, before decoding
+    them, and the workers change roles so that the loader's round-robin over them goes on
+    from the right one. The epoch and position live in shared memory, so persistent loader
+    workers (which keep their own copy of this object) see them too.
+
     ``resampled=True`` draws shards with replacement instead (seeded by ``(seed, epoch, rank,
     worker)``) and stops each rank after ``ceil(num_samples / world_size)`` samples: every
     rank then yields the same number, what DistributedDataParallel needs, at the price of
@@ -129,7 +136,10 @@ class ShardDataset(IterableDataset):
         self.decode_min_side = decode_min_side
         self.shuffle_buffer = shuffle_buffer
         self.seed = seed
-        self.epoch = epoch
+        # (epoch, batches to skip, their batch size), shared with the loader's worker processes:
+        # a plain attribute set in this process would not reach persistent workers, which keep
+        # the copy they were started with (open_clip's SharedEpoch answers the same problem).
+        self._position = torch.tensor([epoch, 0, 1], dtype=torch.int64).share_memory_()
         self.resampled = resampled
         self.with_key = with_key
         self.as_tensor = as_tensor
@@ -139,9 +149,23 @@ class ShardDataset(IterableDataset):
         """Samples in the split (all ranks together), from ``export.json``."""
         return sum(s.nsamples for s in self.shards)
 
+    @property
+    def epoch(self) -> int:
+        """The epoch the next iteration streams."""
+        return int(self._position[0])
+
     def set_epoch(self, epoch: int) -> None:
-        """Choose the epoch the next iteration streams (its shard order and shuffle)."""
-        self.epoch = epoch
+        """Choose the epoch the next iteration streams (its shard order and shuffle), from its
+        start."""
+        self._position.copy_(torch.tensor([epoch, 0, 1]))
+
+    def set_position(self, batches: int, batch_size: int) -> None:
+        """Start the next iteration after the first ``batches`` batches of ``batch_size`` that
+        a DataLoader (``drop_last=True``) yields in this epoch on this rank."""
+        if batches < 0 or batch_size < 1:
+            raise ValueError(f"position needs batches >= 0 and batch_size >= 1: {batches}, "
+                             f"{batch_size}")  # fmt: skip
+        self._position[1:] = torch.tensor([batches, batch_size])
 
     def shard_order(self) -> list[Shard]:
         """All ranks' shards, in this epoch's order (before the split by rank and worker)."""
@@ -149,6 +173,12 @@ class ShardDataset(IterableDataset):
         if self.shuffle_buffer > 0:
             random.Random(mix_seed(self.seed, self.epoch, 0)).shuffle(order)
         return order
+
+    def _worker_samples(self, rank: int, world_size: int, worker: int, workers: int) -> int:
+        """Samples that loader worker ``worker`` of ``workers`` on ``rank`` streams."""
+        if self.resampled:
+            return _share(-(-self.num_samples // world_size), worker, workers)
+        return sum(s.nsamples for s in self.shard_order()[rank::world_size][worker::workers])
 
     def __len__(self) -> int:
         """Samples this rank yields in the current epoch (exact: computed from export.json)."""
@@ -159,25 +189,26 @@ class ShardDataset(IterableDataset):
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         rank, world_size, worker, workers = wds.utils.pytorch_worker_info()
-        rng = random.Random(mix_seed(self.seed, self.epoch, 1, rank, worker))
+        epoch, batches, batch_size = (int(v) for v in self._position)
+        counts = [self._worker_samples(rank, world_size, w, workers) for w in range(workers)]
+        done, first = resume_point([n // batch_size for n in counts], batches)
+        role = (worker + first) % workers  # the loader asks worker 0 first: it plays `first`
+        rng = random.Random(mix_seed(self.seed, epoch, 1, rank, role))
         if self.resampled:
-            samples = islice(
-                tar_samples(_draw(self.shards, rng)),
-                _share(-(-self.num_samples // world_size), worker, workers),
-            )
+            samples = islice(tar_samples(_draw(self.shards, rng)), counts[role])
         else:
-            urls = ({"url": s.path} for s in self.shard_order())
-            mine = wds.split_by_worker(wds.split_by_node(urls))
-            samples = tar_samples(url["url"] for url in mine)
+            # What wds.split_by_node and split_by_worker take, for the role played.
+            mine = self.shard_order()[rank::world_size][role::workers]
+            samples = tar_samples(s.path for s in mine)
         if self.shuffle_buffer > 1:
             # Encoded bytes wait in the buffer (~110 kB a full-size ImageNet JPEG, ~40 kB at
             # 256 px, ~260 kB raw at 256 px), and it fills completely before the first sample
             # comes out.
             samples = wds.shuffle(self.shuffle_buffer, self.shuffle_buffer, rng=rng)(samples)
-        for sample in samples:
-            yield self._load(sample)
+        for sample in islice(samples, done[role] * batch_size, None):  # skipped: not decoded
+            yield self._load(sample, epoch)
 
-    def _load(self, sample: dict[str, Any]) -> tuple[Any, ...]:
+    def _load(self, sample: dict[str, Any], epoch: int) -> tuple[Any, ...]:
         key = sample["__key__"]
         if "jpg" in sample:
             data, orientation = sample["jpg"], None  # a JPEG carries its EXIF
@@ -192,7 +223,7 @@ class ShardDataset(IterableDataset):
         decode = decode_tensor if self.as_tensor else decode_image
         image = decode(data, min_side=self.decode_min_side, orientation=orientation)
         if self.transform is not None:
-            with seeded(mix_seed(self.seed, self.epoch, 2, _key_number(key))):
+            with seeded(mix_seed(self.seed, epoch, 2, _key_number(key))):
                 image = self.transform(image)
         return (image, label, key) if self.with_key else (image, label)
 
@@ -269,6 +300,26 @@ def _tarfile_members(f: Any, path: str) -> Iterator[dict[str, Any]]:
             if member.isreg():
                 data = tar.extractfile(member).read()  # type: ignore[union-attr]
                 yield {"fname": member.name, "data": data, "__url__": path}
+
+
+def resume_point(batches: Sequence[int], position: int) -> tuple[list[int], int]:
+    """Where a DataLoader's workers stand after it yielded ``position`` batches of an epoch:
+    ``(batches taken from each worker, the worker it asks next)``.
+
+    ``batches[w]``: batches worker ``w`` yields in the epoch. Over an ``IterableDataset`` the
+    loader takes one batch from each worker in turn and passes over those that ran out (its
+    ``_try_put_index`` and ``_next_data``), so the interleaving is fixed by these counts alone.
+    """
+    workers = len(batches)
+    if position > sum(batches):
+        raise ValueError(f"position {position} is past the epoch's {sum(batches)} batches")
+    taken, worker = [0] * workers, 0
+    for _ in range(position):
+        while taken[worker] == batches[worker]:
+            worker = (worker + 1) % workers
+        taken[worker] += 1
+        worker = (worker + 1) % workers
+    return taken, worker
 
 
 def _share(total: int, worker: int, workers: int) -> int:

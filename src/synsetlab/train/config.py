@@ -111,8 +111,8 @@ class TrainConfig(BaseModel):
     #: Batch-norm statistics over all processes (SyncBatchNorm; CUDA only).
     sync_bn: bool = False
     #: Read the training split from this ``webdataset`` export of the same version (pre-resized
-    #: shards stream faster) instead of the blob store. A stream restarts at epoch boundaries:
-    #: resuming is exact only from an epoch's end; no ``balance=sampler``.
+    #: shards stream faster) instead of the blob store. A mid-epoch resume needs the same
+    #: ``workers`` and number of processes (they fix the stream's order); no ``balance=sampler``.
     shards: str | None = None
     #: Samples shuffled in memory when reading shards (their order is shuffled too).
     shuffle_buffer: int = Field(default=2000, ge=0)

@@ -140,10 +140,8 @@ def _main(
     parts = build_parts(config, manifest, blobs, device, world, version_id)
     progress = _restore(parts, checkpoint) if checkpoint is not None else Progress()
     if parts.shards is not None and progress.epoch_step:
-        raise TrainingError(
-            f"{resume} stopped mid-epoch, and a shard stream restarts only at an epoch's end: "
-            "resume from a checkpoint saved at an epoch's end, or without shards"
-        )
+        assert checkpoint is not None
+        _check_stream_resumable(checkpoint, config, world, resume)
     train_model: nn.Module = parts.model
     if world.distributed:
         ids = [device.index] if device.type == "cuda" else None
@@ -153,7 +151,7 @@ def _main(
 
     def save(path: Path) -> None:
         if world.is_main:
-            save_checkpoint(path, _checkpoint(parts, config, manifest, version_id, progress))
+            save_checkpoint(path, _checkpoint(parts, config, manifest, version_id, progress, world))
 
     writer = _open_logs(paths, config, version_id, manifest) if world.is_main else None
     stopped = False
@@ -166,6 +164,9 @@ def _main(
             parts.sampler.set_position(progress.epoch_step * parts.steps.per_process)
             if parts.shards is not None:
                 parts.shards.set_epoch(progress.epoch)
+                parts.shards.set_position(
+                    progress.epoch_step * parts.steps.accum, parts.steps.micro
+                )
             reporter.epoch_start(
                 progress.epoch + 1, config.epochs, parts.steps.per_epoch - progress.epoch_step
             )
@@ -253,6 +254,7 @@ def _checkpoint(
     manifest: Manifest,
     version_id: str,
     progress: Progress,
+    world: World,
 ) -> dict[str, Any]:
     """Everything :func:`_restore` needs, under the keys timm's ``train.py`` uses where it
     has one (``arch``, ``state_dict``, ``state_dict_ema``, ``optimizer``, ``epoch``)."""
@@ -270,6 +272,7 @@ def _checkpoint(
         "epoch": progress.epoch,
         "epoch_step": progress.epoch_step,
         "global_step": progress.global_step,
+        "world_size": world.size,
         "rng": rng_state(),
         "best_val_top1_error": progress.best,
         "history": progress.history,
@@ -293,6 +296,25 @@ def _restore(parts: TrainingParts, checkpoint: dict[str, Any]) -> Progress:
         best=checkpoint.get("best_val_top1_error"),
         history=list(checkpoint.get("history", [])),
     )
+
+
+def _check_stream_resumable(
+    checkpoint: dict[str, Any], config: TrainConfig, world: World, resume: Path | None
+) -> None:
+    """A shard stream's order depends on the number of processes and of loader workers: a
+    mid-epoch resume continues it exactly only with the interrupted run's numbers."""
+    workers = checkpoint["config"].get("workers", config.workers)
+    if max(workers, 1) != max(config.workers, 1):
+        raise TrainingError(
+            f"{resume} stopped mid-epoch in a shard stream read by {workers} loader workers, "
+            f"and their number decides the stream's order: resume with --workers {workers}"
+        )
+    size = checkpoint.get("world_size", world.size)
+    if size != world.size:
+        raise TrainingError(
+            f"{resume} stopped mid-epoch in a shard stream read by {size} processes, and their "
+            f"number decides the stream's order: resume with {size} processes"
+        )
 
 
 def _checked_resume(
