@@ -162,7 +162,9 @@ def run_quickstart(
         report.stages["quality"] = f"{quality.flagged} images with a quality finding"
         if label_issues:
             stage("curate label-issues")
-            report.faults.append(_label_issues(ws, truth, report, seed=seed, workers=workers))
+            found = _label_issues(ws, truth, report, seed=seed, workers=workers,
+                                  on_progress=on_progress)  # fmt: skip
+            report.faults.append(found)
         stage("decide")
         with ws.session() as s:
             report.excluded = exclude_findings(s, "exact-duplicate", keep="first")
@@ -309,11 +311,12 @@ def _label_issues(
     *,
     seed: int,
     workers: int | None,
+    on_progress: ProgressFn | None,
 ) -> PlantedVsFound:
     from synsetlab.curate.label_issues import find_label_issues
 
     # The quick model's defaults: ~2 min on two idle cores for the default 1,000 images.
-    result = find_label_issues(ws, seed=seed, workers=workers)
+    result = find_label_issues(ws, seed=seed, workers=workers, on_progress=on_progress)
     ids = _images_by_key(ws)
     wrong = {ids[f.path] for f in truth.files if f.wrong_label and f.path in ids}
     with ws.session() as s:

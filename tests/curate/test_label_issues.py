@@ -353,12 +353,15 @@ def test_one_quick_model_per_fold_is_the_strict_option(
 ) -> None:
     config = SyntheticConfig(classes=(CIRCLE, STAR), per_class=6, **NO_OTHER_FAULTS)
     ingest_synthetic(sqlite_workspace, tmp_path / "shapes", config)
-    quick = QuickModelConfig(epochs=1, batch_size=4, per_fold=True)
+    quick = QuickModelConfig(epochs=2, batch_size=4, per_fold=True)
+    progress: list[tuple[int, int]] = []
     report = find_label_issues(
-        sqlite_workspace, folds=3, image_size=16, quick=quick, workers=0, device="cpu"
-    )
+        sqlite_workspace, folds=3, image_size=16, quick=quick, workers=0, device="cpu",
+        on_progress=lambda n, total: progress.append((n, total)),
+    )  # fmt: skip
     assert (report.images, report.classes, report.features) == (12, 2, "quick")
     assert 0.0 <= report.accuracy <= 1.0
+    assert progress == [(1, 6)] * 6  # two epochs for each of three folds' models
 
 
 def test_the_quick_model_finds_planted_wrong_labels(

@@ -9,6 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from synsetlab.cli.context import console, current_workspace, user_errors
@@ -84,7 +92,12 @@ def label_issues(
     from synsetlab.curate.label_issues import find_label_issues
 
     quick = QuickModelConfig() if epochs is None else QuickModelConfig(epochs=epochs)
-    with user_errors():
+    columns = (
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(),
+    )  # fmt: skip
+    with user_errors(), Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("quick model epochs", total=None)
         ws = current_workspace()
         r = find_label_issues(
             ws,
@@ -96,6 +109,7 @@ def label_issues(
             quick=quick,
             device=device,
             workers=workers,
+            on_progress=lambda n, total: progress.update(task, advance=n, total=total),
         )
         ws.close()
     console.print(

@@ -213,11 +213,12 @@ def train_quick_model(
     config: QuickModelConfig | None = None,
     seed: int = 0,
     device: str | torch.device = "cpu",
+    on_epoch: Callable[[], None] | None = None,
 ) -> nn.Module:
     """Train the quick model from scratch on ``images`` ``(N, H, W, 3)`` uint8, ``labels`` ``(N,)``.
 
     Returns the model in eval mode, on ``device``. The same seed on the same device gives the
-    same model.
+    same model. ``on_epoch`` is called after each pass over the images.
     """
     config = config or QuickModelConfig()
     with torch.random.fork_rng(devices=[]):  # seed the initial weights, not the caller's RNG
@@ -230,8 +231,12 @@ def train_quick_model(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
+    total_steps = config.epochs * steps_per_epoch
+    # A quarter of the steps warm up; OneCycleLR divides by zero when that is exactly one step
+    # (4 steps in all), so very short runs warm up over 1.5 steps instead.
+    warmup = min(max(0.25, 1.5 / total_steps), 0.9)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.25
+        optimizer, max_lr=config.lr, total_steps=total_steps, pct_start=warmup
     )
     model.train()
     for _ in range(config.epochs):
@@ -251,6 +256,8 @@ def train_quick_model(
             loss.backward()
             optimizer.step()
             schedule.step()
+        if on_epoch is not None:
+            on_epoch()
     return model.eval()
 
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -288,6 +288,7 @@ def find_label_issues(
     workers: int | None = None,
     device: str | torch.device | None = None,
     truth: SyntheticTruth | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> LabelIssueReport:
     """Find likely wrong labels and overlapping classes; record them as findings.
 
@@ -297,7 +298,8 @@ def find_label_issues(
     folds; classes with fewer images are skipped. ``image_size``: side in pixels the pictures
     are decoded to. ``quick``: the quick model's settings. ``workers``: decode processes
     (default: the workspace's). ``device``: default CUDA when available. ``truth``: a synthetic
-    dataset's truth, to report precision and recall.
+    dataset's truth, to report precision and recall. ``on_progress(advance, total)``: the
+    quick model's training epochs (all folds' with ``per_fold``) as they end.
     """
     start = time.perf_counter()
     if folds < 2:
@@ -319,8 +321,9 @@ def find_label_issues(
         device = default_device() if device is None else device
         if backbone is None:
             probs = _quick_model_probs(
-                pictures, labels, shas, folds=folds, seed=seed, config=quick, device=device
-            )
+                pictures, labels, shas, folds=folds, seed=seed, config=quick, device=device,
+                on_progress=on_progress,
+            )  # fmt: skip
         else:
             embedded, _ = embed(
                 backbone, pictures, normalize=normalize_like(backbone), device=device
@@ -368,14 +371,18 @@ def _quick_model_probs(
     seed: int,
     config: QuickModelConfig | None,
     device: str | torch.device,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Out-of-sample probabilities ``(N, C)`` from the quick model (see the module docstring)."""
     config = config or QuickModelConfig()
     num_classes = int(labels.max()) + 1
+    total = config.epochs * (folds if config.per_fold else 1)
+    on_epoch = None if on_progress is None else (lambda: on_progress(1, total))
     if not config.per_fold:
         model = train_quick_model(
-            pictures, labels, num_classes=num_classes, config=config, seed=seed, device=device
-        )
+            pictures, labels, num_classes=num_classes, config=config, seed=seed, device=device,
+            on_epoch=on_epoch,
+        )  # fmt: skip
         features, _ = embed(model, pictures, normalize=standardize_per_image, device=device)
         return out_of_sample_probs(features, labels, folds=folds, seed=seed, groups=groups)
     probs = np.zeros((len(labels), num_classes))
@@ -389,6 +396,7 @@ def _quick_model_probs(
             config=config,
             seed=seed + fold,
             device=device,
+            on_epoch=on_epoch,
         )
         _, softmax = embed(
             model, pictures[held_out], normalize=standardize_per_image, device=device
