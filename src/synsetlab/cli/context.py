@@ -10,6 +10,14 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from synsetlab.taxonomy import Taxonomy, TaxonomyError
 from synsetlab.workspace import Workspace, WorkspaceError, find_workspace, open_workspace
@@ -26,6 +34,15 @@ class _State:
 
 
 state = _State()
+
+
+def progress_bar(*, transient: bool = True) -> Progress:
+    """The progress bar of long library calls: the task's description, bar, done of total,
+    elapsed and remaining time. ``transient``: erased once the block ends."""
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=transient,
+    )  # fmt: skip
 
 
 def current_workspace() -> Workspace:

@@ -9,17 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
-from synsetlab.cli.context import console, current_workspace, user_errors
+from synsetlab.cli.context import console, current_workspace, progress_bar, user_errors
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -92,11 +84,7 @@ def label_issues(
     from synsetlab.curate.label_issues import find_label_issues
 
     quick = QuickModelConfig() if epochs is None else QuickModelConfig(epochs=epochs)
-    columns = (
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(),
-    )  # fmt: skip
-    with user_errors(), Progress(*columns, console=console, transient=True) as progress:
+    with user_errors(), progress_bar() as progress:
         task = progress.add_task("quick model epochs", total=None)
         ws = current_workspace()
         r = find_label_issues(

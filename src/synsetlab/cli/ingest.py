@@ -6,18 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from synsetlab.catalog import LabelState
-from synsetlab.cli.context import console, current_workspace, user_errors
+from synsetlab.cli.context import console, current_workspace, progress_bar, user_errors
 from synsetlab.ingest.pipeline import IngestReport, ingest
 from synsetlab.ingest.records import SourceSpec
 
@@ -44,15 +36,8 @@ def run(
     with user_errors():
         ws = current_workspace()
         spec = open_source()
-        columns = (
-            TextColumn(f"[bold]{spec.kind}[/bold]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=console, transient=False) as progress:
-            task = progress.add_task("ingest", total=spec.total)
+        with progress_bar(transient=False) as progress:
+            task = progress.add_task(f"[bold]{spec.kind}[/bold]", total=spec.total)
             report = ingest(
                 ws,
                 spec,

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from synsetlab.cli.context import console, user_errors
+from synsetlab.cli.context import console, progress_bar, user_errors
 from synsetlab.cli.workspace import print_summary
 from synsetlab.quickstart import DEFAULT_PER_CLASS, run_quickstart
 from synsetlab.taxonomy import Taxonomy
@@ -38,43 +37,36 @@ def quickstart(
 
     Example: synsetlab quickstart ./demo
     """
-    with user_errors():
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
+    with user_errors(), progress_bar() as progress:
+        task = progress.add_task("start", total=None)
+
+        def on_stage(name: str) -> None:
+            progress.update(task, description=name, completed=0, total=None)
+
+        class StepCounter:  # the training loop's progress, on the same bar
+            def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
+                progress.update(task, description=f"train: epoch {epoch}/{epochs}",
+                                completed=0, total=steps)  # fmt: skip
+
+            def step(self, images: int, loss: float, lr: float) -> None:
+                progress.update(task, advance=1)
+
+            def epoch_end(self, record: dict) -> None:
+                pass
+
+        report = run_quickstart(
+            directory,
+            per_class=per_class,
+            seed=seed,
+            force=force,
+            workers=workers,
+            label_issues=label_issues,
+            train=train,
+            train_overrides={"epochs": epochs},
+            on_progress=lambda n, total: progress.update(task, advance=n, total=total),
+            on_stage=on_stage,
+            reporter=StepCounter(),
         )
-        with Progress(*columns, console=console, transient=True) as progress:
-            task = progress.add_task("start", total=None)
-
-            def on_stage(name: str) -> None:
-                progress.update(task, description=name, completed=0, total=None)
-
-            class StepCounter:  # the training loop's progress, on the same bar
-                def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
-                    progress.update(task, description=f"train: epoch {epoch}/{epochs}",
-                                    completed=0, total=steps)  # fmt: skip
-
-                def step(self, images: int, loss: float, lr: float) -> None:
-                    progress.update(task, advance=1)
-
-                def epoch_end(self, record: dict) -> None:
-                    pass
-
-            report = run_quickstart(
-                directory,
-                per_class=per_class,
-                seed=seed,
-                force=force,
-                workers=workers,
-                label_issues=label_issues,
-                train=train,
-                train_overrides={"epochs": epochs},
-                on_progress=lambda n, total: progress.update(task, advance=n, total=total),
-                on_stage=on_stage,
-                reporter=StepCounter(),
-            )
     syn, ing = report.synthetic, report.ingest
     console.print(
         f"1. generated {syn.counts['total']} synthetic files ({syn.counts['clean']} clean) "
