@@ -62,6 +62,23 @@ def test_sync_bn_across_cpu_processes_is_refused_before_training(tiny: TinyVersi
         build_parts(config, tiny.manifest, tiny.blobs, torch.device("cpu"), World(0, 2, 0))
 
 
+def test_bfloat16_on_a_gpu_without_it_is_refused_before_training(
+    tiny: TinyVersion, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pre-Ampere GPU (V100, T4) has no bfloat16: the shipped recipes' autocast must say what
+    to do instead of failing inside the first step. The GPU is stood in for: the check comes
+    before anything touches the device."""
+    from synsetlab.train.distributed import World
+    from synsetlab.train.setup import build_parts
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *args: "Tesla V100")
+    config = resolve_config("tiny-cpu", SMALL)
+    assert config.amp and config.amp_dtype == "bfloat16"
+    with pytest.raises(TrainingError, match=r"Tesla V100 has no bfloat16: use --set amp_dtype="):
+        build_parts(config, tiny.manifest, tiny.blobs, torch.device("cuda"), World())
+
+
 def test_a_batch_larger_than_the_split_is_refused(tiny: TinyVersion, tmp_path: Path) -> None:
     config = resolve_config("tiny-cpu", {**SMALL, "batch_size": 1000})
     with pytest.raises(TrainingError, match="fewer than one batch of 1000: lower --batch-size"):

@@ -288,6 +288,12 @@ def build_parts(
         raise TrainingError("sync_bn needs CUDA devices (torch syncs batch norm on GPUs only)")
     if device.type == "cpu" and config.amp and config.amp_dtype == "float16":
         raise TrainingError("float16 autocast is for CUDA; use --set amp_dtype=bfloat16 on CPU")
+    bf16 = config.amp and config.amp_dtype == "bfloat16"
+    if bf16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise TrainingError(
+            f"{torch.cuda.get_device_name(device)} has no bfloat16: use --set amp_dtype=float16 "
+            "(with a gradient scaler) or --no-amp"
+        )
     data = config.data
     train_set = VersionDataset.with_transform(manifest, config.train_split, blobs, data, train=True)
     if (train_set.labels < 0).any():
