@@ -139,8 +139,7 @@ def _main(
         )
     parts = build_parts(config, manifest, blobs, device, world, version_id)
     progress = _restore(parts, checkpoint) if checkpoint is not None else Progress()
-    if parts.shards is not None and progress.epoch_step:
-        assert checkpoint is not None
+    if checkpoint is not None and parts.shards is not None and progress.epoch_step:
         _check_stream_resumable(checkpoint, config, world, resume)
     train_model: nn.Module = parts.model
     if world.distributed:
