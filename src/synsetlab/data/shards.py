@@ -167,18 +167,14 @@ class ShardDataset(IterableDataset):
                              f"{batch_size}")  # fmt: skip
         self._position[1:] = torch.tensor([batches, batch_size])
 
-    def shard_order(self) -> list[Shard]:
-        """All ranks' shards, in this epoch's order (before the split by rank and worker)."""
+    def shard_order(self, epoch: int | None = None) -> list[Shard]:
+        """All ranks' shards, in ``epoch``'s order (default: the next iteration's), before the
+        split by rank and worker."""
         order = list(self.shards)
         if self.shuffle_buffer > 0:
-            random.Random(mix_seed(self.seed, self.epoch, 0)).shuffle(order)
+            epoch = self.epoch if epoch is None else epoch
+            random.Random(mix_seed(self.seed, epoch, 0)).shuffle(order)
         return order
-
-    def _worker_samples(self, rank: int, world_size: int, worker: int, workers: int) -> int:
-        """Samples that loader worker ``worker`` of ``workers`` on ``rank`` streams."""
-        if self.resampled:
-            return _share(-(-self.num_samples // world_size), worker, workers)
-        return sum(s.nsamples for s in self.shard_order()[rank::world_size][worker::workers])
 
     def __len__(self) -> int:
         """Samples this rank yields in the current epoch (exact: computed from export.json)."""
@@ -190,16 +186,21 @@ class ShardDataset(IterableDataset):
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         rank, world_size, worker, workers = wds.utils.pytorch_worker_info()
         epoch, batches, batch_size = (int(v) for v in self._position)
-        counts = [self._worker_samples(rank, world_size, w, workers) for w in range(workers)]
+        # This rank's shards; worker w streams every workers-th, as wds.split_by_node and
+        # split_by_worker deal them.
+        ranked = self.shard_order(epoch)[rank::world_size]
+        if self.resampled:
+            per_rank = -(-self.num_samples // world_size)
+            counts = [_share(per_rank, w, workers) for w in range(workers)]
+        else:
+            counts = [sum(s.nsamples for s in ranked[w::workers]) for w in range(workers)]
         done, first = resume_point([n // batch_size for n in counts], batches)
         role = (worker + first) % workers  # the loader asks worker 0 first: it plays `first`
         rng = random.Random(mix_seed(self.seed, epoch, 1, rank, role))
         if self.resampled:
             samples = islice(tar_samples(_draw(self.shards, rng)), counts[role])
         else:
-            # What wds.split_by_node and split_by_worker take, for the role played.
-            mine = self.shard_order()[rank::world_size][role::workers]
-            samples = tar_samples(s.path for s in mine)
+            samples = tar_samples(s.path for s in ranked[role::workers])
         if self.shuffle_buffer > 1:
             # Encoded bytes wait in the buffer (~110 kB a full-size ImageNet JPEG, ~40 kB at
             # 256 px, ~260 kB raw at 256 px), and it fills completely before the first sample
