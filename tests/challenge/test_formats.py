@@ -17,6 +17,7 @@ from synsetlab.challenge import (
     Predictions,
     SubmissionError,
     detect_format,
+    kaggle_csv,
     parse_submission,
 )
 
@@ -184,17 +185,13 @@ def test_devkit_without_a_final_newline(key: AnswerKey) -> None:
     np.testing.assert_array_equal(labels, expected_labels())
 
 
-def test_what_synsetlab_submission_writes_parses(key: AnswerKey, tmp_path) -> None:
-    import csv
-
-    from synsetlab.train.inference import SUBMISSION_HEADER
-
-    path = tmp_path / "submission.csv"
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(SUBMISSION_HEADER)
-        writer.writerows((i, " ".join(CLASSES[:5])) for i in IDS)
-    labels = parse_submission(path.read_bytes(), key, task="classification").labels
+def test_what_synsetlab_writes_as_a_submission_parses(key: AnswerKey) -> None:
+    """kaggle_csv is what `synsetlab submission`, `predict --format kaggle` and the class-prior
+    baseline write."""
+    data = kaggle_csv((i, CLASSES[:5]) for i in reversed(IDS)).encode()
+    assert data.splitlines()[0] == b"ImageId,PredictionString"
+    assert [line.split(b",")[0].decode() for line in data.splitlines()[1:]] == sorted(IDS)
+    labels = parse_submission(data, key, task="classification").labels
     np.testing.assert_array_equal(labels, np.tile(np.arange(5), (4, 1)))
 
 

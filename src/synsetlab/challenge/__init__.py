@@ -17,6 +17,7 @@ from synsetlab.challenge.formats import (
     SubmissionError,
     check_task,
     detect_format,
+    kaggle_csv,
     parse_submission,
 )
 from synsetlab.challenge.scoring import (
@@ -47,6 +48,7 @@ __all__ = [
     "answer_key",
     "check_task",
     "detect_format",
+    "kaggle_csv",
     "parse_submission",
     "score_submission",
 ]

@@ -3,8 +3,6 @@ scored like a submission and shown, marked, on every board."""
 
 from __future__ import annotations
 
-import csv
-import io
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -12,7 +10,7 @@ from typing import Any
 
 from synsetlab.catalog import Submission
 from synsetlab.challenge.challenges import get_challenge
-from synsetlab.challenge.formats import KAGGLE_HEADER
+from synsetlab.challenge.formats import kaggle_csv
 from synsetlab.challenge.submissions import add_baseline
 from synsetlab.manifest import Manifest
 from synsetlab.versions import load_version
@@ -49,9 +47,5 @@ def class_prior_submission(manifest: Manifest, *, split: str = "test") -> bytes:
         raise ValueError("the version has no train split to take class frequencies from")
     # Most frequent first; equal counts in class order, so the file is deterministic.
     top = sorted(counts, key=lambda w: (-counts[w], manifest.class_index[w]))[:5]
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(KAGGLE_HEADER)
-    for image_id in sorted({e.sha256 for e in manifest.split(split)}):
-        writer.writerow([image_id, " ".join(top)])
-    return buf.getvalue().encode()
+    image_ids = {e.sha256 for e in manifest.split(split)}
+    return kaggle_csv((image_id, top) for image_id in image_ids).encode()

@@ -60,9 +60,11 @@ several lines are wrong, the first one is reported.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
@@ -83,6 +85,7 @@ __all__ = [
     "SubmissionError",
     "check_task",
     "detect_format",
+    "kaggle_csv",
     "parse_submission",
 ]
 
@@ -185,6 +188,17 @@ def detect_format(data: bytes) -> str:
         'numbers, or JSON {"predictions": {...}}',
         line=1,
     )
+
+
+def kaggle_csv(rows: Iterable[tuple[str, Sequence[str]]]) -> str:
+    """A classification submission as a kaggle CSV: the ``ImageId,PredictionString`` header,
+    then a row per ``(image id, wnids best first)``, sorted by image id (what
+    :func:`parse_submission` reads)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(KAGGLE_HEADER)
+    writer.writerows((image_id, " ".join(wnids)) for image_id, wnids in sorted(rows))
+    return buf.getvalue()
 
 
 def parse_submission(

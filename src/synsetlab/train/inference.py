@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from synsetlab.atomic import atomic_file
 from synsetlab.blobs import BlobStore
+from synsetlab.challenge.formats import kaggle_csv
 from synsetlab.data import DeviceNormalize, VersionDataset, create_loader, create_transform
 from synsetlab.data.dataset import decode_image
 from synsetlab.data.transforms import TransformConfig
@@ -256,18 +257,23 @@ def _lemma(taxonomy: Taxonomy, wnid: str) -> str:
     return taxonomy.get(wnid).lemmas[0] if wnid in taxonomy else wnid
 
 
+#: What :func:`write_predictions` writes.
+PREDICTION_FORMATS = ("csv", "json", "kaggle")
+
+
+def check_prediction_format(fmt: str) -> None:
+    """Raise ValueError unless ``fmt`` is one of :data:`PREDICTION_FORMATS` (before predicting)."""
+    if fmt not in PREDICTION_FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: {', '.join(PREDICTION_FORMATS)}")
+
+
 def write_predictions(predictions: Sequence[Prediction], fmt: str) -> str:
-    """Predictions as CSV (``path,rank,wnid,lemma,probability`` rows), JSON, or ``kaggle``:
+    """Predictions as ``csv`` (``path,rank,wnid,lemma,probability`` rows), ``json``, or ``kaggle``:
     a challenge submission (``ImageId,PredictionString``) whose ImageId is each file's name
     without its extension, as the hidden test images of an export are named
     (``<split>/<sha256>.<ext>``, see ``synsetlab export V --format imagefolder``)."""
     if fmt == "kaggle":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(SUBMISSION_HEADER)
-        for p in sorted(predictions, key=lambda p: Path(p.path).stem):
-            writer.writerow([Path(p.path).stem, " ".join(wnid for wnid, _, _ in p.top)])
-        return buf.getvalue()
+        return kaggle_csv((Path(p.path).stem, [wnid for wnid, _, _ in p.top]) for p in predictions)
     if fmt == "json":
         rows = [
             {
@@ -277,8 +283,7 @@ def write_predictions(predictions: Sequence[Prediction], fmt: str) -> str:
             for p in predictions
         ]
         return json.dumps(rows, indent=1) + "\n"
-    if fmt != "csv":
-        raise ValueError(f"unknown format {fmt!r}: csv, json or kaggle")
+    check_prediction_format(fmt)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["path", "rank", "wnid", "lemma", "probability"])
@@ -289,9 +294,6 @@ def write_predictions(predictions: Sequence[Prediction], fmt: str) -> str:
 
 
 #: Header of a submission file: one row per test image, its five guesses best first.
-SUBMISSION_HEADER = ("ImageId", "PredictionString")
-
-
 def write_submission(
     loaded: LoadedModel,
     manifest: Manifest,
@@ -307,13 +309,11 @@ def write_submission(
     by spaces (ILSVRC scores five guesses). Written atomically; returns the rows written."""
     dataset, output = predict_split(loaded, manifest, blobs, split, **kwargs)
     best = topk_predictions(output.probs, min(topk, len(loaded.classes)))
-    rows: dict[str, str] = {}
+    rows: dict[str, list[str]] = {}
     for entry, row in zip(dataset.entries, best, strict=True):
-        rows.setdefault(entry.sha256, " ".join(loaded.classes[c] for c in row))
+        rows.setdefault(entry.sha256, [loaded.classes[c] for c in row])
     with atomic_file(out, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(SUBMISSION_HEADER)
-        writer.writerows(sorted(rows.items()))
+        f.write(kaggle_csv(rows.items()))
     return len(rows)
 
 
