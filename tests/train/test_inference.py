@@ -7,7 +7,9 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from synsetlab.cli.app import app
 from synsetlab.manifest import Manifest
 from synsetlab.taxonomy import Taxonomy
 from synsetlab.train import CheckpointError, resolve_config, train
@@ -17,6 +19,7 @@ from synsetlab.train.inference import (
     load_model,
     predict_files,
     predict_split,
+    write_predictions,
     write_submission,
 )
 from tests.tiny_version import CLASSES, SMALL, TinyVersion, picture
@@ -79,6 +82,25 @@ def test_predict_files_names_classes_and_skips_undecodable_files(
     assert 0 < probability <= 1
     with pytest.raises(FileNotFoundError, match="neither an image file nor a folder"):
         image_files([tmp_path / "missing"])
+
+
+def test_predictions_as_a_kaggle_submission_and_an_unknown_format(
+    checkpoint: Path, tmp_path: Path
+) -> None:
+    for i, name in enumerate(["b7.jpg", "a3.jpg"]):
+        (tmp_path / name).write_bytes(picture(i, seed=i))
+    paths = image_files([tmp_path])
+    predictions = predict_files(load_model(checkpoint), paths, taxonomy=Taxonomy.wordnet(), topk=3)
+    rows = list(csv.reader(write_predictions(predictions, "kaggle").splitlines()))
+    assert rows[0] == ["ImageId", "PredictionString"]
+    assert [r[0] for r in rows[1:]] == ["a3", "b7"]  # file stems, sorted
+    by_name = {Path(p.path).stem: [w for w, _, _ in p.top] for p in predictions}
+    assert all(r[1].split() == by_name[r[0]] for r in rows[1:])
+    with pytest.raises(ValueError, match="unknown format 'xml': csv, json, kaggle"):
+        write_predictions(predictions, "xml")
+    # The command refuses it before loading the checkpoint (here: none).
+    result = CliRunner().invoke(app, ["predict", "none.pt", str(tmp_path), "--format", "xml"])
+    assert result.exit_code != 0 and "unknown format 'xml': csv, json, kaggle" in result.output
 
 
 def test_a_submission_lists_every_test_image_once(

@@ -282,12 +282,17 @@ def predict(
     """
     from synsetlab.cli.context import current_taxonomy
     from synsetlab.train.distributed import resolve_device
-    from synsetlab.train.inference import image_files, load_model, predict_files, write_predictions
+    from synsetlab.train.inference import (
+        check_prediction_format,
+        image_files,
+        load_model,
+        predict_files,
+        write_predictions,
+    )
 
     with user_errors():
         _check_tta(tta)
-        if format not in ("csv", "json", "kaggle"):
-            raise ValueError(f"unknown format {format!r}: csv, json or kaggle")
+        check_prediction_format(format)
         torch_device = resolve_device(device)
         loaded = load_model(checkpoint, device=torch_device)
         predictions = predict_files(
