@@ -1,10 +1,14 @@
 """Run by ``torchrun`` from test_distributed.py: train the tiny version on this process's share.
 
-python -m torch.distributed.run --nproc_per_node 2 tests/train/ddp_worker.py BLOBS VERSION OUT
+python -m torch.distributed.run --nproc_per_node 2 tests/train/ddp_worker.py BLOBS VERSION OUT \
+    [OVERRIDES_JSON]
+
+OVERRIDES_JSON: the tiny-cpu recipe's overrides (default :data:`VIT`).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -34,11 +38,19 @@ VIT = {
 }  # fmt: skip
 
 
+def exact_fp32() -> None:
+    """No TensorFloat-32 on CUDA: its 10-bit mantissa would swamp the differences compared."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+
 def main() -> None:
     torch.set_num_threads(1)
+    exact_fp32()
     blobs, version_id, out = BlobStore(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+    overrides = json.loads(sys.argv[4]) if len(sys.argv) > 4 else VIT
     manifest = Manifest.from_bytes(blobs.get(version_id))
-    train(manifest, blobs, resolve_config("tiny-cpu", VIT), out, version_id=version_id)
+    train(manifest, blobs, resolve_config("tiny-cpu", overrides), out, version_id=version_id)
 
 
 if __name__ == "__main__":

@@ -129,10 +129,14 @@ class TrainConfig(BaseModel):
     workers: int = Field(default=2, ge=0)
     #: ``auto``: CUDA when available, else CPU.
     device: str = "auto"
+    #: Process-group backend under torchrun. ``auto``: NCCL on CUDA, gloo on the CPU. gloo
+    #: also carries CUDA tensors (DDP and SyncBN), for clusters without NCCL or for several
+    #: processes sharing one GPU, which NCCL refuses.
+    dist_backend: Literal["auto", "nccl", "gloo"] = "auto"
 
 
 #: Fields a resumed run may change: they decide how the run executes, not its result.
-EXECUTION_FIELDS = frozenset({"max_steps", "save_every_steps", "workers", "device"})
+EXECUTION_FIELDS = frozenset({"max_steps", "save_every_steps", "workers", "device", "dist_backend"})
 
 
 class RecipeError(ValueError):

@@ -27,14 +27,22 @@ class World:
         return self.size > 1
 
 
-def init_world(device: torch.device) -> World:
-    """Join the process group torchrun describes (``WORLD_SIZE`` > 1): NCCL on CUDA, gloo on
-    the CPU. Without torchrun, a world of one and no process group."""
+def init_world(device: torch.device, backend: str = "auto") -> World:
+    """Join the process group torchrun describes (``WORLD_SIZE`` > 1) with ``backend``
+    (``auto``: NCCL on CUDA, gloo on the CPU). Without torchrun, a world of one and no process
+    group."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size <= 1:
         return World()
+    if backend == "auto":
+        backend = "nccl" if device.type == "cuda" else "gloo"
+    if backend == "nccl" and device.type != "cuda":
+        raise ValueError(
+            f"the nccl backend needs CUDA devices, and this process trains on {device}: use "
+            "--set dist_backend=gloo (or auto) on the CPU"
+        )
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group(backend)
     return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 

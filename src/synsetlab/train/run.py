@@ -110,7 +110,7 @@ def train(
     version differs (execution fields such as ``max_steps`` aside) unless ``force``.
     """
     device = resolve_device(config.device)
-    world = init_world(device)
+    world = init_world(device, config.dist_backend)
     try:
         reporter = reporter if reporter is not None and world.is_main else SilentReporter()
         return _main(manifest, blobs, config, RunPaths(Path(out)), version_id, resume, force,
