@@ -8,6 +8,8 @@ same run. The fastest is what the CPU (or GPU) default should be.
     python bench/train_step.py                                   # CPU: small batch, 112 px
     python bench/train_step.py --models resnet18 --no-compile
     python bench/train_step.py --device cuda --batch-size 256 --image-size 224 --steps 30
+    python bench/train_step.py --models resnet50 --modes "torch.compile fp32" \
+        "torch.compile bf16 + channels_last"          # eager fp32 always runs: the baseline
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    parser.add_argument("--modes", nargs="+", help="run only these modes (and eager fp32)")
     args = parser.parse_args()
     device = torch.device(args.device)
     modes: dict[str, dict] = {
@@ -92,12 +95,19 @@ def main() -> None:
         "bf16 + channels_last": {"amp_dtype": torch.bfloat16, "channels_last": True},
     }
     if device.type == "cuda":
-        modes["fp16 autocast + scaler"] = {"amp_dtype": torch.float16, "channels_last": True}
+        modes["fp16 + channels_last + scaler"] = {
+            "amp_dtype": torch.float16, "channels_last": True,
+        }  # fmt: skip
     if not args.no_compile:
         modes["torch.compile fp32"] = {"compile_model": True}
         modes["torch.compile bf16 + channels_last"] = {
             "compile_model": True, "amp_dtype": torch.bfloat16, "channels_last": True,
         }  # fmt: skip
+    if args.modes:
+        unknown = set(args.modes) - set(modes)
+        if unknown:
+            parser.error(f"unknown --modes {sorted(unknown)}; modes here: {', '.join(modes)}")
+        modes = {m: o for m, o in modes.items() if m == "eager fp32" or m in args.modes}
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(
         f"{name}, torch {torch.__version__}, {torch.get_num_threads()} threads; batch "
