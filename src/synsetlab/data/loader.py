@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import multiprocessing
-import multiprocessing.context
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+
+from synsetlab.parallel import worker_context
+
+#: What loader workers need, imported once by the fork server (minutes for a dozen workers
+#: importing torch themselves).
+LOADER_PRELOAD = ("torch", "torchvision", "synsetlab.data")
 
 
 class ResumableSampler(Sampler[tuple[int, int]]):
@@ -113,17 +117,8 @@ def create_loader(
         drop_last=drop_last,
         pin_memory=pin_memory,
         persistent_workers=persistent and workers > 0,
-        multiprocessing_context=_worker_context() if workers > 0 else None,
+        multiprocessing_context=worker_context(LOADER_PRELOAD) if workers > 0 else None,
     )
-
-
-def _worker_context() -> multiprocessing.context.BaseContext:
-    """forkserver, not fork: the main process holds database connections and threads. The
-    server imports torch and the data modules once; each worker forks from it ready, instead
-    of importing them itself (seconds each, minutes for a dozen workers)."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["torch", "torchvision", "synsetlab.data"])
-    return context
 
 
 class DeviceNormalize:
