@@ -14,6 +14,7 @@ from synsetlab.manifest import Manifest
 from synsetlab.taxonomy import Taxonomy
 from synsetlab.train import CheckpointError, resolve_config, train
 from synsetlab.train.inference import (
+    display_names,
     evaluate_split,
     image_files,
     load_model,
@@ -53,6 +54,14 @@ def test_evaluation_scores_val_and_refuses_other_classes_and_hidden_labels(
         CheckpointError, match=r"predicts 3 classes and the version has 3 \(2 shared\)"
     ):
         evaluate_split(loaded, other, tiny.blobs, "val")
+
+
+def test_plots_name_classes_by_lemma_and_wnid_where_the_taxonomy_knows_them() -> None:
+    taxonomy = Taxonomy.wordnet()
+    assert display_names([*CLASSES[:2], "x0000001"], taxonomy) == [
+        "tench n01440764", "goldfish n01443537", "x0000001",
+    ]  # fmt: skip
+    assert display_names(CLASSES, None) == list(CLASSES)
 
 
 def test_flip_tta_averages_an_image_and_its_mirror(tiny: TinyVersion, checkpoint: Path) -> None:

@@ -206,12 +206,19 @@ def evaluate_ensemble(
     ]
     result = EnsembleEvaluation(report, out.ensemble.loss, members)
     if out_dir is not None:
-        _write(result, out_dir, split=split, images=len(out.dataset), tta_flip=tta_flip)
+        _write(result, out_dir, split=split, images=len(out.dataset), tta_flip=tta_flip,
+               taxonomy=taxonomy)  # fmt: skip
     return result
 
 
 def _write(
-    result: EnsembleEvaluation, out_dir: Path, *, split: str, images: int, tta_flip: bool
+    result: EnsembleEvaluation,
+    out_dir: Path,
+    *,
+    split: str,
+    images: int,
+    tta_flip: bool,
+    taxonomy: Taxonomy | None,
 ) -> None:
     members = [
         {"checkpoint": str(m.path), "weight": m.weight, "top1_error": m.top1_error,
@@ -220,7 +227,7 @@ def _write(
     ]  # fmt: skip
     write_evaluation(
         result.report, out_dir, split=split, images=images, loss=result.loss,
-        extra={"tta_flip": tta_flip, "members": members},
+        extra={"tta_flip": tta_flip, "members": members}, taxonomy=taxonomy,
     )  # fmt: skip
 
 

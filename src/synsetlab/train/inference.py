@@ -142,7 +142,8 @@ def evaluate_split(
         out.probs, out.labels, classes=list(manifest.classes), taxonomy=taxonomy
     )
     if out_dir is not None:
-        write_evaluation(report, out_dir, split=split, images=len(dataset), loss=out.loss)
+        write_evaluation(report, out_dir, split=split, images=len(dataset), loss=out.loss,
+                         taxonomy=taxonomy)  # fmt: skip
     return report
 
 
@@ -163,15 +164,18 @@ def write_evaluation(
     images: int,
     loss: float | None,
     extra: dict[str, Any] | None = None,
+    taxonomy: Taxonomy | None = None,
 ) -> None:
     """``metrics.json`` (the report, split, image count, loss and ``extra``), ``confusion.png``
-    and ``reliability.png`` in ``out_dir``."""
+    and ``reliability.png`` in ``out_dir``. With ``taxonomy``, the confusion matrix names each
+    class by its first lemma and wnid ("heart n13865904"), not its wnid alone."""
     from synsetlab.metrics.plots import plot_confusion_matrix, plot_reliability_diagram
 
     out_dir.mkdir(parents=True, exist_ok=True)
     document = {"split": split, "images": images, "loss": loss, **report.to_dict(), **(extra or {})}
     (out_dir / "metrics.json").write_text(json.dumps(document, indent=1), encoding="utf-8")
-    plot_confusion_matrix(report.confusion_matrix, list(report.classes), out_dir / "confusion.png")
+    names = display_names(report.classes, taxonomy)
+    plot_confusion_matrix(report.confusion_matrix, names, out_dir / "confusion.png")
     plot_reliability_diagram(report.reliability, out_dir / "reliability.png")
 
 
@@ -251,6 +255,13 @@ def predict_files(
         )
         results.append(Prediction(str(path), () if label == UNREADABLE else top))
     return results
+
+
+def display_names(classes: Sequence[str], taxonomy: Taxonomy | None) -> list[str]:
+    """Each wnid as "first-lemma wnid" ("tench n01440764") where ``taxonomy`` knows it."""
+    if taxonomy is None:
+        return list(classes)
+    return [f"{_lemma(taxonomy, w)} {w}" if w in taxonomy else w for w in classes]
 
 
 def _lemma(taxonomy: Taxonomy, wnid: str) -> str:
