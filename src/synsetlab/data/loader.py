@@ -8,11 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from synsetlab.parallel import worker_context
-
-#: What loader workers need, imported once by the fork server (minutes for a dozen workers
-#: importing torch themselves).
-LOADER_PRELOAD = ("torch", "torchvision", "synsetlab.data")
+from synsetlab.parallel import LOADER_PRELOAD, worker_context
 
 
 class ResumableSampler(Sampler[tuple[int, int]]):
