@@ -92,6 +92,12 @@ def test_unknown_wnid_says_what_to_do(wordnet: Taxonomy) -> None:
         wordnet.is_ancestor("n99999999", BRAMBLING)
 
 
+def test_name_of_gives_the_first_lemma_or_a_stand_in(wordnet: Taxonomy) -> None:
+    assert wordnet.name_of("n01440764") == "tench"
+    assert wordnet.name_of("n99999999") == "n99999999"
+    assert wordnet.name_of("n99999999", default="?") == "?"
+
+
 def test_ancestors_and_descendants(wordnet: Taxonomy) -> None:
     ancestors = wordnet.ancestors(BRAMBLING)
     assert {BIRD, ANIMAL, ENTITY, FINCH} <= ancestors

@@ -63,8 +63,7 @@ def print_summary(summary: CatalogSummary, taxonomy: Taxonomy, *, max_classes: i
     largest = sorted(summary.per_class.items(), key=lambda kv: (-kv[1], kv[0]))
     classes = Table("wnid", "name", "images", title="Classes")
     for wnid, n in largest[:max_classes]:
-        name = taxonomy.get(wnid).name if wnid in taxonomy else "?"
-        classes.add_row(wnid, name, str(n))
+        classes.add_row(wnid, taxonomy.name_of(wnid, default="?"), str(n))
     if len(largest) > max_classes:
         classes.caption = f"{len(largest) - max_classes} more classes; --classes N shows more"
     console.print(classes)

@@ -27,7 +27,6 @@ from synsetlab.curate.decisions import exclude, keep_ranking
 from synsetlab.curate.findings import NewFinding, replace_findings
 from synsetlab.curate.signals import update_signals
 from synsetlab.taxonomy import Taxonomy
-from synsetlab.taxonomy.errors import UnknownSynsetError
 from synsetlab.workspace import Workspace
 
 #: Finding kinds :func:`class_balance` records (and replaces on each run).
@@ -207,22 +206,13 @@ def _report(
     conflicts = sum(1 for i in images if i.conflict)
     return summarise_counts(
         counts,
-        names=_names(counts, taxonomy),
+        # A label outside the taxonomy still deserves a bar, under its wnid.
+        names={wnid: taxonomy.name_of(wnid) for wnid in counts},
         unlabelled=len(images) - counts.total() - conflicts,
         conflicts=conflicts,
         min_count=min_count,
         max_count=max_count,
     )
-
-
-def _names(wnids: Mapping[str, int], taxonomy: Taxonomy) -> dict[str, str]:
-    names = {}
-    for wnid in wnids:
-        try:
-            names[wnid] = taxonomy.get(wnid).name
-        except UnknownSynsetError:
-            names[wnid] = wnid  # a label outside the taxonomy still deserves a bar
-    return names
 
 
 def _findings(report: BalanceReport) -> list[NewFinding]:

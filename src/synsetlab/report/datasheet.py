@@ -87,7 +87,7 @@ def collect(ws: Workspace, version: str, out_dir: Path) -> DatasheetData:
     v = load_version(ws, version)
     m = v.manifest
     taxonomy = ws.taxonomy()
-    names = {w: taxonomy.get(w).name if w in taxonomy else w for w in m.classes}
+    names = {w: taxonomy.name_of(w) for w in m.classes}
     per_class: dict[str, Counter[str]] = defaultdict(Counter)
     for e in m.entries:
         per_class[e.wnid][e.split] += 1
@@ -149,7 +149,7 @@ def collect(ws: Workspace, version: str, out_dir: Path) -> DatasheetData:
         e = by_image[f.image_id]
         given = names.get(f.detail.get("given", e.wnid), e.wnid)
         suggested = f.detail.get("suggested", "")
-        suggested_name = taxonomy.get(suggested).name if suggested in taxonomy else suggested
+        suggested_name = taxonomy.name_of(suggested)
         data.label_issues.append(
             (thumb(e.image_id, "label"), given, suggested_name, f.score or 0.0)
         )

@@ -112,6 +112,14 @@ class Taxonomy:
         except KeyError:
             raise UnknownSynsetError(wnid) from None
 
+    def name_of(self, wnid: str, default: str | None = None) -> str:
+        """The usual name (first lemma) of ``wnid``; for a wnid the taxonomy lacks, ``default``
+        (the wnid itself when None): what labels, plots and tables show."""
+        synset = self._synsets.get(wnid)
+        if synset is not None:
+            return synset.name
+        return wnid if default is None else default
+
     @property
     def custom_classes(self) -> list[Synset]:
         """The workspace classes added by ``with_custom``, in the order added."""

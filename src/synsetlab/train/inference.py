@@ -251,7 +251,7 @@ def predict_files(
     results = []
     for path, row, probs, label in zip(paths, best, out.probs, out.labels, strict=True):
         top = tuple(
-            (loaded.classes[c], _lemma(taxonomy, loaded.classes[c]), float(probs[c])) for c in row
+            (loaded.classes[c], taxonomy.name_of(loaded.classes[c]), float(probs[c])) for c in row
         )
         results.append(Prediction(str(path), () if label == UNREADABLE else top))
     return results
@@ -261,11 +261,7 @@ def display_names(classes: Sequence[str], taxonomy: Taxonomy | None) -> list[str
     """Each wnid as "first-lemma wnid" ("tench n01440764") where ``taxonomy`` knows it."""
     if taxonomy is None:
         return list(classes)
-    return [f"{_lemma(taxonomy, w)} {w}" if w in taxonomy else w for w in classes]
-
-
-def _lemma(taxonomy: Taxonomy, wnid: str) -> str:
-    return taxonomy.get(wnid).lemmas[0] if wnid in taxonomy else wnid
+    return [f"{taxonomy.name_of(w)} {w}" if w in taxonomy else w for w in classes]
 
 
 #: What :func:`write_predictions` writes.
@@ -304,7 +300,6 @@ def write_predictions(predictions: Sequence[Prediction], fmt: str) -> str:
     return buf.getvalue()
 
 
-#: Header of a submission file: one row per test image, its five guesses best first.
 def write_submission(
     loaded: LoadedModel,
     manifest: Manifest,
