@@ -69,20 +69,21 @@ def test_loader_workers_do_not_import_the_main_scripts_modules_again(tmp_path: P
     assert len(pids) == 2, pids
 
 
-def test_the_fork_server_starts_and_preloads_before_any_worker_is_asked_for(
+def test_the_loader_server_starts_and_preloads_before_any_worker_is_asked_for(
     tmp_path: Path,
 ) -> None:
     out, pids = _run(tmp_path, """
         import os, time
-        from synsetlab.parallel import start_worker_server
+        import counted
+        from synsetlab.parallel import start_loader_server
 
         if __name__ == "__main__":
-            start_worker_server(["counted"])  # returns at once: the server imports on its own
+            start_loader_server()  # returns at once: the server imports on its own
             log = os.environ["IMPORT_LOG"]
             deadline = time.monotonic() + 30
-            while not os.path.exists(log) and time.monotonic() < deadline:
+            while len(open(log).read().split()) < 2 and time.monotonic() < deadline:
                 time.sleep(0.05)
-            print(open(log).read().split() if os.path.exists(log) else [])
+            print(os.getpid())
     """)  # fmt: skip
-    # This process never imported counted and started no worker: the server did, alone.
-    assert len(pids) == 1 and out == str(pids), (out, pids)
+    # This process imported counted, then the server did, with no worker ever started.
+    assert len(pids) == 2 and pids[0] == out and pids[1] != out, (out, pids)

@@ -87,14 +87,17 @@ def worker_context(preload: Sequence[str] = ()) -> multiprocessing.context.BaseC
     return ctx
 
 
-def start_worker_server(preload: Sequence[str]) -> None:
-    """Start the fork server now, in the background, where the start method is forkserver.
+def start_loader_server(workers: int | None = None) -> None:
+    """Start the fork server of data-loading workers now, in the background, unless
+    ``workers`` is 0 (``None``: not known yet, so start). Call it before a command's heavy
+    imports.
 
-    Its imports then overlap this process's own, instead of following them when the first
-    worker is asked for: ``synsetlab train v1 --recipe tiny-cpu --epochs 1 --set workers=2``
-    took 9.5-10.7 s on 2 cores instead of 11.6-13.2 s (three runs each).
+    The server's imports (:data:`LOADER_PRELOAD`) then overlap this process's own, instead of
+    following them when the first worker is asked for: ``synsetlab train v1 --recipe tiny-cpu
+    --epochs 1 --set workers=2`` took 9.5-10.7 s on 2 cores instead of 11.6-13.2 s (three
+    runs each).
     """
-    if worker_context(preload).get_start_method() == "forkserver":
+    if workers != 0 and worker_context(LOADER_PRELOAD).get_start_method() == "forkserver":
         multiprocessing.forkserver.ensure_running()
 
 

@@ -19,7 +19,6 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from synsetlab.parallel import LOADER_PRELOAD, start_worker_server
 from synsetlab.taxonomy import Taxonomy, TaxonomyError
 from synsetlab.workspace import Workspace, WorkspaceError, find_workspace, open_workspace
 
@@ -44,14 +43,6 @@ def progress_bar(*, transient: bool = True) -> Progress:
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=transient,
     )  # fmt: skip
-
-
-def start_loader_workers(workers: int | None = None) -> None:
-    """Call first in a command that loads images with worker processes (``workers`` unless 0;
-    ``None``: the recipe decides, so start anyway): the fork server that makes the workers
-    imports torch while this process imports the rest."""
-    if workers != 0:
-        start_worker_server(LOADER_PRELOAD)
 
 
 def current_workspace() -> Workspace:

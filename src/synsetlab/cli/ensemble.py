@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from synsetlab.cli.context import console, current_workspace, start_loader_workers, user_errors
+from synsetlab.cli.context import console, current_workspace, user_errors
+from synsetlab.parallel import start_loader_server
 
 TTA = typer.Option("none", "--tta", help="Test-time augmentation of every member: none or flip.")
 
@@ -39,7 +40,7 @@ def ensemble(
 
     Example: synsetlab ensemble runs/a/best.pt runs/b/best.pt v1 --split val
     """
-    start_loader_workers(workers)
+    start_loader_server(workers)
     from synsetlab.train.distributed import resolve_device
     from synsetlab.train.ensemble import evaluate_ensemble, load_ensemble
     from synsetlab.versions import load_version

@@ -12,8 +12,9 @@ from rich.progress import (
     Progress,
 )
 
-from synsetlab.cli.context import console, current_workspace, start_loader_workers, user_errors
+from synsetlab.cli.context import console, current_workspace, user_errors
 from synsetlab.cli.train import PROGRESS_COLUMNS, ProgressReporter
+from synsetlab.parallel import start_loader_server
 
 
 class PretrainReporter(ProgressReporter):
@@ -53,7 +54,7 @@ def pretrain(
 
     Example: synsetlab pretrain v1 --method simclr --epochs 5
     """
-    start_loader_workers(workers)
+    start_loader_server(workers)
     from synsetlab.train.config import parse_assignment
     from synsetlab.train.ssl import pretrain as run_pretraining
     from synsetlab.train.ssl import resolve_ssl_config

@@ -23,9 +23,9 @@ from synsetlab.cli.context import (
     console,
     current_workspace,
     err_console,
-    start_loader_workers,
     user_errors,
 )
+from synsetlab.parallel import start_loader_server
 
 DEVICE = typer.Option("auto", help="cpu, cuda, cuda:1 ... (auto: CUDA when available).")
 TTA = typer.Option("none", "--tta", help="Test-time augmentation: none or flip.")
@@ -129,7 +129,7 @@ def _run_training(
 ) -> None:
     """Resolve the config, train with a progress bar, print where the results are."""
     console.quiet = os.environ.get("RANK", "0") != "0"  # under torchrun, rank 0 speaks
-    start_loader_workers(overrides.get("workers"))
+    start_loader_server(overrides.get("workers"))
     from synsetlab.train import resolve_config
     from synsetlab.train import train as run_training
     from synsetlab.versions import load_version
@@ -228,7 +228,7 @@ def evaluate(
 
     Example: synsetlab evaluate runs/tiny-cpu-v1/best.pt v1 --split val --tta flip
     """
-    start_loader_workers(workers)
+    start_loader_server(workers)
     from synsetlab.train.distributed import resolve_device
     from synsetlab.train.inference import evaluate_split, load_model
     from synsetlab.train.robustness import CORRUPTIONS, evaluate_robustness
@@ -336,7 +336,7 @@ def submission(
 
     Example: synsetlab submission runs/tiny-cpu-v1/best.pt v1 submission.csv
     """
-    start_loader_workers(workers)
+    start_loader_server(workers)
     from synsetlab.train.distributed import resolve_device
     from synsetlab.train.inference import load_model, write_submission
     from synsetlab.versions import load_version
