@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +14,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -43,6 +44,12 @@ def progress_bar(*, transient: bool = True) -> Progress:
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=transient,
     )  # fmt: skip
+
+
+def advance(progress: Progress, task: TaskID) -> Callable[[int, int | None], None]:
+    """The ``on_progress(n, total)`` callback of library calls, moving ``task`` on by ``n``
+    (``total``: the whole amount, once it is known)."""
+    return lambda n, total: progress.update(task, advance=n, total=total)
 
 
 def current_workspace() -> Workspace:

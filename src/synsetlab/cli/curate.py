@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from synsetlab.cli.context import console, current_workspace, progress_bar, user_errors
+from synsetlab.cli.context import advance, console, current_workspace, progress_bar, user_errors
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -97,7 +97,7 @@ def label_issues(
             quick=quick,
             device=device,
             workers=workers,
-            on_progress=lambda n, total: progress.update(task, advance=n, total=total),
+            on_progress=advance(progress, task),
         )
         ws.close()
     console.print(

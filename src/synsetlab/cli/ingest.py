@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from synsetlab.catalog import LabelState
-from synsetlab.cli.context import console, current_workspace, progress_bar, user_errors
+from synsetlab.cli.context import advance, console, current_workspace, progress_bar, user_errors
 from synsetlab.ingest.pipeline import IngestReport, ingest
 from synsetlab.ingest.records import SourceSpec
 
@@ -43,7 +43,7 @@ def run(
                 spec,
                 label_state=label_state,
                 workers=workers,
-                on_progress=lambda n, total: progress.update(task, advance=n, total=total),
+                on_progress=advance(progress, task),
             )
         ws.close()
     print_report(report)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from synsetlab.cli.context import console, progress_bar, user_errors
+from synsetlab.cli.context import advance, console, progress_bar, user_errors
 from synsetlab.cli.workspace import print_summary
 from synsetlab.quickstart import DEFAULT_PER_CLASS, run_quickstart
 from synsetlab.taxonomy import Taxonomy
@@ -63,7 +63,7 @@ def quickstart(
             label_issues=label_issues,
             train=train,
             train_overrides={"epochs": epochs},
-            on_progress=lambda n, total: progress.update(task, advance=n, total=total),
+            on_progress=advance(progress, task),
             on_stage=on_stage,
             reporter=StepCounter(),
         )
