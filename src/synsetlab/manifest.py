@@ -2,6 +2,10 @@
 
 Line 1 is a header ``{"format": "synsetlab-version-1", "classes": [...], "params": {...},
 "excluded": [...]}``; each further line is one image, sorted by (split, wnid, sha256, image id).
+After them come the version's unlabelled images, lines marked ``"unlabelled": true`` and sorted
+by (sha256, image id): what self-supervised pretraining may add (``pretrain --use-unlabelled``).
+A version without any has no such line, so its bytes, and id, are what they were before the
+unlabelled pool was recorded.
 The version's id is the sha256 of these bytes, which the blob store keeps under that address:
 the same catalog state and split give the same id, and a version can never change.
 """
@@ -10,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
@@ -24,16 +28,12 @@ FORMAT = "synsetlab-version-1"
 SPLIT_ORDER = ("train", "val", "test")
 
 
-@dataclass(frozen=True, slots=True)
-class ManifestEntry:
-    """One image of a version."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredImage:
+    """What every image line of a manifest says of the image itself."""
 
     image_id: int
     sha256: str
-    wnid: str
-    split: str
-    #: True for test labels that only scoring code may read.
-    hidden: bool
     #: Where the image came from: source kind and path or archive member.
     source: str
     source_key: str
@@ -41,9 +41,37 @@ class ManifestEntry:
     width: int
     height: int
     exif_orientation: int | None = None
+
+    def stored_fields(self) -> dict[str, Any]:
+        """These fields by name, to build another record of the same image."""
+        return {f.name: getattr(self, f.name) for f in fields(StoredImage)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ManifestEntry(StoredImage):
+    """One image of a version."""
+
+    wnid: str
+    split: str
+    #: True for test labels that only scoring code may read.
+    hidden: bool
     boxes: tuple[ManifestBox, ...] = ()
     #: The class the sources gave, when a curator relabelled the image.
     relabelled_from: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnlabelledEntry(StoredImage):
+    """An image the catalog held, not excluded, but without one label: no source gave it a
+    class, or candidate classes compete and no vote or decision settled them. It has no split
+    and no place in training or scoring; only self-supervised pretraining reads its pixels."""
+
+    #: The competing candidate classes, sorted; empty when no source proposed one.
+    candidates: tuple[str, ...] = ()
+
+    def as_entry(self, split: str) -> ManifestEntry:
+        """This image as an entry of ``split`` whose label reads as hidden: it has none."""
+        return ManifestEntry(**self.stored_fields(), wnid="", split=split, hidden=True)
 
 
 @dataclass(frozen=True)
@@ -55,11 +83,15 @@ class Manifest:
     params: dict[str, Any] = field(default_factory=dict)
     #: Image ids that decisions excluded from this version.
     excluded: tuple[int, ...] = ()
+    #: Images without one label when the version was frozen (see :class:`UnlabelledEntry`).
+    unlabelled: tuple[UnlabelledEntry, ...] = ()
 
     def __post_init__(self) -> None:
         # Canonical order whatever the caller's, so equal content means equal manifests.
         object.__setattr__(self, "entries", tuple(sorted(self.entries, key=_entry_order)))
         object.__setattr__(self, "excluded", tuple(sorted(self.excluded)))
+        pool = sorted(self.unlabelled, key=lambda u: (u.sha256, u.image_id))
+        object.__setattr__(self, "unlabelled", tuple(pool))
 
     @cached_property
     def class_index(self) -> dict[str, int]:
@@ -91,6 +123,8 @@ class Manifest:
             record = asdict(e)
             record["boxes"] = [[b.wnid, b.xmin, b.ymin, b.xmax, b.ymax] for b in e.boxes]
             lines.append(_dump(record))
+        for u in self.unlabelled:
+            lines.append(_dump({**asdict(u), "candidates": list(u.candidates), "unlabelled": True}))
         return ("\n".join(lines) + "\n").encode("utf-8")
 
     @classmethod
@@ -99,9 +133,13 @@ class Manifest:
         header = json.loads(lines[0])
         if header.get("format") != FORMAT:
             raise ValueError(f"not a synsetlab version manifest (format {header.get('format')!r})")
-        entries = []
+        entries, unlabelled = [], []
         for line in lines[1:]:
             record = json.loads(line)
+            if record.pop("unlabelled", False):
+                record["candidates"] = tuple(record["candidates"])
+                unlabelled.append(UnlabelledEntry(**record))
+                continue
             record["boxes"] = tuple(ManifestBox(*b) for b in record["boxes"])
             entries.append(ManifestEntry(**record))
         return cls(
@@ -109,6 +147,7 @@ class Manifest:
             entries=tuple(entries),
             params=header["params"],
             excluded=tuple(header["excluded"]),
+            unlabelled=tuple(unlabelled),
         )
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from synsetlab.catalog.current import current_images
+from synsetlab.catalog.current import CurrentImage, current_images
 from synsetlab.catalog.models import (
     Box,
     Image,
@@ -23,7 +24,13 @@ from synsetlab.catalog.models import (
     SplitRun,
     Version,
 )
-from synsetlab.manifest import Manifest, ManifestBox, ManifestEntry, sorted_classes
+from synsetlab.manifest import (
+    Manifest,
+    ManifestBox,
+    ManifestEntry,
+    UnlabelledEntry,
+    sorted_classes,
+)
 from synsetlab.workspace import Workspace
 
 
@@ -82,6 +89,7 @@ def freeze(ws: Workspace, name: str) -> LoadedVersion:
                 "splits": manifest.splits,
                 "excluded": len(manifest.excluded),
                 "relabelled": sum(e.relabelled_from is not None for e in manifest.entries),
+                "unlabelled": len(manifest.unlabelled),
                 "params": manifest.params,
             },
         )
@@ -166,30 +174,41 @@ def _current_manifest(s: Session) -> Manifest:
     boxes: dict[int, list[ManifestBox]] = defaultdict(list)
     for b in s.scalars(select(Box).order_by(Box.id)):
         boxes[b.image_id].append(ManifestBox(b.wnid, b.xmin, b.ymin, b.xmax, b.ymax))
-    entries = []
-    for image in images:
+
+    def stored(image: CurrentImage) -> dict[str, Any]:
         row = info[image.image_id]
-        entries.append(
-            ManifestEntry(
-                image_id=image.image_id,
-                sha256=image.sha256,
-                wnid=image.wnid,  # type: ignore[arg-type]
-                split=assigned[image.image_id],
-                hidden=image.image_id in hidden,
-                source=row.kind,
-                source_key=row.source_key,
-                format=row.format,
-                width=row.width,
-                height=row.height,
-                exif_orientation=row.exif_orientation,
-                boxes=tuple(boxes.get(image.image_id, ())),
-                relabelled_from=image.source_wnid if image.source_wnid != image.wnid else None,
-            )
+        return {
+            "image_id": image.image_id,
+            "sha256": image.sha256,
+            "source": row.kind,
+            "source_key": row.source_key,
+            "format": row.format,
+            "width": row.width,
+            "height": row.height,
+            "exif_orientation": row.exif_orientation,
+        }
+
+    entries = [
+        ManifestEntry(
+            **stored(image),
+            wnid=image.wnid,  # type: ignore[arg-type]
+            split=assigned[image.image_id],
+            hidden=image.image_id in hidden,
+            boxes=tuple(boxes.get(image.image_id, ())),
+            relabelled_from=image.source_wnid if image.source_wnid != image.wnid else None,
         )
+        for image in images
+    ]
+    unlabelled = [
+        UnlabelledEntry(**stored(image), candidates=image.competing)
+        for image in kept
+        if image.wnid is None
+    ]
     excluded = tuple(i.image_id for i in everything if i.excluded)
     split_run = s.scalar(select(SplitRun).order_by(SplitRun.id.desc()))
     params = {
         "split": split_run.params if split_run else {},
         "unlabelled_or_conflicting": len(kept) - len(images),
     }
-    return Manifest(sorted_classes(e.wnid for e in entries), tuple(entries), params, excluded)
+    classes = sorted_classes(e.wnid for e in entries)
+    return Manifest(classes, tuple(entries), params, excluded, tuple(unlabelled))

@@ -15,7 +15,10 @@ from typer.testing import CliRunner
 
 from synsetlab.cli.app import app
 from synsetlab.train import load_checkpoint
+from synsetlab.versions import load_version
+from synsetlab.workspace import open_workspace
 from tests.cli.test_readme import code_blocks
+from tests.tiny_version import picture
 
 runner = CliRunner(env={"COLUMNS": "200"})
 #: A quarter-width model at 32 px, so that each command takes seconds.
@@ -38,6 +41,12 @@ def version(tmp_path_factory: pytest.TempPathFactory) -> Path:
         mp.chdir(root / "ws")
         run("synsetlab synthetic generate shapes --per-class 10")
         run("synsetlab ingest manifest shapes/manifest.csv --workers 0")
+        # Images without a label, for `pretrain --use-unlabelled`: files directly under an
+        # imagefolder root.
+        (root / "ws" / "loose").mkdir()
+        for i in range(12):
+            (root / "ws" / "loose" / f"{i}.jpg").write_bytes(picture(i % 3, seed=500 + i))
+        run("synsetlab ingest imagefolder loose --workers 0")
         run("synsetlab split --val-per-class 2 --test-per-class 2")
         run("synsetlab version freeze --name v1")
     return root / "ws"
@@ -90,6 +99,11 @@ def test_the_training_block_runs_as_written(version: Path, monkeypatch: pytest.M
         json.loads(x) for x in (version / "runs" / "ssl" / "metrics.jsonl").read_text().splitlines()
     ]
     assert len(ssl) == 2 and all(r["train_loss"] > 0 for r in ssl)
+    ws = open_workspace(version)
+    splits = load_version(ws, "v1").manifest.splits
+    ws.close()
+    pooled = splits["train"] + splits["val"] + 12  # the 12 loose images
+    assert f"{pooled} images of train, val, the unlabelled pool" in outputs[10]
     tuned = load_checkpoint(version / "runs" / "ssl-ft" / "last.pt")
     assert tuned["config"]["pretrained"] == "runs/ssl/last.pt" and tuned["epoch"] == 2
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from synsetlab.catalog.current import current_images
+from synsetlab.catalog.models import Label
 from synsetlab.curate.decisions import exclude, relabel
 from synsetlab.manifest import Manifest
 from synsetlab.splits import SplitPlan, assign_splits
 from synsetlab.versions import VersionError, diff_versions, freeze, list_versions, load_version
 from synsetlab.workspace import Workspace
 from tests.curate.conftest import CLASSES, fill
+from tests.images import jpeg
 
 
 def test_freeze_load_and_content_address(workspace: Workspace, tmp_path: Path) -> None:
@@ -24,6 +27,7 @@ def test_freeze_load_and_content_address(workspace: Workspace, tmp_path: Path) -
     assert all(e.hidden == (e.split == "test") for e in v1.manifest.entries)
     data = workspace.blobs.get(v1.id)
     assert Manifest.from_bytes(data) == v1.manifest
+    assert v1.manifest.unlabelled == () and b'"unlabelled"' not in data  # the format as before
     assert load_version(workspace, "v1").manifest == v1.manifest
     assert load_version(workspace, v1.id[:10]).name == "v1"
     with pytest.raises(VersionError, match="exists already"):
@@ -31,6 +35,37 @@ def test_freeze_load_and_content_address(workspace: Workspace, tmp_path: Path) -
     with pytest.raises(VersionError, match="nothing changed since version 'v1'"):
         freeze(workspace, "v1-again")
     assert [v.name for v in list_versions(workspace)] == ["v1"]
+
+
+def test_images_without_one_label_are_kept_beside_the_version(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    root = tmp_path / "photos"
+    root.mkdir()
+    for i in range(3):  # files directly under an imagefolder root have no label
+        (root / f"loose{i}.jpg").write_bytes(jpeg((40, 32), seed=9000 + i))
+    fill(workspace, root, per_class=4)
+    with workspace.session() as s:
+        images = current_images(s)
+        loose = sorted(i.image_id for i in images if i.wnid is None)
+        contested = next(i for i in images if i.wnid == CLASSES[0])
+        # A second candidate class for a labelled image: two compete, none is verified.
+        state = s.scalar(select(Label.state).where(Label.image_id == contested.image_id))
+        s.add(Label(image_id=contested.image_id, wnid=CLASSES[2], state=state))
+        s.flush()
+        exclude(s, [loose[0]], reason="blurry")
+    assign_splits(workspace, SplitPlan(val_per_class=1, seed=0))
+    v1 = freeze(workspace, "v1")
+
+    pool = {u.image_id: u for u in v1.manifest.unlabelled}
+    assert set(pool) == {loose[1], loose[2], contested.image_id}
+    assert pool[contested.image_id].candidates == (CLASSES[0], CLASSES[2])
+    assert pool[loose[1]].candidates == () and pool[loose[1]].source_key == "loose1.jpg"
+    assert (pool[loose[1]].format, pool[loose[1]].width, pool[loose[1]].height) == ("JPEG", 40, 32)
+    assert not {e.image_id for e in v1.manifest.entries} & set(pool)
+    assert len(v1.manifest.entries) == 3 * 4 - 1
+    assert Manifest.from_bytes(workspace.blobs.get(v1.id)) == v1.manifest
+    assert list_versions(workspace)[0].summary["unlabelled"] == 3
 
 
 def test_same_state_and_seed_give_the_same_id(tmp_path: Path) -> None:

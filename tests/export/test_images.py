@@ -16,8 +16,9 @@ def _entry(data: bytes, fmt: str, boxes: tuple[ManifestBox, ...] = ()) -> Manife
     with Image.open(io.BytesIO(data)) as img:
         size = img.size
     return ManifestEntry(
-        1, "0" * 64, "n01440764", "train", False, "s", "k", fmt, *size, boxes=boxes
-    )
+        image_id=1, sha256="0" * 64, wnid="n01440764", split="train", hidden=False,
+        source="s", source_key="k", format=fmt, width=size[0], height=size[1], boxes=boxes,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ the ``pretrain`` command."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import typer
 from typer.testing import CliRunner
 
 from synsetlab.data import DeviceNormalize, ResumableSampler
+from synsetlab.manifest import UnlabelledEntry
 from synsetlab.train import load_checkpoint, resolve_config, train
 from synsetlab.train.config import TrainConfig
 from synsetlab.train.models import create_model
@@ -121,6 +123,37 @@ def test_the_images_come_from_the_chosen_splits_only(tiny: TinyVersion) -> None:
         unlabelled_manifest(tiny.manifest, ("unlabeled",))
 
 
+def test_use_unlabelled_adds_the_images_frozen_without_a_label(tiny: TinyVersion) -> None:
+    # The tiny version's test images, recast as the pool a freeze keeps of unlabelled images.
+    pool = tuple(
+        UnlabelledEntry(**{**e.stored_fields(), "source_key": f"loose{i}.jpg"})
+        for i, e in enumerate(tiny.manifest.split("test"))
+    )
+    labelled = tuple(e for e in tiny.manifest.entries if e.split != "test")
+    manifest = replace(tiny.manifest, entries=labelled, unlabelled=pool)
+    assert unlabelled_manifest(manifest, ("train",)).splits == {UNLABELLED: 48}
+    assert unlabelled_manifest(manifest, ("train",), use_unlabelled=True).splits == {
+        UNLABELLED: 48 + 6
+    }
+    only_pool = unlabelled_manifest(manifest, (), use_unlabelled=True)
+    assert {e.sha256 for e in only_pool.entries} == {u.sha256 for u in pool}
+
+    config = SSLConfig(splits=("train",), use_unlabelled=True, **TINY)
+    dataset = ssl_dataset(manifest, tiny.blobs, config)
+    unlabelled = torch.nonzero(dataset.labels == -1).flatten().tolist()
+    assert len(dataset) == 54 and len(unlabelled) == 6
+    (view, _), label = dataset[(unlabelled[0], 7)]
+    assert label == -1 and view.shape == (3, 32, 32)
+
+    with pytest.raises(SSLError, match="no unlabelled images: ingest some"):
+        unlabelled_manifest(tiny.manifest, ("train",), use_unlabelled=True)
+    older = replace(tiny.manifest, params={"unlabelled_or_conflicting": 4})
+    with pytest.raises(SSLError, match="frozen before synsetlab kept its 4 unlabelled images"):
+        unlabelled_manifest(older, ("train",), use_unlabelled=True)
+    with pytest.raises(SSLError, match="no images to pretrain on"):
+        unlabelled_manifest(tiny.manifest, ())
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -177,6 +210,8 @@ def test_the_pretrain_command_runs_its_example(tmp_path: Path) -> None:
         folder.mkdir()
         for i in range(8):
             (folder / f"{i}.jpg").write_bytes(picture(label, seed=10 * label + i))
+    for i in range(4):  # loose files: images without a label
+        (tmp_path / "src" / f"loose{i}.jpg").write_bytes(picture(2, seed=100 + i))
     from synsetlab.ingest.imagefolder import open_imagefolder
     from synsetlab.ingest.pipeline import ingest
 
@@ -190,13 +225,15 @@ def test_the_pretrain_command_runs_its_example(tmp_path: Path) -> None:
     state.workspace = tmp_path / "ws"
     try:
         # The docstring's example, at SMALL widths and 32 px so that it takes a second.
-        line = "pretrain v1 --method simclr --epochs 5"
+        line = "pretrain v1 --method simclr --use-unlabelled --epochs 5"
         small = ["--model", "resnet10t", "--set", "model_kwargs={channels: [8, 16, 32, 64], "
                  "stem_width: 8}", "--image-size", "32", "--batch-size", "6", "--epochs", "1",
                  "--device", "cpu"]  # fmt: skip
         result = CliRunner().invoke(app, line.split() + small)
         assert result.exit_code == 0, result.output
         assert "val k-NN top-1" in result.output
+        # 10 train and 4 val images (not the 2 of test), and the 4 loose ones
+        assert "18 images of train, val, the unlabelled pool" in result.output
         run_dir = tmp_path / "ws" / "runs" / "simclr-resnet10t-v1"
         assert (run_dir / "last.pt").exists()
         again = CliRunner().invoke(app, line.split() + small)

@@ -23,12 +23,17 @@ class CurrentImage:
     sha256: str
     #: The image's one class, or ``None`` (unlabelled, or conflicting labels).
     wnid: str | None
-    #: Two or more classes compete and no decision settled it.
-    conflict: bool
     excluded: bool
     source_split: str | None
     #: The label the sources give, before any relabel decision (``wnid`` when none).
     source_wnid: str | None = None
+    #: Two or more classes that compete, sorted, when no decision settled them; else empty.
+    competing: tuple[str, ...] = ()
+
+    @property
+    def conflict(self) -> bool:
+        """Two or more classes compete and no decision settled it."""
+        return bool(self.competing)
 
 
 def current_images(s: Session, *, include_excluded: bool = False) -> list[CurrentImage]:
@@ -53,20 +58,29 @@ def current_images(s: Session, *, include_excluded: bool = False) -> list[Curren
     for image_id, sha, split in rows:
         if image_id in excluded and not include_excluded:
             continue
-        source_wnid, conflict = _source_label(verified[image_id], candidate[image_id])
+        source_wnid, competing = _source_label(verified[image_id], candidate[image_id])
         wnid = relabel.get(image_id, source_wnid)
-        conflict = conflict and image_id not in relabel
+        if image_id in relabel:
+            competing = ()
         out.append(
-            CurrentImage(image_id, sha, wnid, conflict, image_id in excluded, split, source_wnid)
+            CurrentImage(
+                image_id,
+                sha,
+                wnid,
+                image_id in excluded,
+                split,
+                source_wnid,
+                competing,
+            )
         )
     return out
 
 
-def _source_label(verified: set[str], candidate: set[str]) -> tuple[str | None, bool]:
-    """The one label the sources give, and whether several compete for it."""
+def _source_label(verified: set[str], candidate: set[str]) -> tuple[str | None, tuple[str, ...]]:
+    """The one label the sources give, or the classes that compete for it (sorted)."""
     for pool in (verified, candidate):
         if len(pool) == 1:
-            return next(iter(pool)), False
+            return next(iter(pool)), ()
         if len(pool) > 1:
-            return None, True
-    return None, False
+            return None, tuple(sorted(pool))
+    return None, ()

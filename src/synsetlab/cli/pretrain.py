@@ -40,6 +40,12 @@ def pretrain(
     split: list[str] = typer.Option(
         [], "--split", help="A split whose images to use (repeatable; default: train and val)."
     ),
+    use_unlabelled: bool = typer.Option(
+        False,
+        "--use-unlabelled",
+        help="Also use the images the version holds without a label (no class given, or "
+        "candidates never settled).",
+    ),
     seed: int | None = typer.Option(None, help="Seed of weights, order and augmentation."),
     set_: list[str] = typer.Option(
         [], "--set", help="Any config field, e.g. --set queue_size=8192 (repeatable)."
@@ -52,19 +58,20 @@ def pretrain(
 ) -> None:
     """Pretrain a backbone without labels; fine-tune it with train --pretrained RUN/last.pt.
 
-    Example: synsetlab pretrain v1 --method simclr --epochs 5
+    Example: synsetlab pretrain v1 --method simclr --use-unlabelled --epochs 5
     """
     start_loader_server(workers)
     from synsetlab.train.config import parse_assignment
     from synsetlab.train.ssl import pretrain as run_pretraining
-    from synsetlab.train.ssl import resolve_ssl_config
+    from synsetlab.train.ssl import resolve_ssl_config, unlabelled_manifest
     from synsetlab.versions import load_version
 
     with user_errors():
         values: dict[str, Any] = {
             "method": method, "model": model, "epochs": epochs, "batch_size": batch_size,
             "lr": lr, "image_size": image_size, "temperature": temperature,
-            "splits": tuple(split) or None, "seed": seed, "workers": workers, "device": device,
+            "splits": tuple(split) or None, "use_unlabelled": use_unlabelled or None,
+            "seed": seed, "workers": workers, "device": device,
         }  # fmt: skip
         for assignment in set_:
             key, value = parse_assignment(assignment)
@@ -73,10 +80,11 @@ def pretrain(
         ws = current_workspace()
         v = load_version(ws, version)
         out = out or ws.root / "runs" / f"{config.method}-{config.model}-{v.name}"
-        images = sum(v.manifest.splits.get(s, 0) for s in config.splits)
+        pool = unlabelled_manifest(v.manifest, config.splits, use_unlabelled=config.use_unlabelled)
+        where = [*config.splits, *(["the unlabelled pool"] if config.use_unlabelled else [])]
         console.print(
             f"pretraining {config.model} with {config.method} on {v.name} ({v.id[:12]}): "
-            f"{images} images of {', '.join(config.splits)}, labels unused -> {out}"
+            f"{len(pool.entries)} images of {', '.join(where)}, labels unused -> {out}"
         )
         with Progress(*PROGRESS_COLUMNS, console=console, transient=True) as progress:
             result = run_pretraining(

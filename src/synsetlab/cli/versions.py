@@ -63,9 +63,11 @@ def freeze_(
         v = freeze(ws, name)
         ws.close()
     splits = ", ".join(f"{k} {n}" for k, n in v.manifest.splits.items())
+    pool = len(v.manifest.unlabelled)
     console.print(
         f"version [bold]{v.name}[/bold] {v.id}: {len(v.manifest.entries)} images, "
         f"{len(v.manifest.classes)} classes ({splits})"
+        + (f"; {pool} unlabelled kept for `pretrain --use-unlabelled`" if pool else "")
     )
 
 

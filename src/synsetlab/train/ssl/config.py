@@ -33,6 +33,9 @@ class SSLConfig(BaseModel):
     #: pixels are then seen, so val figures are transductive; the test split stays out unless
     #: named here.
     splits: tuple[str, ...] = ("train", "val")
+    #: Also pretrain on the version's unlabelled images: those the catalog held without one
+    #: label when the version was frozen (no class given, or candidates never settled).
+    use_unlabelled: bool = False
     #: Side of the square views, in pixels.
     image_size: int = Field(default=64, ge=8)
     #: RandomResizedCrop's smallest crop, as a fraction of the picture's area.

@@ -47,21 +47,46 @@ class TwoViews:
         return self.transform(image), self.transform(image)
 
 
-def unlabelled_manifest(manifest: Manifest, splits: Sequence[str]) -> Manifest:
-    """The images of ``splits`` gathered as one split, :data:`UNLABELLED`."""
+def unlabelled_manifest(
+    manifest: Manifest, splits: Sequence[str], *, use_unlabelled: bool = False
+) -> Manifest:
+    """The images of ``splits`` gathered as one split, :data:`UNLABELLED`; with
+    ``use_unlabelled``, the version's unlabelled images too (their labels read as hidden)."""
     missing = [s for s in splits if s not in manifest.splits]
     if missing:
         have = ", ".join(manifest.splits) or "none"
         raise SSLError(f"the version has no {', '.join(missing)} images; its splits: {have}")
-    entries = tuple(replace(e, split=UNLABELLED) for e in manifest.entries if e.split in splits)
-    return Manifest(classes=manifest.classes, entries=entries)
+    entries = [replace(e, split=UNLABELLED) for e in manifest.entries if e.split in splits]
+    if use_unlabelled:
+        if not manifest.unlabelled:
+            raise SSLError(_no_unlabelled(manifest))
+        entries += [u.as_entry(UNLABELLED) for u in manifest.unlabelled]
+    if not entries:
+        raise SSLError("no images to pretrain on: name a split, or add --use-unlabelled")
+    return Manifest(classes=manifest.classes, entries=tuple(entries))
+
+
+def _no_unlabelled(manifest: Manifest) -> str:
+    """Why ``--use-unlabelled`` finds nothing in ``manifest``, and what to do."""
+    uncounted = manifest.params.get("unlabelled_or_conflicting", 0)
+    if uncounted:
+        return (
+            f"this version was frozen before synsetlab kept its {uncounted} unlabelled images; "
+            "freeze a new one (`synsetlab version freeze --name NAME`) to pretrain on them"
+        )
+    return (
+        "the version has no unlabelled images: ingest some (files directly under an "
+        "`ingest imagefolder` root, manifest rows without a wnid, `ingest ilsvrc2012 "
+        "--include-test`), then split and freeze a new version"
+    )
 
 
 def ssl_dataset(manifest: Manifest, blobs: BlobStore, config: SSLConfig) -> VersionDataset:
-    """Items ``((view, view), label)``: two uint8 views of each image of ``config.splits``
-    (labels come along, unused)."""
+    """Items ``((view, view), label)``: two uint8 views of each image of ``config.splits``,
+    and of the version's unlabelled images with ``config.use_unlabelled`` (labels come along,
+    unused; -1 where hidden or absent)."""
     return VersionDataset(
-        unlabelled_manifest(manifest, config.splits),
+        unlabelled_manifest(manifest, config.splits, use_unlabelled=config.use_unlabelled),
         UNLABELLED,
         blobs,
         transform=TwoViews(create_ssl_transform(config)),
