@@ -58,6 +58,9 @@ class VersionDiff:
     moved: list[tuple[int, str, str]] = field(default_factory=list)
     classes_added: list[str] = field(default_factory=list)
     classes_removed: list[str] = field(default_factory=list)
+    #: Image ids that joined or left the unlabelled pool (a label settled leaves it).
+    unlabelled_added: list[int] = field(default_factory=list)
+    unlabelled_removed: list[int] = field(default_factory=list)
 
 
 def freeze(ws: Workspace, name: str) -> LoadedVersion:
@@ -125,7 +128,8 @@ def list_versions(ws: Workspace) -> list[Version]:
 
 
 def diff_versions(a: Manifest, b: Manifest) -> VersionDiff:
-    """Images added, removed, relabelled and moved between splits, from ``a`` to ``b``."""
+    """Images added, removed, relabelled and moved between splits, from ``a`` to ``b``, and
+    the changes of the unlabelled pool."""
     old = {e.image_id: e for e in a.entries}
     new = {e.image_id: e for e in b.entries}
     diff = VersionDiff(
@@ -134,6 +138,10 @@ def diff_versions(a: Manifest, b: Manifest) -> VersionDiff:
         classes_added=sorted(set(b.classes) - set(a.classes)),
         classes_removed=sorted(set(a.classes) - set(b.classes)),
     )
+    old_pool = {u.image_id for u in a.unlabelled}
+    new_pool = {u.image_id for u in b.unlabelled}
+    diff.unlabelled_added = sorted(new_pool - old_pool)
+    diff.unlabelled_removed = sorted(old_pool - new_pool)
     for image_id in sorted(old.keys() & new.keys()):
         x, y = old[image_id], new[image_id]
         if x.wnid != y.wnid:

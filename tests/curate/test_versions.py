@@ -67,6 +67,14 @@ def test_images_without_one_label_are_kept_beside_the_version(
     assert Manifest.from_bytes(workspace.blobs.get(v1.id)) == v1.manifest
     assert list_versions(workspace)[0].summary["unlabelled"] == 3
 
+    with workspace.session() as s:  # a curator settles one: it leaves the pool for a split
+        relabel(s, loose[1], CLASSES[1], reason="looked at it")
+    assign_splits(workspace, SplitPlan(val_per_class=1, seed=0))
+    v2 = freeze(workspace, "v2")
+    diff = diff_versions(v1.manifest, v2.manifest)
+    assert loose[1] in diff.added and diff.unlabelled_removed == [loose[1]]
+    assert diff.unlabelled_added == []
+
 
 def test_same_state_and_seed_give_the_same_id(tmp_path: Path) -> None:
     from synsetlab.workspace import init_workspace

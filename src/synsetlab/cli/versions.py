@@ -113,6 +113,11 @@ def diff(
         f"{a} -> {b}: {len(d.added)} added, {len(d.removed)} removed, "
         f"{len(d.relabelled)} relabelled, {len(d.moved)} moved between splits"
     )
+    if d.unlabelled_added or d.unlabelled_removed:
+        console.print(
+            f"unlabelled pool: {len(d.unlabelled_added)} added, "
+            f"{len(d.unlabelled_removed)} left (labelled, excluded or removed)"
+        )
     if d.classes_added or d.classes_removed:
         console.print(
             f"classes added: {', '.join(d.classes_added) or '-'}; "
