@@ -21,8 +21,11 @@ def atomic_file(
     path: Path | str, mode: str = "wb", *, encoding: str | None = None, newline: str | None = None
 ) -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path`` (``mode`` ``"wb"`` or ``"w"``); when the block
-    ends without error, flush it to disk and rename it to ``path`` (mode 0644)."""
+    ends without error, flush it to disk and rename it to ``path`` (mode 0644). A folder at
+    ``path`` is an ``IsADirectoryError`` before anything is written."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder: give the path of the file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

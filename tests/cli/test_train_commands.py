@@ -72,9 +72,17 @@ def test_the_training_block_runs_as_written(version: Path, monkeypatch: pytest.M
     resumed = load_checkpoint(version / "runs" / "b" / "last.pt")
     assert (resumed["epoch"], resumed["global_step"]) == (40, 40 * 4)  # tiny-cpu: 40 epochs
 
-    evaluation = json.loads((run_dir / "eval-v1-val" / "metrics.json").read_text())
+    evaluation = json.loads((run_dir / "eval-v1-val-flip" / "metrics.json").read_text())
     assert evaluation["n_images"] == 20 and 0 <= evaluation["top1_error"] <= 1
-    assert (run_dir / "eval-v1-val" / "confusion.png").exists()
+    assert (evaluation["tta"], evaluation["version"], evaluation["weights"]) == (
+        "flip",
+        "v1",
+        "model",
+    )
+    assert evaluation["checkpoint"] == "runs/tiny-cpu-v1/best.pt"
+    assert (run_dir / "eval-v1-val-flip" / "confusion.png").exists()
+    plain = json.loads((run_dir / "eval-v1-val" / "metrics.json").read_text())  # no TTA
+    assert plain["tta"] == "none" and plain["version_id"] == evaluation["version_id"]
     assert "top-5 error" in outputs[3]
 
     with (version / "top5.csv").open() as f:
@@ -123,10 +131,45 @@ def test_bad_input_gets_a_clear_error(version: Path, monkeypatch: pytest.MonkeyP
     corrupt = version / "corrupt.pt"
     corrupt.write_bytes(b"not a checkpoint")
     out = run(f"synsetlab train v1 --recipe tiny-cpu --resume {corrupt}", code=1)
-    assert "cannot be read" in out and "corrupt or truncated" in out
+    assert "cannot be read as a checkpoint" in out and "corrupt, truncated or not a" in out
     out = run(f"synsetlab evaluate {corrupt} v1", code=1)
-    assert "cannot be read" in out
+    assert "cannot be read" in out and "weights_only" not in out  # not torch's advice
+    out = run("synsetlab evaluate runs/tiny-cpu-v1 v1", code=1)
+    assert "is a folder, not a checkpoint file; did you mean runs/tiny-cpu-v1/best.pt?" in out
+    out = run("synsetlab train v1 --recipe tiny-cpu --resume runs/tiny-cpu-v1", code=1)
+    assert "is a folder, not a checkpoint file" in out
+    out = run("synsetlab evaluate runs/ssl/last.pt v1", code=1)
+    assert "self-supervised backbone" in out and "finetune VERSION --from" in out
     out = run("synsetlab evaluate runs/tiny-cpu-v1/best.pt v1 --split test", code=1)
     assert "labels are hidden" in out
     out = run("synsetlab predict runs/tiny-cpu-v1/best.pt nowhere/", code=1)
-    assert "nowhere is neither an image file nor a folder" in out
+    assert "nowhere does not exist" in out
+    out = run("synsetlab evaluate runs/tiny-cpu-v1/best.pt v1 --device gpu", code=1)
+    assert "unknown device 'gpu': use auto, cpu, cuda or cuda:N" in out
+    if not torch.cuda.is_available():
+        out = run("synsetlab evaluate runs/tiny-cpu-v1/best.pt v1 --device cuda", code=1)
+        assert "CUDA is not available here; use --device cpu or auto" in out
+
+    # predict: the count is of what was written; undecodable files are left out, named.
+    out = run("synsetlab predict runs/tiny-cpu-v1/best.pt shapes/images --out top.csv")
+    with Path("top.csv").open() as f:
+        paths = {row["path"] for row in csv.DictReader(f)}
+    assert f"wrote predictions of {len(paths)} images to top.csv" in out
+    assert "could not be decoded and are left out" in out  # the planted corrupt files
+    Path("notes.txt").write_text("not an image")
+    out = run("synsetlab predict runs/tiny-cpu-v1/best.pt notes.txt --out n.csv", code=1)
+    assert "none of the 1 file(s) could be decoded" in out and not Path("n.csv").exists()
+    out = run("synsetlab predict runs/tiny-cpu-v1/best.pt shapes/images --out runs", code=1)
+    assert "runs is a folder: give the path of the file to write" in out
+    out = run("synsetlab submission runs/tiny-cpu-v1/best.pt v1 runs", code=1)
+    assert "runs is a folder: give the path of the file to write" in out
+
+    out = run(
+        "synsetlab finetune v1 --from runs/tiny-cpu-v1/best.pt --mode linear --layer-decay 0.75",
+        code=1,
+    )
+    assert "a linear probe trains the classifier alone: drop --layer-decay" in out
+
+    # A step budget that ends before the first epoch: no best.pt yet, and it is not listed.
+    out = run(f"synsetlab train v1 --recipe tiny-cpu --out runs/short --max-steps 1 {SMALL}")
+    assert "checkpoints: runs/short/last.pt (best.pt comes with the first whole epoch)" in out

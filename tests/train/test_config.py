@@ -65,4 +65,19 @@ def test_bad_yaml_is_a_recipe_error(tmp_path: Path) -> None:
 def test_config_changes_ignore_execution_fields() -> None:
     old = TrainConfig().model_dump(mode="json")
     new = TrainConfig(workers=7, max_steps=3, device="cpu", epochs=5, optim={"lr": 0.2})
-    assert config_changes(old, new) == ["epochs", "optim.lr"]
+    assert config_changes(old, new) == {"epochs": (old["epochs"], 5), "optim.lr": (0.1, 0.2)}
+
+
+def test_the_set_examples_of_the_help_and_the_readme_are_real_fields() -> None:
+    import inspect
+    import re
+
+    from synsetlab.cli.train import train as command
+
+    help_text = inspect.signature(command).parameters["set_"].default.help
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    config_bullet = readme[readme.index("- **Config.**") :].split("\n- ")[0]
+    examples = re.findall(r"--set (\S+=[^\s`)]+)", help_text + config_bullet)
+    assert len(examples) >= 3
+    config = resolve_config("tiny-cpu", {}, examples)
+    assert config.schedule.warmup_epochs == 5 and config.mixup == 0.2

@@ -89,8 +89,10 @@ def test_predict_files_names_classes_and_skips_undecodable_files(
     wnid, lemma, probability = predictions[0].top[0]
     assert wnid in CLASSES and lemma in ("tench", "goldfish", "great white shark")
     assert 0 < probability <= 1
-    with pytest.raises(FileNotFoundError, match="neither an image file nor a folder"):
+    with pytest.raises(FileNotFoundError, match="missing does not exist"):
         image_files([tmp_path / "missing"])
+    with pytest.raises(ValueError, match="--topk 0: give at least 1"):
+        predict_files(load_model(checkpoint), paths, taxonomy=Taxonomy.wordnet(), topk=0)
 
 
 def test_predictions_as_a_kaggle_submission_and_an_unknown_format(

@@ -118,7 +118,7 @@ def test_a_corrupt_checkpoint_is_a_clear_error_and_writes_nothing(
 ) -> None:
     corrupt = tmp_path / "last.pt"
     corrupt.write_bytes(checkpoint.read_bytes()[:5000])
-    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+    with pytest.raises(CheckpointError, match="corrupt, truncated or not a PyTorch checkpoint"):
         export_onnx(corrupt, tmp_path / "out" / "model.onnx")
     assert not (tmp_path / "out").exists()
     existing = tmp_path / "model.onnx"
@@ -145,6 +145,9 @@ def test_an_existing_file_is_replaced_only_after_a_passing_check(
         export_onnx(checkpoint, tmp_path)
     with pytest.raises(OnnxExportError, match="is the checkpoint itself"):
         export_onnx(checkpoint, checkpoint)
+    with pytest.raises(OnnxExportError, match=r"model\.pt: name the ONNX file \*\.onnx"):
+        export_onnx(checkpoint, tmp_path / "model.pt")
+    assert not (tmp_path / "model.pt").exists()
 
 
 @pytest.mark.parametrize("model", ["resnet18", "tv/resnet18"])
@@ -197,5 +200,7 @@ def test_the_cli_runs_its_documented_example(
     Path("bad.pt").write_bytes(b"not a checkpoint")
     failed = runner.invoke(_app(), ["export-model", "bad.pt", "c.onnx"])
     assert failed.exit_code == 1 and "error:" in failed.stderr
-    assert "corrupt or truncated" in failed.stderr and "Traceback" not in failed.output
+    assert (
+        "corrupt, truncated or not a PyTorch" in failed.stderr and "Traceback" not in failed.output
+    )
     assert not Path("c.onnx").exists()

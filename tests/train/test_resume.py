@@ -69,12 +69,35 @@ def test_resume_refuses_a_changed_config_unless_forced(tiny: TinyVersion, tmp_pa
     last = tmp_path / "run" / "last.pt"
     changed = resolve_config("tiny-cpu", {**BUSY, "epochs": 2, "optim.lr": 0.01, "workers": 1,
                                           "mixup": 0, "cutmix": 0})  # fmt: skip
-    with pytest.raises(TrainingError, match=r"differs .* in epochs, optim\.lr: resuming"):
+    with pytest.raises(
+        TrainingError, match=r"differs .* in epochs \(1 -> 2\), optim\.lr \(.+ -> 0\.01\): res"
+    ):
         train(tiny.manifest, tiny.blobs, changed, tmp_path / "run", version_id=tiny.version_id,
               resume=last)  # fmt: skip
     forced = train(tiny.manifest, tiny.blobs, changed, tmp_path / "run",
                    version_id=tiny.version_id, resume=last, force=True)  # fmt: skip
     assert forced.epochs_done == 2
+    # The new settings rule the added epoch: the schedule is the 2-epoch one at lr 0.01, not
+    # the 1-epoch one that had ended (at lr 0).
+    fresh = train(tiny.manifest, tiny.blobs, changed, tmp_path / "fresh",
+                  version_id=tiny.version_id)  # fmt: skip
+    assert forced.history[-1]["lr"] == pytest.approx(fresh.history[-1]["lr"])
+    assert 0 < forced.history[-1]["lr"] < 0.01
+    saved = load_checkpoint(last)["optimizer"]
+    assert saved["param_groups"][0]["initial_lr"] == 0.01 and saved["state"]  # moments kept
+
+
+def test_a_forced_resume_into_another_architecture_says_so(
+    tiny: TinyVersion, tmp_path: Path
+) -> None:
+    config = resolve_config("tiny-cpu", {**SMALL, "max_steps": 1})
+    train(tiny.manifest, tiny.blobs, config, tmp_path / "run", version_id=tiny.version_id)
+    wider = resolve_config(
+        "tiny-cpu", {**SMALL, "model_kwargs": {"channels": [16, 16, 32, 64], "stem_width": 8}}
+    )
+    with pytest.raises(TrainingError, match=r"do not fit this architecture .* resume with the"):
+        train(tiny.manifest, tiny.blobs, wider, tmp_path / "run", version_id=tiny.version_id,
+              resume=tmp_path / "run" / "last.pt", force=True)  # fmt: skip
 
 
 def test_a_run_folder_is_never_overwritten(tiny: TinyVersion, tmp_path: Path) -> None:

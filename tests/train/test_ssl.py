@@ -236,7 +236,15 @@ def test_the_pretrain_command_runs_its_example(tmp_path: Path) -> None:
         assert "18 images of train, val, the unlabelled pool" in result.output
         run_dir = tmp_path / "ws" / "runs" / "simclr-resnet10t-v1"
         assert (run_dir / "last.pt").exists()
+        assert f"fine-tune it with synsetlab finetune v1 --from {run_dir / 'last.pt'}" in (
+            result.output.replace("\n", "")
+        )
         again = CliRunner().invoke(app, line.split() + small)
         assert again.exit_code == 1 and "already holds a run" in again.output
+        hidden = CliRunner().invoke(
+            app, [*line.split(), *small, "--split", "test", "--out", str(tmp_path / "t")]
+        )  # 2 test images and the 4 loose ones: one batch
+        assert hidden.exit_code == 0, hidden.output
+        assert "pretraining on the hidden test split's pixels" in hidden.output
     finally:
         state.workspace = None

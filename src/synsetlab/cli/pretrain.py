@@ -3,7 +3,6 @@ images, labels unused."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ from rich.progress import (
     Progress,
 )
 
-from synsetlab.cli.context import console, current_workspace, user_errors
+from synsetlab.cli.context import console, current_workspace, err_console, user_errors
 from synsetlab.cli.train import PROGRESS_COLUMNS, ProgressReporter
 from synsetlab.parallel import start_loader_server
 
@@ -56,7 +55,7 @@ def pretrain(
     workers: int | None = typer.Option(None, help="Data-loading processes."),
     device: str | None = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: auto)."),
 ) -> None:
-    """Pretrain a backbone without labels; fine-tune it with train --pretrained RUN/last.pt.
+    """Pretrain a backbone without labels; fine-tune it with finetune V --from RUN/last.pt.
 
     Example: synsetlab pretrain v1 --method simclr --use-unlabelled --epochs 5
     """
@@ -81,6 +80,11 @@ def pretrain(
         v = load_version(ws, version)
         out = out or ws.root / "runs" / f"{config.method}-{config.model}-{v.name}"
         pool = unlabelled_manifest(v.manifest, config.splits, use_unlabelled=config.use_unlabelled)
+        if any(e.hidden for e in v.manifest.entries if e.split in config.splits):
+            err_console.print(
+                "[yellow]warning:[/yellow] pretraining on the hidden test split's pixels: "
+                "test scores of models started from this backbone are then transductive"
+            )
         where = [*config.splits, *(["the unlabelled pool"] if config.use_unlabelled else [])]
         console.print(
             f"pretraining {config.model} with {config.method} on {v.name} ({v.id[:12]}): "
@@ -93,11 +97,9 @@ def pretrain(
             )  # fmt: skip
         ws.close()
     console.print(f"done: {result.epochs_done} epochs, {result.global_step} steps")
-    kwargs = config.model_kwargs
     console.print(
-        f"backbone: {result.checkpoint}; fine-tune with synsetlab train {v.name} "
-        f"--model {config.model} --pretrained {result.checkpoint}"
-        + (f" --set 'model_kwargs={json.dumps(kwargs)}'" if kwargs else "")
+        f"backbone: {result.checkpoint}; fine-tune it with synsetlab finetune {v.name} "
+        f"--from {result.checkpoint}"
     )
 
 

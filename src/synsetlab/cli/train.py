@@ -19,6 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from synsetlab.atomic import atomic_file
 from synsetlab.cli.context import (
     console,
     current_workspace,
@@ -91,7 +92,7 @@ def train(
         None, help="Read train images from this webdataset export of the version."
     ),
     set_: list[str] = typer.Option(
-        [], "--set", help="Any config field, e.g. --set optim.warmup_epochs=5 (repeatable)."
+        [], "--set", help="Any config field, e.g. --set schedule.warmup_epochs=5 (repeatable)."
     ),
     out: Path | None = typer.Option(
         None, help="Run folder (default: <workspace>/runs/<recipe or model>-<version>)."
@@ -159,7 +160,11 @@ def _run_training(
         f"{state}: {result.epochs_done} epochs, {result.global_step} steps"
         + ("" if best is None else f", best val top-1 error {best:.3f}")
     )
-    console.print(f"checkpoints: {result.paths.last}, {result.paths.best}")
+    written = [p for p in (result.paths.last, result.paths.best) if p.is_file()]
+    console.print(
+        f"checkpoints: {', '.join(map(str, written))}"
+        + ("" if result.paths.best.is_file() else " (best.pt comes with the first whole epoch)")
+    )
 
 
 def finetune(
@@ -182,6 +187,7 @@ def finetune(
     resume: Path | None = typer.Option(None, help="Continue exactly from this checkpoint."),
     force: bool = typer.Option(False, help="Resume even though the config changed."),
     max_steps: int | None = typer.Option(None, help="Stop after this many steps in all."),
+    workers: int | None = typer.Option(None, help="Data-loading processes."),
     device: str | None = typer.Option(None, help="cpu, cuda ... (default: auto)."),
 ) -> None:
     """Fine-tune a trained model on a version: a new head that keeps the rows of the classes
@@ -194,11 +200,17 @@ def finetune(
     with user_errors():
         if mode not in ("full", "linear"):
             raise ValueError(f"unknown --mode {mode!r}: full or linear")
+        if mode == "linear" and layer_decay is not None:
+            raise ValueError(
+                "--layer-decay scales the lr of every layer, and a linear probe trains the "
+                "classifier alone: drop --layer-decay, or use --mode full"
+            )
         base = recipe or source_config(source)  # default: the source run's own recipe
         overrides: dict[str, Any] = {
             "pretrained": str(source), "finetune": mode, "freeze_bn": freeze_bn or None,
             "optim.layer_decay": layer_decay, "epochs": epochs, "batch_size": batch_size,
             "optim.lr": lr, "max_steps": max_steps, "device": device, "model": model,
+            "workers": workers,
         }  # fmt: skip
     _run_training(version, base, overrides, set_, out, resume, force, prefix="finetune-")
 
@@ -240,10 +252,15 @@ def evaluate(
         v = load_version(ws, version)
         torch_device = resolve_device(device)
         loaded = load_model(checkpoint, device=torch_device)
-        out = out or checkpoint.parent / f"eval-{v.name}-{split}"
+        out = out or checkpoint.parent / (
+            f"eval-{v.name}-{split}" + ("-flip" if tta == "flip" else "")
+        )
+        provenance = {"checkpoint": str(checkpoint), "weights": loaded.weights,
+                      "version": v.name, "version_id": v.id, "tta": tta}  # fmt: skip
         report = evaluate_split(
             loaded, v.manifest, ws.blobs, split, taxonomy=ws.taxonomy(), out_dir=out,
-            batch_size=batch_size, workers=workers, tta_flip=tta == "flip", device=torch_device,
+            extra=provenance, batch_size=batch_size, workers=workers, tta_flip=tta == "flip",
+            device=torch_device,
         )  # fmt: skip
         names = CORRUPTIONS if corruptions == "all" else _listed(corruptions, str)
         robustness = evaluate_robustness(
@@ -307,18 +324,25 @@ def predict(
             loaded, image_files(inputs), taxonomy=current_taxonomy(), topk=topk,
             tta_flip=tta == "flip", device=torch_device,
         )  # fmt: skip
-        text = write_predictions(predictions, format)
+        readable = [p for p in predictions if p.top]
         unreadable = [p.path for p in predictions if not p.top]
+        if not readable:
+            raise ValueError(
+                f"none of the {len(predictions)} file(s) could be decoded as an image, "
+                f"e.g. {unreadable[0]}; nothing written"
+            )
         if unreadable:
             err_console.print(
                 f"[yellow]warning:[/yellow] {len(unreadable)} file(s) could not be decoded "
-                f"and have no prediction, e.g. {unreadable[0]}"
+                f"and are left out, e.g. {unreadable[0]}"
             )
+        text = write_predictions(readable, format)
         if out is None:
             sys.stdout.write(text)
         else:
-            out.write_text(text, encoding="utf-8")
-            console.print(f"wrote {len(predictions)} predictions to {out}")
+            with atomic_file(out, "w", encoding="utf-8") as f:
+                f.write(text)
+            console.print(f"wrote predictions of {len(readable)} images to {out}")
 
 
 def submission(

@@ -51,17 +51,31 @@ def link_checkpoint(source: Path, target: Path) -> Path:
     return target
 
 
-def load_checkpoint(path: Path | str) -> dict[str, Any]:
-    """Read a checkpoint; :class:`CheckpointError` says why one cannot be used."""
+def checkpoint_file(path: Path | str) -> Path:
+    """``path`` if it is a file; else :class:`CheckpointError` saying what to give instead
+    (a run folder's ``last.pt`` or ``best.pt``)."""
     path = Path(path).expanduser()
+    if path.is_dir():
+        inside = [p.name for p in (path / "best.pt", path / "last.pt") if p.is_file()]
+        hint = f"; did you mean {path / inside[0]}?" if inside else ""
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file{hint}")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    return path
+
+
+def load_checkpoint(path: Path | str) -> dict[str, Any]:
+    """Read a checkpoint; :class:`CheckpointError` says why one cannot be used."""
+    path = checkpoint_file(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
+        # Not torch's own text: for a file that is no checkpoint it advises weights_only=False,
+        # which would run whatever the file holds.
         raise CheckpointError(
-            f"checkpoint {path} cannot be read ({type(e).__name__}: {e}); it is corrupt or "
-            "truncated: use another (e.g. best.pt, or an earlier copy) or start afresh"
+            f"{path} cannot be read as a checkpoint ({type(e).__name__}): it is corrupt, "
+            "truncated or not a PyTorch checkpoint; use another (e.g. best.pt, or an earlier "
+            "copy)"
         ) from e
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(
@@ -72,6 +86,17 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}")
     return state
+
+
+def require_classifier(state: dict[str, Any], path: Path | str) -> None:
+    """Refuse a backbone from ``synsetlab pretrain`` where a trained classifier is needed
+    (evaluation, prediction, resuming a training run)."""
+    if state.get("ssl_config") is not None:
+        raise CheckpointError(
+            f"{path} is a self-supervised backbone from `synsetlab pretrain`, with no "
+            "classifier: fine-tune it first (`synsetlab finetune VERSION --from "
+            f"{path}`) and use that run's best.pt"
+        )
 
 
 def evaluation_weights(state: dict[str, Any]) -> tuple[dict[str, Any], str]:

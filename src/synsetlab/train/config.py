@@ -216,17 +216,17 @@ def describe(error: ValidationError) -> str:
     )
 
 
-def config_changes(old: dict[str, Any], new: TrainConfig) -> list[str]:
-    """Dotted names of the fields that differ between a saved config and ``new``, except
-    :data:`EXECUTION_FIELDS`."""
+def config_changes(old: dict[str, Any], new: TrainConfig) -> dict[str, tuple[Any, Any]]:
+    """The fields that differ between a saved config and ``new``, except
+    :data:`EXECUTION_FIELDS`: dotted name -> (saved value, new value), sorted by name."""
     with contextlib.suppress(ValidationError):  # fields added since count at their defaults
         old = TrainConfig.model_validate(old).model_dump(mode="json")
     before, after = _flatten(old), _flatten(new.model_dump(mode="json"))
-    return [
-        key
+    return {
+        key: (before.get(key), after.get(key))
         for key in sorted(set(before) | set(after))
         if key not in EXECUTION_FIELDS and before.get(key) != after.get(key)
-    ]
+    }
 
 
 def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -66,9 +66,20 @@ def all_reduce_mean(value: torch.Tensor, world: World) -> torch.Tensor:
 
 
 def resolve_device(name: str, world: World | None = None) -> torch.device:
-    """``auto``: this process's CUDA device when there is one, else the CPU."""
+    """``auto``: this process's CUDA device when there is one, else the CPU. A device this
+    machine lacks is a ``ValueError`` that says what to ask for instead."""
     if name != "auto":
-        return torch.device(name)
+        try:
+            device = torch.device(name)
+        except RuntimeError:
+            raise ValueError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N") from None
+        if device.type == "cuda":
+            count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            if count == 0:
+                raise ValueError(f"{name}: CUDA is not available here; use --device cpu or auto")
+            if device.index is not None and device.index >= count:
+                raise ValueError(f"there is no {name}: this machine has {count} CUDA device(s)")
+        return device
     if torch.cuda.is_available():
         local = int(os.environ.get("LOCAL_RANK", "0")) if world is None else world.local_rank
         return torch.device("cuda", local)

@@ -25,10 +25,15 @@ from synsetlab.data.transforms import TransformConfig
 from synsetlab.manifest import Manifest
 from synsetlab.metrics import ClassificationReport, classification_report, topk_predictions
 from synsetlab.taxonomy.wordnet import Taxonomy
-from synsetlab.train.checkpoint import CheckpointError, evaluation_weights, load_checkpoint
+from synsetlab.train.checkpoint import (
+    CheckpointError,
+    evaluation_weights,
+    load_checkpoint,
+    require_classifier,
+)
 from synsetlab.train.config import TrainConfig
 from synsetlab.train.loop import EvalOutput, evaluate
-from synsetlab.train.models import create_model
+from synsetlab.train.models import ModelError, create_model, load_weights
 
 #: Image file suffixes ``predict`` picks up in folders (Pillow reads them all).
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
@@ -55,13 +60,14 @@ def load_model(path: Path | str, *, device: torch.device | str = "cpu") -> Loade
     """The model of a training checkpoint (its EMA weights when the run kept them, as timm
     validates them), on ``device``, in eval mode."""
     state = load_checkpoint(path)
+    require_classifier(state, path)
     config = TrainConfig.model_validate(state["config"])
     model = create_model(config.model, num_classes=len(state["classes"]), **config.model_kwargs)
     weights, which = evaluation_weights(state)
     try:
-        model.load_state_dict(weights)
-    except RuntimeError as e:
-        raise CheckpointError(f"{path}: its weights do not fit {config.model!r}: {e}") from e
+        load_weights(model, weights, strict_head=True)
+    except ModelError as e:
+        raise CheckpointError(f"{path}: {e}") from e
     return LoadedModel(
         model.to(device).eval(),
         tuple(state["classes"]),
@@ -132,10 +138,12 @@ def evaluate_split(
     *,
     taxonomy: Taxonomy | None = None,
     out_dir: Path | None = None,
+    extra: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> ClassificationReport:
     """ILSVRC metrics of the model on a labelled split; with ``out_dir``, also
-    ``metrics.json``, ``confusion.png`` and ``reliability.png`` there."""
+    ``metrics.json`` (with ``extra``: what was evaluated, and how), ``confusion.png`` and
+    ``reliability.png`` there."""
     dataset, out = predict_split(loaded, manifest, blobs, split, **kwargs)
     require_known_labels(out.labels, split)
     report = classification_report(
@@ -143,7 +151,7 @@ def evaluate_split(
     )
     if out_dir is not None:
         write_evaluation(report, out_dir, split=split, images=len(dataset), loss=out.loss,
-                         taxonomy=taxonomy)  # fmt: skip
+                         extra=extra, taxonomy=taxonomy)  # fmt: skip
     return report
 
 
@@ -220,8 +228,10 @@ def image_files(inputs: Iterable[Path]) -> list[Path]:
             )
         elif item.is_file():
             found.append(item)
+        elif not item.exists():
+            raise FileNotFoundError(f"{item} does not exist")
         else:
-            raise FileNotFoundError(f"{item} is neither an image file nor a folder")
+            raise FileNotFoundError(f"{item} is neither a file nor a folder")
     return found
 
 
@@ -239,6 +249,8 @@ def predict_files(
     cannot be decoded get an empty ``top``."""
     if not paths:
         raise ValueError("no image files to predict")
+    if topk < 1:
+        raise ValueError(f"--topk {topk}: give at least 1")
     data = loaded.config.data
     dataset = _FilesDataset(paths, create_transform(data, train=False), data)
     device = torch.device(device)

@@ -85,8 +85,7 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], *, strict_hea
         first = mismatches[0] if mismatches else str(e)
         raise ModelError(
             f"the weights do not fit this architecture ({len(mismatches) or 1} weights of "
-            f"another shape, e.g. {first}): was it trained with other model_kwargs or another "
-            "model? fine-tune without --recipe to take the source's own, or pass --model"
+            f"another shape, e.g. {first}): they come from other model_kwargs or another model"
         ) from e
     missing = [k for k in missing if strict_head or not k.startswith(prefix)]
     if missing or unexpected:

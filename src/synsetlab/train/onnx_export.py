@@ -89,6 +89,8 @@ def export_onnx(
         raise OnnxExportError(f"{out} is a folder: give the path of the .onnx file to write")
     if out.exists() and out.resolve() == Path(checkpoint).expanduser().resolve():
         raise OnnxExportError(f"{out} is the checkpoint itself: write the ONNX file elsewhere")
+    if out.suffix.lower() != ".onnx":  # e.g. `export-model best.pt last.pt` would replace a run
+        raise OnnxExportError(f"{out}: name the ONNX file *.onnx (e.g. {out.with_suffix('.onnx')})")
     loaded = load_model(checkpoint, device="cpu")
     size = loaded.config.data.eval_size
     proto = _export(loaded.model, size, opset=opset, dynamic_batch=dynamic_batch,

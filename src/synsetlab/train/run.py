@@ -20,6 +20,7 @@ from synsetlab.manifest import Manifest
 from synsetlab.train.checkpoint import (
     link_checkpoint,
     load_checkpoint,
+    require_classifier,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -33,6 +34,7 @@ from synsetlab.train.loop import (
     evaluate,
     train_one_epoch,
 )
+from synsetlab.train.models import ModelError, load_weights
 from synsetlab.train.setup import TrainingParts, build_parts
 
 
@@ -131,14 +133,18 @@ def _main(
     device: torch.device,
     world: World,
 ) -> TrainResult:
-    checkpoint = _checked_resume(resume, config, manifest, version_id, force) if resume else None
+    checkpoint, changed = (
+        _checked_resume(resume, config, manifest, version_id, force) if resume else (None, False)
+    )
     if checkpoint is None and paths.last.exists():
         raise TrainingError(
             f"{paths.root} already holds a run; continue it with --resume {paths.last}, or "
             "choose another --out"
         )
     parts = build_parts(config, manifest, blobs, device, world, version_id)
-    progress = _restore(parts, checkpoint) if checkpoint is not None else Progress()
+    progress = Progress()
+    if checkpoint is not None:
+        progress = _restore(parts, checkpoint, resume, same_config=not changed)
     if checkpoint is not None and parts.shards is not None and progress.epoch_step:
         _check_stream_resumable(checkpoint, config, world, resume)
     train_model: nn.Module = parts.model
@@ -280,13 +286,31 @@ def _checkpoint(
     }
 
 
-def _restore(parts: TrainingParts, checkpoint: dict[str, Any]) -> Progress:
-    parts.model.load_state_dict(checkpoint["state_dict"])
-    parts.optimizer.load_state_dict(checkpoint["optimizer"])
-    parts.scheduler.load_state_dict(checkpoint["scheduler"])
+def _restore(
+    parts: TrainingParts, checkpoint: dict[str, Any], path: Path | None, *, same_config: bool
+) -> Progress:
+    """Load a checkpoint into ``parts``. With ``same_config`` everything, for an exact
+    continuation. Else (a forced resume) the weights, EMA, scaler and the optimiser's moments
+    continue under the new config's hyperparameters and schedule, as timm's ``train.py``
+    rebuilds its scheduler from the new arguments on resume: more epochs extend the cosine
+    instead of continuing at its end, a new lr is the one used."""
+    try:
+        load_weights(parts.model, checkpoint["state_dict"], strict_head=True)
+    except ModelError as e:
+        raise TrainingError(
+            f"{path}: {e}; resume with the checkpoint's model and model_kwargs, or start "
+            "from its weights with --pretrained"
+        ) from e
+    if same_config:
+        parts.optimizer.load_state_dict(checkpoint["optimizer"])
+        parts.scheduler.load_state_dict(checkpoint["scheduler"])
+    else:
+        _load_moments(parts.optimizer, checkpoint["optimizer"])
     parts.scaler.load_state_dict(checkpoint["scaler"])
     if parts.ema is not None:
-        parts.ema.module.load_state_dict(checkpoint["state_dict_ema"])
+        saved_ema = checkpoint.get("state_dict_ema")
+        # An EMA switched on by the new config starts from the resumed weights.
+        parts.ema.module.load_state_dict(saved_ema or parts.model.state_dict())
     set_rng_state(checkpoint["rng"])
     return Progress(
         epoch=checkpoint["epoch"],
@@ -295,6 +319,18 @@ def _restore(parts: TrainingParts, checkpoint: dict[str, Any]) -> Progress:
         best=checkpoint.get("best_val_top1_error"),
         history=list(checkpoint.get("history", [])),
     )
+
+
+def _load_moments(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
+    """The saved optimiser state (momentum, Adam moments) under ``optimizer``'s own
+    hyperparameters (lr, weight decay, ...); a fresh state where the parameter groups differ."""
+    hyper = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+    try:
+        optimizer.load_state_dict(saved)
+    except ValueError:  # other groups (e.g. layer decay switched): the moments start afresh
+        return
+    for group, own in zip(optimizer.param_groups, hyper, strict=True):
+        group.update(own)
 
 
 def _check_stream_resumable(
@@ -318,22 +354,37 @@ def _check_stream_resumable(
 
 def _checked_resume(
     path: Path, config: TrainConfig, manifest: Manifest, version_id: str, force: bool
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], bool]:
+    """The checkpoint to resume from, and whether the run's config or version changed (only
+    with ``force``)."""
     checkpoint = load_checkpoint(path)
-    changes = config_changes(checkpoint["config"], config)
+    require_classifier(checkpoint, path)
+    changes = [
+        f"{key} ({_short(old)} -> {_short(new)})"
+        for key, (old, new) in config_changes(checkpoint["config"], config).items()
+    ]
     if checkpoint.get("version_id") != version_id:
         changes.append("dataset version")
     if changes and not force:
         raise TrainingError(
             f"the config differs from the checkpoint's in {', '.join(changes)}: resuming would "
-            "not continue the same run. Pass --force to resume anyway, or start a new run"
+            "not continue the same run. Pass --force to resume anyway (weights and optimiser "
+            "state carry on under the new settings), or start a new run"
         )
     if list(checkpoint["classes"]) != list(manifest.classes):
+        shared = len(set(checkpoint["classes"]) & set(manifest.classes))
         raise TrainingError(
-            f"the checkpoint was trained on {len(checkpoint['classes'])} other classes; "
-            "fine-tune from it instead (synsetlab finetune --from)"
+            f"the checkpoint predicts {len(checkpoint['classes'])} classes and the version has "
+            f"{len(manifest.classes)} ({shared} shared); fine-tune from it instead "
+            "(synsetlab finetune --from)"
         )
-    return checkpoint
+    return checkpoint, bool(changes)
+
+
+def _short(value: Any) -> str:
+    """A config value as the refusal of a changed config shows it."""
+    text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _open_logs(paths: RunPaths, config: TrainConfig, version_id: str, manifest: Manifest) -> Any:

@@ -32,7 +32,7 @@ from synsetlab.data import (
 from synsetlab.manifest import Manifest
 from synsetlab.taxonomy.ilsvrc import ilsvrc2012_wnids
 from synsetlab.train.adversarial import create_criterion as create_adversarial_criterion
-from synsetlab.train.checkpoint import CheckpointError, evaluation_weights
+from synsetlab.train.checkpoint import CheckpointError, checkpoint_file, evaluation_weights
 from synsetlab.train.config import EXECUTION_FIELDS, TrainConfig
 from synsetlab.train.distill import create_distillation_criterion
 from synsetlab.train.distributed import World
@@ -43,7 +43,7 @@ from synsetlab.train.loop import (
     TrainingError,
     plan_steps,
 )
-from synsetlab.train.models import classifier_prefix, create_model, load_weights
+from synsetlab.train.models import ModelError, classifier_prefix, create_model, load_weights
 
 
 def build_model(config: TrainConfig, classes: Sequence[str]) -> nn.Module:
@@ -79,6 +79,7 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], list[str] | None]
     them (``.pth``/``.bin``, or ``.safetensors``). A head of 1000 rows without recorded
     classes is taken to be ImageNet-1k's, in the sorted wnid order torchvision and timm use.
     """
+    path = checkpoint_file(path)
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -87,7 +88,11 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], list[str] | None]
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch and safetensors raise several types for unreadable files
-        raise CheckpointError(f"cannot read pretrained weights {path}: {e}") from e
+        # Not torch's own text: it advises weights_only=False, which runs the file's code.
+        raise CheckpointError(
+            f"cannot read pretrained weights {path} ({type(e).__name__}): it is corrupt, "
+            "truncated, or not a PyTorch (.pt, .pth, .bin) or .safetensors weights file"
+        ) from e
     classes = None
     if isinstance(state, dict) and "state_dict" in state:
         classes = state.get("classes")
@@ -142,7 +147,13 @@ def load_pretrained(model: nn.Module, path: Path, classes: Sequence[str]) -> int
             state[bias_key] = new_bias
     else:
         kept = 0
-    load_weights(model, state, strict_head=False)
+    try:
+        load_weights(model, state, strict_head=False)
+    except ModelError as e:
+        raise ModelError(
+            f"{path}: {e}; fine-tune without --recipe to take the source's own settings, "
+            "or pass --model"
+        ) from e
     return kept
 
 
