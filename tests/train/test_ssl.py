@@ -17,6 +17,7 @@ from synsetlab.data import DeviceNormalize, ResumableSampler
 from synsetlab.manifest import UnlabelledEntry
 from synsetlab.train import load_checkpoint, resolve_config, train
 from synsetlab.train.config import TrainConfig
+from synsetlab.train.loop import SilentReporter
 from synsetlab.train.models import create_model
 from synsetlab.train.setup import load_pretrained
 from synsetlab.train.ssl import (
@@ -66,6 +67,78 @@ def test_a_run_writes_the_backbone_checkpoint_and_metrics(
     assert saved["ssl_config"]["method"] == method
     assert TrainConfig.model_validate(saved["config"]).model == "resnet10t"
     assert not any(k.startswith("fc.") for k in saved["state_dict"])  # no classifier
+
+
+class _Interrupt(SilentReporter):
+    """Stops the run like Ctrl-C right after epoch ``at`` was checkpointed."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def epoch_end(self, record: dict) -> None:
+        if record["epoch"] == self.at:
+            raise KeyboardInterrupt
+
+
+def _pretraining_state(path: Path) -> dict[str, torch.Tensor]:
+    state = load_checkpoint(path)["ssl_state"]
+    return {**state["model"], **{f"buffer.{k}": v for k, v in state["buffers"].items()}}
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_resume_continues_exactly(tiny: TinyVersion, tmp_path: Path, method: str) -> None:
+    config = SSLConfig(method=method, epochs=3, knn_every=0, **TINY)
+    straight = pretrain(tiny.manifest, tiny.blobs, config, tmp_path / "a", version_id="v")
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(tiny.manifest, tiny.blobs, config, tmp_path / "b", version_id="v",
+                 reporter=_Interrupt(at=1))  # fmt: skip
+    with pytest.raises(SSLError, match="already holds a run: continue it with --resume"):
+        pretrain(tiny.manifest, tiny.blobs, config, tmp_path / "b", version_id="v")
+    resumed = pretrain(tiny.manifest, tiny.blobs, config, tmp_path / "b", version_id="v",
+                       resume=tmp_path / "b" / "last.pt")  # fmt: skip
+    assert (resumed.epochs_done, resumed.global_step) == (3, straight.global_step)
+    a, b = (
+        _pretraining_state(tmp_path / "a" / "last.pt"),
+        _pretraining_state(tmp_path / "b" / "last.pt"),
+    )
+    assert a.keys() == b.keys()
+    queue = [k for k in a if k.startswith("buffer.") and k.endswith(".bank") and a[k].numel()]
+    assert bool(queue) == (method == "moco")  # MoCo's queue, outside the state dict
+    # Without a queue (SimCLR) lightly leaves the bank's pointer uninitialised: not compared.
+    compared = [k for k in a if queue or "memory_bank" not in k]
+    different = [k for k in compared if not torch.equal(a[k], b[k])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+    lines = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["train_loss"] for x in lines] == [
+        r["train_loss"] for r in straight.history
+    ]
+
+
+def test_a_resume_with_another_config_is_refused_unless_forced(
+    tiny: TinyVersion, tmp_path: Path
+) -> None:
+    config = SSLConfig(epochs=1, knn_every=0, **TINY)
+    pretrain(tiny.manifest, tiny.blobs, config, tmp_path / "run", version_id="v")
+    last = tmp_path / "run" / "last.pt"
+    longer = config.model_copy(update={"epochs": 2, "lr": 0.002, "workers": 1})
+    with pytest.raises(SSLError, match=r"differs .* in epochs \(1 -> 2\), lr \(0\.001 -> 0\.002\)"):
+        pretrain(tiny.manifest, tiny.blobs, longer, tmp_path / "run", version_id="v", resume=last)
+    with pytest.raises(SSLError, match="dataset version"):
+        pretrain(tiny.manifest, tiny.blobs, config, tmp_path / "run", version_id="w", resume=last)
+    forced = pretrain(tiny.manifest, tiny.blobs, longer, tmp_path / "run", version_id="v",
+                      resume=last, force=True)  # fmt: skip
+    assert forced.epochs_done == 2 and forced.history[-1]["lr"] > 0  # the 2-epoch cosine
+    moco = config.model_copy(update={"method": "moco"})
+    with pytest.raises(SSLError, match="pretrained resnet10t with simclr: resume with those"):
+        pretrain(tiny.manifest, tiny.blobs, moco, tmp_path / "run", version_id="v", resume=last,
+                 force=True)  # fmt: skip
+    trained = tmp_path / "trained.pt"
+    train(tiny.manifest, tiny.blobs, resolve_config("tiny-cpu", {**SMALL, "max_steps": 1}),
+          tmp_path / "t", version_id="v")  # fmt: skip
+    with pytest.raises(SSLError, match="not a checkpoint that `pretrain --resume` can continue"):
+        pretrain(tiny.manifest, tiny.blobs, config, tmp_path / "x", version_id="v",
+                 resume=tmp_path / "t" / "last.pt")  # fmt: skip
+    assert not trained.exists()
 
 
 def test_the_backbone_loads_into_a_fresh_classifier(tiny: TinyVersion, tmp_path: Path) -> None:
@@ -241,6 +314,13 @@ def test_the_pretrain_command_runs_its_example(tmp_path: Path) -> None:
         )
         again = CliRunner().invoke(app, line.split() + small)
         assert again.exit_code == 1 and "already holds a run" in again.output
+        # Resuming takes the run's own config and folder; a change needs --force.
+        resume = ["pretrain", "v1", "--resume", str(run_dir / "last.pt"), "--epochs", "2"]
+        refused = CliRunner().invoke(app, resume)
+        assert refused.exit_code == 1 and "in epochs (1 -> 2)" in refused.output
+        longer = CliRunner().invoke(app, [*resume, "--force"])
+        assert longer.exit_code == 0, longer.output
+        assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 2
         hidden = CliRunner().invoke(
             app, [*line.split(), *small, "--split", "test", "--out", str(tmp_path / "t")]
         )  # 2 test images and the 4 loose ones: one batch

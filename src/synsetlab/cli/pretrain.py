@@ -52,6 +52,10 @@ def pretrain(
     out: Path | None = typer.Option(
         None, help="Run folder (default: <workspace>/runs/<method>-<model>-<version>)."
     ),
+    resume: Path | None = typer.Option(
+        None, help="Continue exactly from this last.pt (its run folder unless --out)."
+    ),
+    force: bool = typer.Option(False, help="Resume even though the config changed."),
     workers: int | None = typer.Option(None, help="Data-loading processes."),
     device: str | None = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: auto)."),
 ) -> None:
@@ -61,6 +65,7 @@ def pretrain(
     """
     start_loader_server(workers)
     from synsetlab.train.config import parse_assignment
+    from synsetlab.train.setup import saved_config
     from synsetlab.train.ssl import pretrain as run_pretraining
     from synsetlab.train.ssl import resolve_ssl_config, unlabelled_manifest
     from synsetlab.versions import load_version
@@ -75,10 +80,17 @@ def pretrain(
         for assignment in set_:
             key, value = parse_assignment(assignment)
             values[".".join(key)] = value
-        config = resolve_ssl_config(values)
+        # Resuming continues the run's own config; the options given change it (with --force).
+        saved = (saved_config(resume, key="ssl_config") if resume else None) or {}
+        config = resolve_ssl_config({**saved, **{k: v for k, v in values.items() if v is not None}})
         ws = current_workspace()
         v = load_version(ws, version)
-        out = out or ws.root / "runs" / f"{config.method}-{config.model}-{v.name}"
+        default = (
+            resume.parent
+            if resume
+            else ws.root / "runs" / f"{config.method}-{config.model}-{v.name}"
+        )
+        out = out or default
         pool = unlabelled_manifest(v.manifest, config.splits, use_unlabelled=config.use_unlabelled)
         if any(e.hidden for e in v.manifest.entries if e.split in config.splits):
             err_console.print(
@@ -92,8 +104,8 @@ def pretrain(
         )
         with Progress(*PROGRESS_COLUMNS, console=console, transient=True) as progress:
             result = run_pretraining(
-                v.manifest, ws.blobs, config, out, version_id=v.id,
-                reporter=PretrainReporter(progress),
+                v.manifest, ws.blobs, config, out, version_id=v.id, resume=resume,
+                force=force, reporter=PretrainReporter(progress),
             )  # fmt: skip
         ws.close()
     console.print(f"done: {result.epochs_done} epochs, {result.global_step} steps")

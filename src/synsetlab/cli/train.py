@@ -133,9 +133,12 @@ def _run_training(
     start_loader_server(overrides.get("workers"))
     from synsetlab.train import resolve_config
     from synsetlab.train import train as run_training
+    from synsetlab.train.setup import saved_config
     from synsetlab.versions import load_version
 
     with user_errors():
+        if recipe is None and resume is not None:  # the run's own config: no --recipe needed
+            recipe = saved_config(resume)
         config = resolve_config(recipe, overrides, assignments)
         ws = current_workspace()
         v = load_version(ws, version)

@@ -99,6 +99,19 @@ def require_classifier(state: dict[str, Any], path: Path | str) -> None:
         )
 
 
+def load_moments(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
+    """A saved optimiser state (momentum, Adam moments) under ``optimizer``'s own
+    hyperparameters (lr, weight decay, ...): what a resume with another config keeps. Where
+    the parameter groups differ, the optimiser keeps its fresh state."""
+    hyper = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+    try:
+        optimizer.load_state_dict(saved)
+    except ValueError:  # other groups (e.g. layer decay switched): the moments start afresh
+        return
+    for group, own in zip(optimizer.param_groups, hyper, strict=True):
+        group.update(own)
+
+
 def evaluation_weights(state: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """The weights to use a checkpoint with, and which they are: its EMA weights when the run
     kept them (what timm's ``train.py`` validates as best), ``"ema"``; else ``"model"``."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
+from collections.abc import Collection
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -216,17 +218,48 @@ def describe(error: ValidationError) -> str:
     )
 
 
-def config_changes(old: dict[str, Any], new: TrainConfig) -> dict[str, tuple[Any, Any]]:
-    """The fields that differ between a saved config and ``new``, except
-    :data:`EXECUTION_FIELDS`: dotted name -> (saved value, new value), sorted by name."""
+def config_changes(
+    old: dict[str, Any], new: BaseModel, ignore: Collection[str] = EXECUTION_FIELDS
+) -> dict[str, tuple[Any, Any]]:
+    """The fields that differ between a saved config and ``new`` (a :class:`TrainConfig`, or
+    another run config), except ``ignore``: dotted name -> (saved value, new value), sorted
+    by name."""
     with contextlib.suppress(ValidationError):  # fields added since count at their defaults
-        old = TrainConfig.model_validate(old).model_dump(mode="json")
+        old = type(new).model_validate(old).model_dump(mode="json")
     before, after = _flatten(old), _flatten(new.model_dump(mode="json"))
     return {
         key: (before.get(key), after.get(key))
         for key in sorted(set(before) | set(after))
         if key not in EXECUTION_FIELDS and before.get(key) != after.get(key)
     }
+
+
+def check_resume(
+    changes: dict[str, tuple[Any, Any]],
+    same_version: bool,
+    *,
+    force: bool,
+    error: type[ValueError],
+) -> bool:
+    """Refuse (``error``) a resume whose config (see :func:`config_changes`) or dataset
+    version changed, naming each change, unless ``force``. Returns whether anything changed:
+    then the run carries on under the new settings."""
+    listed = [f"{key} ({_short(a)} -> {_short(b)})" for key, (a, b) in changes.items()]
+    if not same_version:
+        listed.append("dataset version")
+    if listed and not force:
+        raise error(
+            f"the config differs from the checkpoint's in {', '.join(listed)}: resuming would "
+            "not continue the same run. Pass --force to resume anyway (weights and optimiser "
+            "state carry on under the new settings), or start a new run"
+        )
+    return bool(listed)
+
+
+def _short(value: Any) -> str:
+    """A config value as the refusal of a changed config shows it."""
+    text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -20,12 +20,13 @@ from synsetlab.manifest import Manifest
 from synsetlab.train.checkpoint import (
     link_checkpoint,
     load_checkpoint,
+    load_moments,
     require_classifier,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
-from synsetlab.train.config import TrainConfig, config_changes
+from synsetlab.train.config import TrainConfig, check_resume, config_changes
 from synsetlab.train.distributed import World, barrier, close_world, init_world, resolve_device
 from synsetlab.train.loop import (
     Reporter,
@@ -305,7 +306,7 @@ def _restore(
         parts.optimizer.load_state_dict(checkpoint["optimizer"])
         parts.scheduler.load_state_dict(checkpoint["scheduler"])
     else:
-        _load_moments(parts.optimizer, checkpoint["optimizer"])
+        load_moments(parts.optimizer, checkpoint["optimizer"])
     parts.scaler.load_state_dict(checkpoint["scaler"])
     if parts.ema is not None:
         saved_ema = checkpoint.get("state_dict_ema")
@@ -319,18 +320,6 @@ def _restore(
         best=checkpoint.get("best_val_top1_error"),
         history=list(checkpoint.get("history", [])),
     )
-
-
-def _load_moments(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
-    """The saved optimiser state (momentum, Adam moments) under ``optimizer``'s own
-    hyperparameters (lr, weight decay, ...); a fresh state where the parameter groups differ."""
-    hyper = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
-    try:
-        optimizer.load_state_dict(saved)
-    except ValueError:  # other groups (e.g. layer decay switched): the moments start afresh
-        return
-    for group, own in zip(optimizer.param_groups, hyper, strict=True):
-        group.update(own)
 
 
 def _check_stream_resumable(
@@ -359,18 +348,12 @@ def _checked_resume(
     with ``force``)."""
     checkpoint = load_checkpoint(path)
     require_classifier(checkpoint, path)
-    changes = [
-        f"{key} ({_short(old)} -> {_short(new)})"
-        for key, (old, new) in config_changes(checkpoint["config"], config).items()
-    ]
-    if checkpoint.get("version_id") != version_id:
-        changes.append("dataset version")
-    if changes and not force:
-        raise TrainingError(
-            f"the config differs from the checkpoint's in {', '.join(changes)}: resuming would "
-            "not continue the same run. Pass --force to resume anyway (weights and optimiser "
-            "state carry on under the new settings), or start a new run"
-        )
+    changed = check_resume(
+        config_changes(checkpoint["config"], config),
+        checkpoint.get("version_id") == version_id,
+        force=force,
+        error=TrainingError,
+    )
     if list(checkpoint["classes"]) != list(manifest.classes):
         shared = len(set(checkpoint["classes"]) & set(manifest.classes))
         raise TrainingError(
@@ -378,13 +361,7 @@ def _checked_resume(
             f"{len(manifest.classes)} ({shared} shared); fine-tune from it instead "
             "(synsetlab finetune --from)"
         )
-    return checkpoint, bool(changes)
-
-
-def _short(value: Any) -> str:
-    """A config value as the refusal of a changed config shows it."""
-    text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return checkpoint, changed
 
 
 def _open_logs(paths: RunPaths, config: TrainConfig, version_id: str, manifest: Manifest) -> Any:

@@ -105,16 +105,24 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], list[str] | None]
 def source_config(path: Path) -> dict[str, Any] | None:
     """The training config a synsetlab checkpoint records (``None`` for other files), minus
     what a new run must not inherit: where it ran and what it started from."""
+    inherited = saved_config(path)
+    if inherited is not None:
+        for name in ("pretrained", "finetune", "freeze_bn"):
+            inherited.pop(name, None)
+    return inherited
+
+
+def saved_config(path: Path, *, key: str = "config") -> dict[str, Any] | None:
+    """The config a checkpoint records under ``key`` without its execution fields (where and
+    how the run executed, e.g. a step budget): what ``--resume`` continues when no recipe is
+    named. ``None`` for files that are no such checkpoint (loading them reports why)."""
     try:  # mmap: only the config is read, not the weights and optimiser state
         state = torch.load(Path(path), map_location="cpu", weights_only=True, mmap=True)
     except Exception:  # read_weights reports unreadable files when the run loads them
         return None
-    if not (isinstance(state, dict) and isinstance(state.get("config"), dict)):
+    if not (isinstance(state, dict) and isinstance(state.get(key), dict)):
         return None
-    inherited = dict(state["config"])
-    for key in (*EXECUTION_FIELDS, "pretrained", "finetune", "freeze_bn"):
-        inherited.pop(key, None)
-    return inherited
+    return {k: v for k, v in state[key].items() if k not in EXECUTION_FIELDS}
 
 
 def load_pretrained(model: nn.Module, path: Path, classes: Sequence[str]) -> int:

@@ -15,6 +15,10 @@ UNLABELLED = "unlabelled"
 METHOD_NAMES = ("simclr", "moco")
 
 
+#: Fields that change how a run executes, never its result: a resume may change them.
+SSL_EXECUTION_FIELDS = frozenset({"workers", "device"})
+
+
 class SSLError(ValueError):
     """A pretraining run cannot start or go on as asked; the message says what to change."""
 

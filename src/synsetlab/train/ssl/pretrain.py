@@ -26,11 +26,12 @@ from synsetlab.data import (
 )
 from synsetlab.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from synsetlab.manifest import Manifest
-from synsetlab.train.checkpoint import save_checkpoint
-from synsetlab.train.config import TrainConfig
+from synsetlab.train.checkpoint import load_checkpoint, load_moments, save_checkpoint
+from synsetlab.train.config import TrainConfig, check_resume, config_changes
 from synsetlab.train.distributed import resolve_device
 from synsetlab.train.loop import Reporter, SilentReporter, reseed
 from synsetlab.train.ssl.config import (
+    SSL_EXECUTION_FIELDS,
     SSLConfig,
     SSLError,
 )
@@ -105,14 +106,28 @@ def pretrain(
     out_dir: Path,
     *,
     version_id: str,
+    resume: Path | None = None,
+    force: bool = False,
     reporter: Reporter | None = None,
 ) -> PretrainResult:
     """Pretrain ``config.method`` on the images of ``config.splits``, writing ``out_dir``:
-    ``config.yaml``, ``metrics.jsonl`` and ``last.pt`` (every epoch, atomically)."""
+    ``config.yaml``, ``metrics.jsonl`` and ``last.pt`` (every epoch, atomically).
+
+    ``resume``: continue from a ``last.pt`` after its epoch, exactly (the whole method's
+    weights, MoCo's queue, optimiser and schedule come back; each step reseeds from the seed
+    and the step). Refused when the config or the version differs, unless ``force``: then
+    the new config's schedule rules the remaining epochs.
+    """
     out_dir = Path(out_dir)
     last = out_dir / "last.pt"
-    if last.exists():
-        raise SSLError(f"{out_dir} already holds a run: choose another --out")
+    saved, changed = (
+        _checked_resume(resume, config, version_id, force) if resume is not None else (None, False)
+    )
+    if saved is None and last.exists():
+        raise SSLError(
+            f"{out_dir} already holds a run: continue it with --resume {last}, or choose "
+            "another --out"
+        )
     reporter = reporter or SilentReporter()
     device = resolve_device(config.device)
     dataset = ssl_dataset(manifest, blobs, config)
@@ -137,11 +152,16 @@ def pretrain(
     sampler = ResumableSampler(len(dataset), seed=config.seed)
     normalize = DeviceNormalize(IMAGENET_MEAN, IMAGENET_STD, device=device)
     probe = config.knn_every > 0 and _labelled(manifest, "train") and _labelled(manifest, "val")
-    _write_config(out_dir / "config.yaml", config, version_id)
-    (out_dir / "metrics.jsonl").unlink(missing_ok=True)  # from a run that died before last.pt
     history: list[dict[str, Any]] = []
     step = 0
-    for epoch in range(1, config.epochs + 1):
+    if saved is not None:
+        history, step = _restore(saved, model, optimizer, scheduler, same_config=not changed)
+    _write_config(out_dir / "config.yaml", config, version_id)
+    # Rewritten from the checkpoint: lines of epochs after it (or of a run that died before
+    # its first last.pt) go.
+    lines = "".join(json.dumps(record) + "\n" for record in history)
+    (out_dir / "metrics.jsonl").write_text(lines, encoding="utf-8")
+    for epoch in range(len(history) + 1, config.epochs + 1):
         sampler.set_epoch(epoch - 1)
         loader = create_loader(
             dataset, batch_size=config.batch_size, sampler=sampler, workers=config.workers,
@@ -166,9 +186,62 @@ def pretrain(
         history.append(record)
         with (out_dir / "metrics.jsonl").open("a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
-        save_checkpoint(last, _checkpoint(model, config, manifest, version_id, history))
+        state = _checkpoint(model, config, manifest, version_id, history)
+        state["ssl_state"] = {
+            "buffers": dict(model.named_buffers()),  # MoCo's queue is not in the state dict
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+        }
+        save_checkpoint(last, state)
         reporter.epoch_end(record)
-    return PretrainResult(out_dir, last, config.epochs, step, history)
+    return PretrainResult(out_dir, last, len(history), step, history)
+
+
+def _checked_resume(
+    path: Path, config: SSLConfig, version_id: str, force: bool
+) -> tuple[dict[str, Any], bool]:
+    """The checkpoint to resume from and whether the config or version changed (only with
+    ``force``); :class:`SSLError` says why it cannot be resumed."""
+    saved = load_checkpoint(path)
+    if "ssl_state" not in saved:
+        kind = "a pretraining run of an earlier synsetlab" if "ssl_config" in saved else "not a"
+        raise SSLError(f"{path} is {kind} checkpoint that `pretrain --resume` can continue")
+    old = saved["ssl_config"]
+    changed = check_resume(
+        config_changes(old, config, SSL_EXECUTION_FIELDS),
+        saved.get("version_id") == version_id,
+        force=force,
+        error=SSLError,
+    )
+    if (config.method, config.model) != (old["method"], old["model"]):
+        raise SSLError(f"{path} pretrained {old['model']} with {old['method']}: resume with those")
+    return saved, changed
+
+
+def _restore(
+    saved: dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    *,
+    same_config: bool,
+) -> tuple[list[dict[str, Any]], int]:
+    """Load a checkpoint's pretraining state; returns (history, global step). Without
+    ``same_config`` (a forced resume) the new config's schedule and hyperparameters rule."""
+    state = saved["ssl_state"]
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise SSLError(f"the checkpoint's weights do not fit this model: {e}") from e
+    for name, value in state["buffers"].items():
+        model.get_buffer(name).copy_(value)
+    if same_config:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+    else:
+        load_moments(optimizer, state["optimizer"])
+    return list(saved["history"]), int(saved["global_step"])
 
 
 def _labelled(manifest: Manifest, split: str) -> bool:
