@@ -98,6 +98,12 @@ class Manifest:
         """wnid -> class index (position in the sorted class list)."""
         return {wnid: i for i, wnid in enumerate(self.classes)}
 
+    @property
+    def pool_recorded(self) -> bool:
+        """Whether the manifest lists its unlabelled images: versions frozen before synsetlab
+        kept them only counted them (``params["unlabelled_or_conflicting"]``)."""
+        return bool(self.unlabelled) or not self.params.get("unlabelled_or_conflicting")
+
     def split(self, name: str) -> list[ManifestEntry]:
         """The entries of one split, in manifest order."""
         return [e for e in self.entries if e.split == name]

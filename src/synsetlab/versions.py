@@ -61,6 +61,8 @@ class VersionDiff:
     #: Image ids that joined or left the unlabelled pool (a label settled leaves it).
     unlabelled_added: list[int] = field(default_factory=list)
     unlabelled_removed: list[int] = field(default_factory=list)
+    #: False when a side was frozen before versions kept their pool: its changes are unknown.
+    pool_recorded: bool = True
 
 
 def freeze(ws: Workspace, name: str) -> LoadedVersion:
@@ -138,10 +140,12 @@ def diff_versions(a: Manifest, b: Manifest) -> VersionDiff:
         classes_added=sorted(set(b.classes) - set(a.classes)),
         classes_removed=sorted(set(a.classes) - set(b.classes)),
     )
-    old_pool = {u.image_id for u in a.unlabelled}
-    new_pool = {u.image_id for u in b.unlabelled}
-    diff.unlabelled_added = sorted(new_pool - old_pool)
-    diff.unlabelled_removed = sorted(old_pool - new_pool)
+    diff.pool_recorded = a.pool_recorded and b.pool_recorded
+    if diff.pool_recorded:
+        old_pool = {u.image_id for u in a.unlabelled}
+        new_pool = {u.image_id for u in b.unlabelled}
+        diff.unlabelled_added = sorted(new_pool - old_pool)
+        diff.unlabelled_removed = sorted(old_pool - new_pool)
     for image_id in sorted(old.keys() & new.keys()):
         x, y = old[image_id], new[image_id]
         if x.wnid != y.wnid:

@@ -137,7 +137,7 @@ def test_bad_input_gets_a_clear_error(version: Path, monkeypatch: pytest.MonkeyP
     out = run("synsetlab evaluate runs/tiny-cpu-v1 v1", code=1)
     assert "is a folder, not a checkpoint file; did you mean runs/tiny-cpu-v1/best.pt?" in out
     out = run("synsetlab train v1 --recipe tiny-cpu --resume runs/tiny-cpu-v1", code=1)
-    assert "is a folder, not a checkpoint file" in out
+    assert "is a folder, not a checkpoint file; did you mean runs/tiny-cpu-v1/last.pt?" in out
     out = run("synsetlab evaluate runs/ssl/last.pt v1", code=1)
     assert "self-supervised backbone" in out and "finetune VERSION --from" in out
     out = run("synsetlab evaluate runs/tiny-cpu-v1/best.pt v1 --split test", code=1)
@@ -173,3 +173,15 @@ def test_bad_input_gets_a_clear_error(version: Path, monkeypatch: pytest.MonkeyP
     # A step budget that ends before the first epoch: no best.pt yet, and it is not listed.
     out = run(f"synsetlab train v1 --recipe tiny-cpu --out runs/short --max-steps 1 {SMALL}")
     assert "checkpoints: runs/short/last.pt (best.pt comes with the first whole epoch)" in out
+
+
+def test_finetune_resumes_its_own_run(version: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(version)
+    source = "runs/tiny-cpu-v1/best.pt"
+    run(f"synsetlab finetune v1 --from {source} --mode linear --epochs 2 --max-steps 1 "
+        "--out runs/ft --workers 0")  # fmt: skip
+    # No --mode, --epochs or folder again: resuming takes the run's own config.
+    out = run(f"synsetlab finetune v1 --from {source} --resume runs/ft/last.pt")
+    assert "done: 2 epochs" in out
+    resumed = load_checkpoint(version / "runs" / "ft" / "last.pt")
+    assert resumed["config"]["finetune"] == "linear" and resumed["epoch"] == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -73,7 +74,10 @@ def test_images_without_one_label_are_kept_beside_the_version(
     v2 = freeze(workspace, "v2")
     diff = diff_versions(v1.manifest, v2.manifest)
     assert loose[1] in diff.added and diff.unlabelled_removed == [loose[1]]
-    assert diff.unlabelled_added == []
+    assert diff.unlabelled_added == [] and diff.pool_recorded
+    # A version frozen before pools were kept only counted its unlabelled images.
+    older = replace(v1.manifest, unlabelled=())
+    assert not older.pool_recorded and not diff_versions(older, v2.manifest).pool_recorded
 
 
 def test_same_state_and_seed_give_the_same_id(tmp_path: Path) -> None:

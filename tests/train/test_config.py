@@ -81,3 +81,9 @@ def test_the_set_examples_of_the_help_and_the_readme_are_real_fields() -> None:
     assert len(examples) >= 3
     config = resolve_config("tiny-cpu", {}, examples)
     assert config.schedule.warmup_epochs == 5 and config.mixup == 0.2
+
+
+def test_a_linear_probe_refuses_layer_decay() -> None:
+    with pytest.raises(RecipeError, match=r"a linear probe .* trains the classifier alone"):
+        resolve_config("tiny-cpu", {"finetune": "linear", "optim.layer_decay": 0.75})
+    assert resolve_config("tiny-cpu", {"finetune": "full", "optim.layer_decay": 0.75})

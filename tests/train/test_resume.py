@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from synsetlab.train.checkpoint import load_checkpoint
+from synsetlab.train.checkpoint import load_checkpoint, load_moments
 from synsetlab.train.config import resolve_config
 from synsetlab.train.loop import TrainingError
 from synsetlab.train.run import train
@@ -85,6 +85,37 @@ def test_resume_refuses_a_changed_config_unless_forced(tiny: TinyVersion, tmp_pa
     assert 0 < forced.history[-1]["lr"] < 0.01
     saved = load_checkpoint(last)["optimizer"]
     assert saved["param_groups"][0]["initial_lr"] == 0.01 and saved["state"]  # moments kept
+
+
+def test_a_forced_resume_counts_the_new_schedule_in_its_own_steps(
+    tiny: TinyVersion, tmp_path: Path
+) -> None:
+    quiet = {**BUSY, "mixup": 0, "cutmix": 0}
+    first = resolve_config("tiny-cpu", {**quiet, "epochs": 1})  # 4 steps of 12 images
+    train(tiny.manifest, tiny.blobs, first, tmp_path / "run", version_id=tiny.version_id)
+    bigger = resolve_config("tiny-cpu", {**quiet, "epochs": 2, "batch_size": 24,
+                                         "optim.accum_steps": 1})  # fmt: skip
+    last = tmp_path / "run" / "last.pt"
+    forced = train(tiny.manifest, tiny.blobs, bigger, tmp_path / "run",
+                   version_id=tiny.version_id, resume=last, force=True)  # fmt: skip
+    fresh = train(tiny.manifest, tiny.blobs, bigger, tmp_path / "fresh",
+                  version_id=tiny.version_id)  # fmt: skip
+    assert forced.global_step == fresh.global_step == 4  # 2 steps an epoch now
+    assert forced.history[-1]["lr"] == pytest.approx(fresh.history[-1]["lr"])
+
+
+def test_moments_carry_over_only_into_the_same_optimiser() -> None:
+    model = torch.nn.Linear(3, 2)
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.rand(4, 3)).sum().backward()
+    sgd.step()
+    again = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9, weight_decay=1e-3)
+    load_moments(again, sgd.state_dict())
+    assert len(again.state) == 2 and again.param_groups[0]["lr"] == 0.5  # the new settings
+    assert again.param_groups[0]["weight_decay"] == 1e-3
+    adamw = torch.optim.AdamW(model.parameters(), lr=0.01)
+    load_moments(adamw, sgd.state_dict())  # SGD's momentum means nothing to AdamW
+    assert len(adamw.state) == 0 and adamw.param_groups[0]["lr"] == 0.01
 
 
 def test_a_forced_resume_into_another_architecture_says_so(

@@ -128,6 +128,12 @@ def test_a_resume_with_another_config_is_refused_unless_forced(
     forced = pretrain(tiny.manifest, tiny.blobs, longer, tmp_path / "run", version_id="v",
                       resume=last, force=True)  # fmt: skip
     assert forced.epochs_done == 2 and forced.history[-1]["lr"] > 0  # the 2-epoch cosine
+    queue = SSLConfig(method="moco", epochs=1, knn_every=0, **TINY)
+    pretrain(tiny.manifest, tiny.blobs, queue, tmp_path / "moco", version_id="v")
+    shorter = queue.model_copy(update={"queue_size": 24, "epochs": 2})  # a fresh queue
+    resumed = pretrain(tiny.manifest, tiny.blobs, shorter, tmp_path / "moco", version_id="v",
+                       resume=tmp_path / "moco" / "last.pt", force=True)  # fmt: skip
+    assert resumed.epochs_done == 2
     moco = config.model_copy(update={"method": "moco"})
     with pytest.raises(SSLError, match="pretrained resnet10t with simclr: resume with those"):
         pretrain(tiny.manifest, tiny.blobs, moco, tmp_path / "run", version_id="v", resume=last,
@@ -135,7 +141,7 @@ def test_a_resume_with_another_config_is_refused_unless_forced(
     trained = tmp_path / "trained.pt"
     train(tiny.manifest, tiny.blobs, resolve_config("tiny-cpu", {**SMALL, "max_steps": 1}),
           tmp_path / "t", version_id="v")  # fmt: skip
-    with pytest.raises(SSLError, match="not a checkpoint that `pretrain --resume` can continue"):
+    with pytest.raises(SSLError, match="is not a checkpoint of `synsetlab pretrain`"):
         pretrain(tiny.manifest, tiny.blobs, config, tmp_path / "x", version_id="v",
                  resume=tmp_path / "t" / "last.pt")  # fmt: skip
     assert not trained.exists()

@@ -68,6 +68,7 @@ def pretrain(
     from synsetlab.train.setup import saved_config
     from synsetlab.train.ssl import pretrain as run_pretraining
     from synsetlab.train.ssl import resolve_ssl_config, unlabelled_manifest
+    from synsetlab.train.ssl.config import SSL_EXECUTION_FIELDS
     from synsetlab.versions import load_version
 
     with user_errors():
@@ -81,8 +82,12 @@ def pretrain(
             key, value = parse_assignment(assignment)
             values[".".join(key)] = value
         # Resuming continues the run's own config; the options given change it (with --force).
-        saved = (saved_config(resume, key="ssl_config") if resume else None) or {}
-        config = resolve_ssl_config({**saved, **{k: v for k, v in values.items() if v is not None}})
+        saved: dict[str, Any] = {}
+        if resume is not None:
+            run = saved_config(resume, key="ssl_config", execution=SSL_EXECUTION_FIELDS)
+            saved = run or {}
+        given = {k: v for k, v in values.items() if v is not None}
+        config = resolve_ssl_config({**saved, **given})
         ws = current_workspace()
         v = load_version(ws, version)
         default = (

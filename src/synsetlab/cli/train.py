@@ -175,7 +175,9 @@ def finetune(
     source: Path = typer.Option(
         ..., "--from", help="Checkpoint or weights file (timm, torchvision, .safetensors)."
     ),
-    mode: str = typer.Option("full", help="full (every weight) or linear (classifier only)."),
+    mode: str | None = typer.Option(
+        None, help="full (every weight; the default) or linear (classifier only)."
+    ),
     layer_decay: float | None = typer.Option(
         None, help="Layer-wise lr decay, e.g. 0.75 (timm models)."
     ),
@@ -198,17 +200,20 @@ def finetune(
 
     Example: synsetlab finetune v1 --from runs/tiny-cpu-v1/best.pt --mode linear --epochs 2
     """
-    from synsetlab.train.setup import source_config
+    from synsetlab.train.setup import saved_config, source_config
 
     with user_errors():
-        if mode not in ("full", "linear"):
+        if mode not in (None, "full", "linear"):
             raise ValueError(f"unknown --mode {mode!r}: full or linear")
         if mode == "linear" and layer_decay is not None:
             raise ValueError(
                 "--layer-decay scales the lr of every layer, and a linear probe trains the "
                 "classifier alone: drop --layer-decay, or use --mode full"
             )
-        base = recipe or source_config(source)  # default: the source run's own recipe
+        # Default: resuming, the run's own config; else the source run's recipe.
+        base = recipe or (saved_config(resume) if resume else None) or source_config(source)
+        if mode == "linear" and isinstance(base, dict):  # a full run's layer decay stays there
+            base.get("optim", {}).pop("layer_decay", None)
         overrides: dict[str, Any] = {
             "pretrained": str(source), "finetune": mode, "freeze_bn": freeze_bn or None,
             "optim.layer_decay": layer_decay, "epochs": epochs, "batch_size": batch_size,

@@ -113,6 +113,8 @@ def diff(
         f"{a} -> {b}: {len(d.added)} added, {len(d.removed)} removed, "
         f"{len(d.relabelled)} relabelled, {len(d.moved)} moved between splits"
     )
+    if not d.pool_recorded:
+        console.print("unlabelled pool: not listed by a version frozen before synsetlab kept it")
     if d.unlabelled_added or d.unlabelled_removed:
         console.print(
             f"unlabelled pool: {len(d.unlabelled_added)} added, "

@@ -51,22 +51,22 @@ def link_checkpoint(source: Path, target: Path) -> Path:
     return target
 
 
-def checkpoint_file(path: Path | str) -> Path:
-    """``path`` if it is a file; else :class:`CheckpointError` saying what to give instead
-    (a run folder's ``last.pt`` or ``best.pt``)."""
+def checkpoint_file(path: Path | str, *, suggest: str = "best.pt") -> Path:
+    """``path`` if it is a file; else :class:`CheckpointError` saying what to give instead:
+    for a run folder, its ``suggest`` (``best.pt`` to use a model, ``last.pt`` to resume)."""
     path = Path(path).expanduser()
     if path.is_dir():
-        inside = [p.name for p in (path / "best.pt", path / "last.pt") if p.is_file()]
-        hint = f"; did you mean {path / inside[0]}?" if inside else ""
+        hint = f"; did you mean {path / suggest}?" if (path / suggest).is_file() else ""
         raise CheckpointError(f"{path} is a folder, not a checkpoint file{hint}")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     return path
 
 
-def load_checkpoint(path: Path | str) -> dict[str, Any]:
-    """Read a checkpoint; :class:`CheckpointError` says why one cannot be used."""
-    path = checkpoint_file(path)
+def load_checkpoint(path: Path | str, *, suggest: str = "best.pt") -> dict[str, Any]:
+    """Read a checkpoint; :class:`CheckpointError` says why one cannot be used (``suggest``:
+    see :func:`checkpoint_file`)."""
+    path = checkpoint_file(path, suggest=suggest)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
@@ -102,11 +102,14 @@ def require_classifier(state: dict[str, Any], path: Path | str) -> None:
 def load_moments(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
     """A saved optimiser state (momentum, Adam moments) under ``optimizer``'s own
     hyperparameters (lr, weight decay, ...): what a resume with another config keeps. Where
-    the parameter groups differ, the optimiser keeps its fresh state."""
+    the optimiser or its parameter groups differ, it keeps its fresh state."""
     hyper = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+    saved_keys = {k for g in saved.get("param_groups", []) for k in g if k != "params"}
+    if saved_keys != {k for g in hyper for k in g}:  # another optimiser: its moments do not fit
+        return
     try:
         optimizer.load_state_dict(saved)
-    except ValueError:  # other groups (e.g. layer decay switched): the moments start afresh
+    except (ValueError, KeyError):  # other groups (e.g. layer decay switched): start afresh
         return
     for group, own in zip(optimizer.param_groups, hyper, strict=True):
         group.update(own)

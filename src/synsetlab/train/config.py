@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from synsetlab.data.transforms import TransformConfig
 from synsetlab.train.adversarial import AdversarialConfig
@@ -136,6 +136,15 @@ class TrainConfig(BaseModel):
     #: processes sharing one GPU, which NCCL refuses.
     dist_backend: Literal["auto", "nccl", "gloo"] = "auto"
 
+    @model_validator(mode="after")
+    def _layer_decay_needs_full(self) -> TrainConfig:
+        if self.finetune == "linear" and self.optim.layer_decay is not None:
+            raise ValueError(
+                "optim.layer_decay scales the lr of every layer, and a linear probe "
+                "(finetune: linear) trains the classifier alone: drop it, or fine-tune fully"
+            )
+        return self
+
 
 #: Fields a resumed run may change: they decide how the run executes, not its result.
 EXECUTION_FIELDS = frozenset({"max_steps", "save_every_steps", "workers", "device", "dist_backend"})
@@ -230,7 +239,7 @@ def config_changes(
     return {
         key: (before.get(key), after.get(key))
         for key in sorted(set(before) | set(after))
-        if key not in EXECUTION_FIELDS and before.get(key) != after.get(key)
+        if key not in ignore and before.get(key) != after.get(key)
     }
 
 

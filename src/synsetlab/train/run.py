@@ -146,6 +146,9 @@ def _main(
     progress = Progress()
     if checkpoint is not None:
         progress = _restore(parts, checkpoint, resume, same_config=not changed)
+        if changed:  # the new schedule, counted in the new steps per epoch, from a whole epoch
+            progress.global_step = progress.epoch * parts.steps.per_epoch
+            progress.epoch_step = 0
     if checkpoint is not None and parts.shards is not None and progress.epoch_step:
         _check_stream_resumable(checkpoint, config, world, resume)
     train_model: nn.Module = parts.model
@@ -294,7 +297,8 @@ def _restore(
     continuation. Else (a forced resume) the weights, EMA, scaler and the optimiser's moments
     continue under the new config's hyperparameters and schedule, as timm's ``train.py``
     rebuilds its scheduler from the new arguments on resume: more epochs extend the cosine
-    instead of continuing at its end, a new lr is the one used."""
+    instead of continuing at its end, a new lr is the one used; the caller then starts
+    again at the interrupted epoch's beginning, in the new steps per epoch."""
     try:
         load_weights(parts.model, checkpoint["state_dict"], strict_head=True)
     except ModelError as e:
@@ -307,7 +311,8 @@ def _restore(
         parts.scheduler.load_state_dict(checkpoint["scheduler"])
     else:
         load_moments(parts.optimizer, checkpoint["optimizer"])
-    parts.scaler.load_state_dict(checkpoint["scaler"])
+    if checkpoint["scaler"]:  # empty when the run had no fp16 scaler (a forced resume adds it)
+        parts.scaler.load_state_dict(checkpoint["scaler"])
     if parts.ema is not None:
         saved_ema = checkpoint.get("state_dict_ema")
         # An EMA switched on by the new config starts from the resumed weights.
@@ -346,7 +351,7 @@ def _checked_resume(
 ) -> tuple[dict[str, Any], bool]:
     """The checkpoint to resume from, and whether the run's config or version changed (only
     with ``force``)."""
-    checkpoint = load_checkpoint(path)
+    checkpoint = load_checkpoint(path, suggest="last.pt")
     require_classifier(checkpoint, path)
     changed = check_resume(
         config_changes(checkpoint["config"], config),

@@ -4,7 +4,7 @@ this module only chooses and wires them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,17 +112,19 @@ def source_config(path: Path) -> dict[str, Any] | None:
     return inherited
 
 
-def saved_config(path: Path, *, key: str = "config") -> dict[str, Any] | None:
-    """The config a checkpoint records under ``key`` without its execution fields (where and
-    how the run executed, e.g. a step budget): what ``--resume`` continues when no recipe is
-    named. ``None`` for files that are no such checkpoint (loading them reports why)."""
+def saved_config(
+    path: Path, *, key: str = "config", execution: Collection[str] = EXECUTION_FIELDS
+) -> dict[str, Any] | None:
+    """The config a checkpoint records under ``key`` without its ``execution`` fields (where
+    and how the run executed, e.g. a step budget): what ``--resume`` continues when no recipe
+    is named. ``None`` for files that are no such checkpoint (loading them reports why)."""
     try:  # mmap: only the config is read, not the weights and optimiser state
         state = torch.load(Path(path), map_location="cpu", weights_only=True, mmap=True)
     except Exception:  # read_weights reports unreadable files when the run loads them
         return None
     if not (isinstance(state, dict) and isinstance(state.get(key), dict)):
         return None
-    return {k: v for k, v in state[key].items() if k not in EXECUTION_FIELDS}
+    return {k: v for k, v in state[key].items() if k not in execution}
 
 
 def load_pretrained(model: nn.Module, path: Path, classes: Sequence[str]) -> int:

@@ -156,6 +156,8 @@ def pretrain(
     step = 0
     if saved is not None:
         history, step = _restore(saved, model, optimizer, scheduler, same_config=not changed)
+        if changed:  # the new schedule, counted in the new steps per epoch
+            step = len(history) * steps
     _write_config(out_dir / "config.yaml", config, version_id)
     # Rewritten from the checkpoint: lines of epochs after it (or of a run that died before
     # its first last.pt) go.
@@ -203,10 +205,14 @@ def _checked_resume(
 ) -> tuple[dict[str, Any], bool]:
     """The checkpoint to resume from and whether the config or version changed (only with
     ``force``); :class:`SSLError` says why it cannot be resumed."""
-    saved = load_checkpoint(path)
+    saved = load_checkpoint(path, suggest="last.pt")
     if "ssl_state" not in saved:
-        kind = "a pretraining run of an earlier synsetlab" if "ssl_config" in saved else "not a"
-        raise SSLError(f"{path} is {kind} checkpoint that `pretrain --resume` can continue")
+        if "ssl_config" in saved:
+            raise SSLError(
+                f"{path} was saved by an earlier synsetlab, without the state a resume needs: "
+                "start a new run (its backbone can still be fine-tuned)"
+            )
+        raise SSLError(f"{path} is not a checkpoint of `synsetlab pretrain`: nothing to resume")
     old = saved["ssl_config"]
     changed = check_resume(
         config_changes(old, config, SSL_EXECUTION_FIELDS),
@@ -235,7 +241,9 @@ def _restore(
     except RuntimeError as e:
         raise SSLError(f"the checkpoint's weights do not fit this model: {e}") from e
     for name, value in state["buffers"].items():
-        model.get_buffer(name).copy_(value)
+        buffer = model.get_buffer(name)
+        if buffer.shape == value.shape:  # else a forced resume changed it (e.g. queue_size)
+            buffer.copy_(value)
     if same_config:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

@@ -68,8 +68,8 @@ def unlabelled_manifest(
 
 def _no_unlabelled(manifest: Manifest) -> str:
     """Why ``--use-unlabelled`` finds nothing in ``manifest``, and what to do."""
-    uncounted = manifest.params.get("unlabelled_or_conflicting", 0)
-    if uncounted:
+    if not manifest.pool_recorded:
+        uncounted = manifest.params["unlabelled_or_conflicting"]
         return (
             f"this version was frozen before synsetlab kept its {uncounted} unlabelled images; "
             "freeze a new one (`synsetlab version freeze --name NAME`) to pretrain on them"
