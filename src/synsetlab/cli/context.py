@@ -37,13 +37,15 @@ class _State:
 state = _State()
 
 
-def progress_bar(*, transient: bool = True) -> Progress:
+def progress_bar(*, transient: bool = True, info: bool = False) -> Progress:
     """The progress bar of long library calls: the task's description, bar, done of total,
-    elapsed and remaining time. ``transient``: erased once the block ends."""
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=transient,
-    )  # fmt: skip
+    (with ``info``, the task's ``info`` field: a training loop's img/s, loss and lr), elapsed
+    and remaining time. ``transient``: erased once the block ends."""
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    if info:
+        columns.append(TextColumn("{task.fields[info]}"))
+    columns += [TimeElapsedColumn(), TimeRemainingColumn()]
+    return Progress(*columns, console=console, transient=transient)
 
 
 def advance(progress: Progress, task: TaskID) -> Callable[[int, int | None], None]:

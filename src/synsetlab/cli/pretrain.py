@@ -7,12 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import (
-    Progress,
-)
 
-from synsetlab.cli.context import console, current_workspace, err_console, user_errors
-from synsetlab.cli.train import PROGRESS_COLUMNS, ProgressReporter
+from synsetlab.cli.context import (
+    console,
+    current_workspace,
+    err_console,
+    progress_bar,
+    user_errors,
+)
+from synsetlab.cli.train import ProgressReporter
 from synsetlab.parallel import start_loader_server
 
 
@@ -107,7 +110,7 @@ def pretrain(
             f"pretraining {config.model} with {config.method} on {v.name} ({v.id[:12]}): "
             f"{len(pool.entries)} images of {', '.join(where)}, labels unused -> {out}"
         )
-        with Progress(*PROGRESS_COLUMNS, console=console, transient=True) as progress:
+        with progress_bar(info=True) as progress:
             result = run_pretraining(
                 v.manifest, ws.blobs, config, out, version_id=v.id, resume=resume,
                 force=force, reporter=PretrainReporter(progress),

@@ -8,15 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from synsetlab.atomic import atomic_file
@@ -24,6 +16,7 @@ from synsetlab.cli.context import (
     console,
     current_workspace,
     err_console,
+    progress_bar,
     user_errors,
 )
 from synsetlab.parallel import start_loader_server
@@ -32,19 +25,9 @@ DEVICE = typer.Option("auto", help="cpu, cuda, cuda:1 ... (auto: CUDA when avail
 TTA = typer.Option("none", "--tta", help="Test-time augmentation: none or flip.")
 
 
-#: The columns of a training progress bar: epoch, bar, steps, img/s + loss + lr, times.
-PROGRESS_COLUMNS = (
-    TextColumn("[bold]{task.description}[/bold]"),
-    BarColumn(),
-    MofNCompleteColumn(),
-    TextColumn("{task.fields[info]}"),
-    TimeElapsedColumn(),
-    TimeRemainingColumn(),
-)
-
-
 class ProgressReporter:
-    """The training loop's progress as a rich bar: steps, images/s, loss, ETA."""
+    """The training loop's progress on a :func:`~synsetlab.cli.context.progress_bar` with
+    ``info``: steps, images/s, loss, ETA."""
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
@@ -54,7 +37,9 @@ class ProgressReporter:
     def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
         if self.task is not None:
             self.progress.remove_task(self.task)
-        self.task = self.progress.add_task(f"epoch {epoch}/{epochs}", total=steps, info="")
+        self.task = self.progress.add_task(
+            f"[bold]epoch {epoch}/{epochs}[/bold]", total=steps, info=""
+        )
         self.images = 0
 
     def step(self, images: int, loss: float, lr: float) -> None:
@@ -151,7 +136,7 @@ def _run_training(
             f"{v.manifest.splits.get(config.train_split, 0)} train images, "
             f"{len(v.manifest.classes)} classes -> {out}"
         )
-        with Progress(*PROGRESS_COLUMNS, console=console, transient=True) as progress:
+        with progress_bar(info=True) as progress:
             result = run_training(
                 v.manifest, ws.blobs, config, out, version_id=v.id, resume=resume, force=force,
                 reporter=ProgressReporter(progress),
