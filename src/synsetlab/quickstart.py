@@ -198,7 +198,12 @@ def _train(
     reporter: Reporter | None,
 ) -> None:
     from synsetlab.train import resolve_config, train
-    from synsetlab.train.inference import evaluate_split, load_model, write_submission
+    from synsetlab.train.inference import (
+        evaluate_split,
+        evaluation_dir,
+        load_model,
+        write_submission,
+    )
 
     assert report.version is not None
     version, run = report.version, ws.root / "runs" / f"{RECIPE}-{VERSION}"
@@ -213,7 +218,8 @@ def _train(
     loaded = load_model(report.training.paths.best)
     report.evaluation = evaluate_split(
         loaded, version.manifest, ws.blobs, "val", taxonomy=ws.taxonomy(),
-        out_dir=run / f"eval-{VERSION}-val",
+        out_dir=evaluation_dir(loaded.path, VERSION, "val"),
+        extra={"version": VERSION, "version_id": version.id},
     )  # fmt: skip
     stage("submission")
     report.submission = ws.root / "submission.csv"

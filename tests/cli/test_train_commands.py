@@ -168,7 +168,7 @@ def test_bad_input_gets_a_clear_error(version: Path, monkeypatch: pytest.MonkeyP
         "synsetlab finetune v1 --from runs/tiny-cpu-v1/best.pt --mode linear --layer-decay 0.75",
         code=1,
     )
-    assert "a linear probe trains the classifier alone: drop --layer-decay" in out
+    assert "trains the classifier alone: drop it, or fine-tune fully" in out
 
     # A step budget that ends before the first epoch: no best.pt yet, and it is not listed.
     out = run(f"synsetlab train v1 --recipe tiny-cpu --out runs/short --max-steps 1 {SMALL}")

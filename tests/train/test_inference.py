@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,11 @@ def test_predict_files_names_classes_and_skips_undecodable_files(
     wnid, lemma, probability = predictions[0].top[0]
     assert wnid in CLASSES and lemma in ("tench", "goldfish", "great white shark")
     assert 0 < probability <= 1
+    for fmt in ("csv", "json", "kaggle"):  # the undecodable file is left out of every format
+        assert "broken" not in write_predictions(predictions, fmt)
+    assert len(json.loads(write_predictions(predictions, "json"))) == 2
+    with pytest.raises(ValueError, match="none of the 1 file"):
+        predict_files(load_model(checkpoint), [folder / "broken.jpg"], taxonomy=Taxonomy.wordnet())
     with pytest.raises(FileNotFoundError, match="missing does not exist"):
         image_files([tmp_path / "missing"])
     with pytest.raises(ValueError, match="--topk 0: give at least 1"):

@@ -331,6 +331,6 @@ def test_the_pretrain_command_runs_its_example(tmp_path: Path) -> None:
             app, [*line.split(), *small, "--split", "test", "--out", str(tmp_path / "t")]
         )  # 2 test images and the 4 loose ones: one batch
         assert hidden.exit_code == 0, hidden.output
-        assert "pretraining on the hidden test split's pixels" in hidden.output
+        assert "pretraining on the pixels of test, whose labels are hidden" in hidden.output
     finally:
         state.workspace = None

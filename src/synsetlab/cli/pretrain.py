@@ -68,10 +68,8 @@ def pretrain(
     """
     start_loader_server(workers)
     from synsetlab.train.config import parse_assignment
-    from synsetlab.train.setup import saved_config
+    from synsetlab.train.ssl import hidden_splits, resolve_ssl_config, unlabelled_manifest
     from synsetlab.train.ssl import pretrain as run_pretraining
-    from synsetlab.train.ssl import resolve_ssl_config, unlabelled_manifest
-    from synsetlab.train.ssl.config import SSL_EXECUTION_FIELDS
     from synsetlab.versions import load_version
 
     with user_errors():
@@ -84,13 +82,7 @@ def pretrain(
         for assignment in set_:
             key, value = parse_assignment(assignment)
             values[".".join(key)] = value
-        # Resuming continues the run's own config; the options given change it (with --force).
-        saved: dict[str, Any] = {}
-        if resume is not None:
-            run = saved_config(resume, key="ssl_config", execution=SSL_EXECUTION_FIELDS)
-            saved = run or {}
-        given = {k: v for k, v in values.items() if v is not None}
-        config = resolve_ssl_config({**saved, **given})
+        config = resolve_ssl_config(values, resume=resume)
         ws = current_workspace()
         v = load_version(ws, version)
         default = (
@@ -100,10 +92,10 @@ def pretrain(
         )
         out = out or default
         pool = unlabelled_manifest(v.manifest, config.splits, use_unlabelled=config.use_unlabelled)
-        if any(e.hidden for e in v.manifest.entries if e.split in config.splits):
+        for name in hidden_splits(v.manifest, config.splits):
             err_console.print(
-                "[yellow]warning:[/yellow] pretraining on the hidden test split's pixels: "
-                "test scores of models started from this backbone are then transductive"
+                f"[yellow]warning:[/yellow] pretraining on the pixels of {name}, whose labels "
+                "are hidden: its scores of models started from this backbone are transductive"
             )
         where = [*config.splits, *(["the unlabelled pool"] if config.use_unlabelled else [])]
         console.print(

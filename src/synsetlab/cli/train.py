@@ -118,13 +118,10 @@ def _run_training(
     start_loader_server(overrides.get("workers"))
     from synsetlab.train import resolve_config
     from synsetlab.train import train as run_training
-    from synsetlab.train.setup import saved_config
     from synsetlab.versions import load_version
 
     with user_errors():
-        if recipe is None and resume is not None:  # the run's own config: no --recipe needed
-            recipe = saved_config(resume)
-        config = resolve_config(recipe, overrides, assignments)
+        config = resolve_config(recipe, overrides, assignments, resume=resume)
         ws = current_workspace()
         v = load_version(ws, version)
         if out is None:
@@ -185,20 +182,13 @@ def finetune(
 
     Example: synsetlab finetune v1 --from runs/tiny-cpu-v1/best.pt --mode linear --epochs 2
     """
-    from synsetlab.train.setup import saved_config, source_config
+    from synsetlab.train.setup import source_config
 
     with user_errors():
         if mode not in (None, "full", "linear"):
             raise ValueError(f"unknown --mode {mode!r}: full or linear")
-        if mode == "linear" and layer_decay is not None:
-            raise ValueError(
-                "--layer-decay scales the lr of every layer, and a linear probe trains the "
-                "classifier alone: drop --layer-decay, or use --mode full"
-            )
         # Default: resuming, the run's own config; else the source run's recipe.
-        base = recipe or (saved_config(resume) if resume else None) or source_config(source)
-        if mode == "linear" and isinstance(base, dict):  # a full run's layer decay stays there
-            base.get("optim", {}).pop("layer_decay", None)
+        base = recipe or (None if resume else source_config(source, linear=mode == "linear"))
         overrides: dict[str, Any] = {
             "pretrained": str(source), "finetune": mode, "freeze_bn": freeze_bn or None,
             "optim.layer_decay": layer_decay, "epochs": epochs, "batch_size": batch_size,
@@ -235,7 +225,7 @@ def evaluate(
     """
     start_loader_server(workers)
     from synsetlab.train.distributed import resolve_device
-    from synsetlab.train.inference import evaluate_split, load_model
+    from synsetlab.train.inference import evaluate_split, evaluation_dir, load_model
     from synsetlab.train.robustness import CORRUPTIONS, evaluate_robustness
     from synsetlab.versions import load_version
 
@@ -245,15 +235,11 @@ def evaluate(
         v = load_version(ws, version)
         torch_device = resolve_device(device)
         loaded = load_model(checkpoint, device=torch_device)
-        out = out or checkpoint.parent / (
-            f"eval-{v.name}-{split}" + ("-flip" if tta == "flip" else "")
-        )
-        provenance = {"checkpoint": str(checkpoint), "weights": loaded.weights,
-                      "version": v.name, "version_id": v.id, "tta": tta}  # fmt: skip
+        out = out or evaluation_dir(checkpoint, v.name, split, tta_flip=tta == "flip")
         report = evaluate_split(
             loaded, v.manifest, ws.blobs, split, taxonomy=ws.taxonomy(), out_dir=out,
-            extra=provenance, batch_size=batch_size, workers=workers, tta_flip=tta == "flip",
-            device=torch_device,
+            extra={"version": v.name, "version_id": v.id}, batch_size=batch_size,
+            workers=workers, tta_flip=tta == "flip", device=torch_device,
         )  # fmt: skip
         names = CORRUPTIONS if corruptions == "all" else _listed(corruptions, str)
         robustness = evaluate_robustness(
@@ -317,25 +303,20 @@ def predict(
             loaded, image_files(inputs), taxonomy=current_taxonomy(), topk=topk,
             tta_flip=tta == "flip", device=torch_device,
         )  # fmt: skip
-        readable = [p for p in predictions if p.top]
         unreadable = [p.path for p in predictions if not p.top]
-        if not readable:
-            raise ValueError(
-                f"none of the {len(predictions)} file(s) could be decoded as an image, "
-                f"e.g. {unreadable[0]}; nothing written"
-            )
         if unreadable:
             err_console.print(
                 f"[yellow]warning:[/yellow] {len(unreadable)} file(s) could not be decoded "
                 f"and are left out, e.g. {unreadable[0]}"
             )
-        text = write_predictions(readable, format)
+        text = write_predictions(predictions, format)
         if out is None:
             sys.stdout.write(text)
         else:
             with atomic_file(out, "w", encoding="utf-8") as f:
                 f.write(text)
-            console.print(f"wrote predictions of {len(readable)} images to {out}")
+            written = len(predictions) - len(unreadable)
+            console.print(f"wrote predictions of {written} images to {out}")
 
 
 def submission(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,22 @@ def load_checkpoint(path: Path | str, *, suggest: str = "best.pt") -> dict[str, 
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}")
     return state
+
+
+def saved_config(
+    path: Path | str, *, execution: Collection[str], key: str = "config"
+) -> dict[str, Any] | None:
+    """The config a checkpoint records under ``key`` (``ssl_config``: a pretraining run's)
+    without its ``execution`` fields (where and how the run executed, e.g. a step budget):
+    what ``--resume`` continues when no recipe is named. ``None`` for files that are no such
+    checkpoint (loading them reports why)."""
+    try:  # mmap: only the config is read, not the weights and optimiser state
+        state = torch.load(Path(path), map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # load_checkpoint reports unreadable files when the run loads them
+        return None
+    if not (isinstance(state, dict) and isinstance(state.get(key), dict)):
+        return None
+    return {k: v for k, v in state[key].items() if k not in execution}
 
 
 def require_classifier(state: dict[str, Any], path: Path | str) -> None:

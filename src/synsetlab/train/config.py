@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from synsetlab.data.transforms import TransformConfig
 from synsetlab.train.adversarial import AdversarialConfig
+from synsetlab.train.checkpoint import saved_config
 from synsetlab.train.distill import DistillConfig
 
 
@@ -197,10 +198,15 @@ def resolve_config(
     recipe: str | dict[str, Any] | None = None,
     overrides: dict[str, Any] | None = None,
     assignments: list[str] = (),  # type: ignore[assignment]
+    *,
+    resume: Path | None = None,
 ) -> TrainConfig:
     """The config of a recipe (a name, a YAML path, or the values themselves, e.g. a
-    checkpoint's config; none: the defaults), then ``overrides`` (dotted keys -> values,
-    ``None`` values ignored), then ``assignments`` (``"section.key=value"`` strings)."""
+    checkpoint's config; none: the defaults, or with ``resume`` that checkpoint's own config
+    less its execution fields), then ``overrides`` (dotted keys -> values, ``None`` values
+    ignored), then ``assignments`` (``"section.key=value"`` strings)."""
+    if recipe is None and resume is not None:
+        recipe = saved_config(resume, execution=EXECUTION_FIELDS)
     if isinstance(recipe, dict):
         values: dict[str, Any] = copy.deepcopy(recipe)
     else:

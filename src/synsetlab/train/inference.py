@@ -50,6 +50,8 @@ class LoadedModel:
     version_id: str | None
     #: ``"ema"`` when the EMA weights were loaded, else ``"model"``.
     weights: str
+    #: The checkpoint file it was loaded from.
+    path: Path
 
     def normalizer(self, device: torch.device) -> DeviceNormalize:
         data = self.config.data
@@ -74,6 +76,7 @@ def load_model(path: Path | str, *, device: torch.device | str = "cpu") -> Loade
         config,
         state.get("version_id"),
         which,
+        Path(path),
     )
 
 
@@ -139,20 +142,29 @@ def evaluate_split(
     taxonomy: Taxonomy | None = None,
     out_dir: Path | None = None,
     extra: dict[str, Any] | None = None,
+    tta_flip: bool = False,
     **kwargs: Any,
 ) -> ClassificationReport:
     """ILSVRC metrics of the model on a labelled split; with ``out_dir``, also
-    ``metrics.json`` (with ``extra``: what was evaluated, and how), ``confusion.png`` and
-    ``reliability.png`` there."""
-    dataset, out = predict_split(loaded, manifest, blobs, split, **kwargs)
+    ``metrics.json`` (naming the checkpoint, its weights and the TTA, and ``extra``, e.g. the
+    version), ``confusion.png`` and ``reliability.png`` there."""
+    dataset, out = predict_split(loaded, manifest, blobs, split, tta_flip=tta_flip, **kwargs)
     require_known_labels(out.labels, split)
     report = classification_report(
         out.probs, out.labels, classes=list(manifest.classes), taxonomy=taxonomy
     )
     if out_dir is not None:
+        how = {"checkpoint": str(loaded.path), "weights": loaded.weights,
+               "tta": "flip" if tta_flip else "none", **(extra or {})}  # fmt: skip
         write_evaluation(report, out_dir, split=split, images=len(dataset), loss=out.loss,
-                         extra=extra, taxonomy=taxonomy)  # fmt: skip
+                         extra=how, taxonomy=taxonomy)  # fmt: skip
     return report
+
+
+def evaluation_dir(checkpoint: Path, version: str, split: str, *, tta_flip: bool = False) -> Path:
+    """Where an evaluation's files go by default: ``eval-VERSION-SPLIT[-flip]/`` beside the
+    checkpoint (one folder per way of evaluating, so none overwrites another)."""
+    return Path(checkpoint).parent / (f"eval-{version}-{split}" + ("-flip" if tta_flip else ""))
 
 
 def require_known_labels(labels: np.ndarray, split: str) -> None:
@@ -246,7 +258,7 @@ def predict_files(
     device: torch.device | str = "cpu",
 ) -> list[Prediction]:
     """Top-``topk`` classes (wnid, first lemma, probability) of each image file; files that
-    cannot be decoded get an empty ``top``."""
+    cannot be decoded get an empty ``top`` (a ``ValueError`` when none can)."""
     if not paths:
         raise ValueError("no image files to predict")
     if topk < 1:
@@ -266,6 +278,10 @@ def predict_files(
             (loaded.classes[c], taxonomy.name_of(loaded.classes[c]), float(probs[c])) for c in row
         )
         results.append(Prediction(str(path), () if label == UNREADABLE else top))
+    if all(not p.top for p in results):
+        raise ValueError(
+            f"none of the {len(results)} file(s) could be decoded as an image, e.g. {paths[0]}"
+        )
     return results
 
 
@@ -290,7 +306,9 @@ def write_predictions(predictions: Sequence[Prediction], fmt: str) -> str:
     """Predictions as ``csv`` (``path,rank,wnid,lemma,probability`` rows), ``json``, or ``kaggle``:
     a challenge submission (``ImageId,PredictionString``) whose ImageId is each file's name
     without its extension, as the hidden test images of an export are named
-    (``<split>/<sha256>.<ext>``, see ``synsetlab export V --format imagefolder``)."""
+    (``<split>/<sha256>.<ext>``, see ``synsetlab export V --format imagefolder``). Files that
+    could not be decoded (an empty ``top``) are left out of every format."""
+    predictions = [p for p in predictions if p.top]
     if fmt == "kaggle":
         return kaggle_csv((Path(p.path).stem, [wnid for wnid, _, _ in p.top]) for p in predictions)
     if fmt == "json":

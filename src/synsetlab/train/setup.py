@@ -4,7 +4,7 @@ this module only chooses and wires them."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,12 @@ from synsetlab.data import (
 from synsetlab.manifest import Manifest
 from synsetlab.taxonomy.ilsvrc import ilsvrc2012_wnids
 from synsetlab.train.adversarial import create_criterion as create_adversarial_criterion
-from synsetlab.train.checkpoint import CheckpointError, checkpoint_file, evaluation_weights
+from synsetlab.train.checkpoint import (
+    CheckpointError,
+    checkpoint_file,
+    evaluation_weights,
+    saved_config,
+)
 from synsetlab.train.config import EXECUTION_FIELDS, TrainConfig
 from synsetlab.train.distill import create_distillation_criterion
 from synsetlab.train.distributed import World
@@ -102,29 +107,17 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], list[str] | None]
     return state, None if classes is None else list(classes)
 
 
-def source_config(path: Path) -> dict[str, Any] | None:
+def source_config(path: Path, *, linear: bool = False) -> dict[str, Any] | None:
     """The training config a synsetlab checkpoint records (``None`` for other files), minus
-    what a new run must not inherit: where it ran and what it started from."""
-    inherited = saved_config(path)
+    what a new run must not inherit: where it ran and what it started from, and for a
+    ``linear`` probe the layer decay a full fine-tune may have used."""
+    inherited = saved_config(path, execution=EXECUTION_FIELDS)
     if inherited is not None:
         for name in ("pretrained", "finetune", "freeze_bn"):
             inherited.pop(name, None)
+        if linear:
+            inherited.get("optim", {}).pop("layer_decay", None)
     return inherited
-
-
-def saved_config(
-    path: Path, *, key: str = "config", execution: Collection[str] = EXECUTION_FIELDS
-) -> dict[str, Any] | None:
-    """The config a checkpoint records under ``key`` without its ``execution`` fields (where
-    and how the run executed, e.g. a step budget): what ``--resume`` continues when no recipe
-    is named. ``None`` for files that are no such checkpoint (loading them reports why)."""
-    try:  # mmap: only the config is read, not the weights and optimiser state
-        state = torch.load(Path(path), map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # read_weights reports unreadable files when the run loads them
-        return None
-    if not (isinstance(state, dict) and isinstance(state.get(key), dict)):
-        return None
-    return {k: v for k, v in state[key].items() if k not in execution}
 
 
 def load_pretrained(model: nn.Module, path: Path, classes: Sequence[str]) -> int:

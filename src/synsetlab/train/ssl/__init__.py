@@ -34,6 +34,7 @@ from synsetlab.train.ssl.probes import knn_accuracy, linear_probe, pre_logits, s
 from synsetlab.train.ssl.views import (
     TwoViews,
     create_ssl_transform,
+    hidden_splits,
     ssl_dataset,
     unlabelled_manifest,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "create_backbone",
     "create_ssl_model",
     "create_ssl_transform",
+    "hidden_splits",
     "knn_accuracy",
     "linear_probe",
     "pre_logits",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from synsetlab.train.checkpoint import saved_config
 from synsetlab.train.config import describe
 from synsetlab.train.models import TORCHVISION_PREFIX
 
@@ -94,10 +96,17 @@ class SSLConfig(BaseModel):
         return value
 
 
-def resolve_ssl_config(overrides: dict[str, Any] | None = None) -> SSLConfig:
-    """:class:`SSLConfig` from field values (``None`` values ignored); :class:`SSLError`
-    names every bad field."""
-    values = {k: v for k, v in (overrides or {}).items() if v is not None}
+def resolve_ssl_config(
+    overrides: dict[str, Any] | None = None, *, resume: Path | None = None
+) -> SSLConfig:
+    """:class:`SSLConfig` from field values (``None`` values ignored), over the config of the
+    run ``resume`` continues (less its execution fields); :class:`SSLError` names every bad
+    field."""
+    saved = (
+        saved_config(resume, key="ssl_config", execution=SSL_EXECUTION_FIELDS) if resume else None
+    )
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    values = {**(saved or {}), **given}
     try:
         return SSLConfig.model_validate(values)
     except ValidationError as e:

@@ -188,13 +188,7 @@ def pretrain(
         history.append(record)
         with (out_dir / "metrics.jsonl").open("a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
-        state = _checkpoint(model, config, manifest, version_id, history)
-        state["ssl_state"] = {
-            "buffers": dict(model.named_buffers()),  # MoCo's queue is not in the state dict
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-        }
+        state = _checkpoint(model, optimizer, scheduler, config, manifest, version_id, history)
         save_checkpoint(last, state)
         reporter.epoch_end(record)
     return PretrainResult(out_dir, last, len(history), step, history)
@@ -268,12 +262,15 @@ def _knn(backbone: nn.Module, manifest: Manifest, blobs: BlobStore, config: SSLC
 
 def _checkpoint(
     model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
     config: SSLConfig,
     manifest: Manifest,
     version_id: str,
     history: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """A synsetlab checkpoint whose ``state_dict`` is the backbone without classifier."""
+    """A synsetlab checkpoint whose ``state_dict`` is the backbone without classifier (what
+    fine-tuning reads), and whose ``ssl_state`` is what ``--resume`` restores (:func:`_restore`)."""
     finetune = TrainConfig(
         model=config.model,
         model_kwargs=config.model_kwargs,
@@ -287,6 +284,12 @@ def _checkpoint(
         "version_id": version_id,
         "config": finetune.model_dump(mode="json"),
         "ssl_config": config.model_dump(mode="json"),
+        "ssl_state": {
+            "buffers": dict(model.named_buffers()),  # MoCo's queue is not in the state dict
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+        },
         "state_dict": model.backbone.state_dict(),
         "state_dict_ema": None,
         "epoch": len(history),

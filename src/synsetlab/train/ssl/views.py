@@ -66,6 +66,13 @@ def unlabelled_manifest(
     return Manifest(classes=manifest.classes, entries=tuple(entries))
 
 
+def hidden_splits(manifest: Manifest, splits: Sequence[str]) -> list[str]:
+    """Those of ``splits`` whose labels are hidden (a challenge's test split): pretraining on
+    their pixels makes test scores of models started from the backbone transductive."""
+    hidden = {e.split for e in manifest.entries if e.hidden}
+    return [s for s in splits if s in hidden]
+
+
 def _no_unlabelled(manifest: Manifest) -> str:
     """Why ``--use-unlabelled`` finds nothing in ``manifest``, and what to do."""
     if not manifest.pool_recorded:
