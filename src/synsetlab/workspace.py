@@ -19,11 +19,12 @@ from sqlalchemy.orm import Session
 from synsetlab.blobs import BlobStore
 from synsetlab.catalog import CustomClass as CustomClassRow
 from synsetlab.catalog import make_engine, make_sessionmaker, upgrade
+from synsetlab.errors import UserError
 from synsetlab.settings import WORKSPACE_FILE, Settings, load_settings
 from synsetlab.taxonomy import CustomClass, Taxonomy
 
 
-class WorkspaceError(RuntimeError):
+class WorkspaceError(UserError, RuntimeError):
     """A workspace is missing, or cannot be created where asked."""
 
 

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from synsetlab.errors import UserError
 from synsetlab.ingest.records import Box
 
 _CORNERS = ("xmin", "ymin", "xmax", "ymax")
 
 
-class BoxXMLError(ValueError):
+class BoxXMLError(UserError, ValueError):
     """An annotation file that is not PASCAL-VOC XML with numeric box corners."""
 
 

@@ -10,12 +10,14 @@ The whole tree::
 
 from __future__ import annotations
 
+from synsetlab.errors import UserError
+
 __all__ = ["AmbiguousNameError", "InvalidClassError", "TaxonomyError", "UnknownSynsetError"]
 
 _FIND_HINT = "find one with `synsetlab taxonomy search TEXT`"
 
 
-class TaxonomyError(Exception):
+class TaxonomyError(UserError):
     """Base of every error that :mod:`synsetlab.taxonomy` raises on purpose."""
 
 

@@ -1,0 +1,35 @@
+"""The one base of every error a user can cause, and only those.
+
+The CLI prints a :class:`UserError` as one red line and exits with status 1; the server answers
+it with a 4xx status (each subclass may name its own). Any other exception is a bug: the CLI
+shows its traceback and the server answers 500 without the internal message.
+
+Every module's own error class derives from it, keeping the builtin base it had before
+(``ValueError``, ``KeyError``, ...) so that callers catching those still work::
+
+    UserError
+    ├── WorkspaceError          synsetlab.workspace
+    ├── TaxonomyError           synsetlab.taxonomy.errors (UnknownSynsetError, ...)
+    ├── SourceError             synsetlab.ingest.records
+    ├── SplitError              synsetlab.splits
+    ├── VersionError            synsetlab.versions
+    ├── ChallengeError          synsetlab.challenge.errors (NotFoundError, ...)
+    ├── SubmissionError         synsetlab.challenge.formats
+    ├── RecipeError, TrainingError, CheckpointError, ModelError, EnsembleError,
+    │   OnnxExportError, SSLError   synsetlab.train
+    ├── OutputExistsError       synsetlab.export
+    └── ClientError             synsetlab.client
+"""
+
+from __future__ import annotations
+
+__all__ = ["UserError"]
+
+
+class UserError(Exception):
+    """An input, file or request that cannot be accepted; the message says what to do instead.
+
+    Raise a module's own subclass (or ``UserError`` itself where none fits), never a bare
+    ``ValueError``, for anything a user can cause: the CLI and the server only treat this
+    class as the user's mistake.
+    """
