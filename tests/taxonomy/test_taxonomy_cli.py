@@ -108,6 +108,15 @@ def test_search_nothing() -> None:
     assert "nothing matches" in result.stderr
 
 
+def test_search_by_words_and_close_names() -> None:
+    result = run("search", "ankle boot", "--limit", "5")
+    assert result.exit_code == 0, result.output
+    assert "chukka boot" in result.stdout and "congress boot" in result.stdout
+    typo = run("search", "n02872753")
+    assert typo.exit_code == 1
+    assert "nothing matches 'n02872753'; close names: boot (n02872752)" in typo.stderr
+
+
 def test_select(tmp_path: Path, wordnet: Taxonomy) -> None:
     output = tmp_path / "classes.txt"
     result = run("select", "--under", "n01503061", "--count", "50", "--output", str(output))

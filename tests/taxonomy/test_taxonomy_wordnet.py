@@ -209,6 +209,35 @@ def test_search_finds_by_wnid_prefix_and_gloss(wordnet: Taxonomy) -> None:
     assert len(wordnet.search("bird", limit=3)) == 3
 
 
+CHUKKA_BOOT, CONGRESS_BOOT, BOOT = "n03027625", "n03090710", "n02872752"  # BOOT: the footwear
+
+
+def test_search_matches_the_words_of_a_query_apart(wordnet: Taxonomy) -> None:
+    # "ankle boot" (Fashion-MNIST's class 9) is no WordNet lemma: the boots whose gloss says
+    # "ankle" come first, then the synsets named boot.
+    found = [s.wnid for s in wordnet.search("ankle boot")]
+    assert set(found[:2]) == {CHUKKA_BOOT, CONGRESS_BOOT}
+    assert BOOT in found[:8]
+    assert [s.wnid for s in wordnet.search("Ankle  Boots")][:3] == found[:3]  # case, plural
+    # Singular and plural of an exact lemma rank as exact lemmas.
+    assert wordnet.search("boots")[0].name == "boot"
+    assert wordnet.search("sea snakes")[0].wnid == "n01751748"
+    # The same letters without the hyphen name the same synset.
+    assert wordnet.search("tshirt")[0].wnid == "n03595614"  # jersey, T-shirt, tee shirt
+
+
+def test_suggest_names_what_a_text_that_matches_nothing_may_have_meant(
+    wordnet: Taxonomy,
+) -> None:
+    assert [s.wnid for s in wordnet.suggest("n02872753")] == [BOOT]  # one digit changed
+    assert BOOT in [s.wnid for s in wordnet.suggest("n0287275")]  # one digit dropped
+    assert BOOT in [s.wnid for s in wordnet.suggest("n028727522")]  # one digit added
+    assert BOOT in [s.wnid for s in wordnet.suggest("n02827752")]  # two digits swapped
+    assert wordnet.search("bootz") == []
+    assert BOOT in [s.wnid for s in wordnet.suggest("bootz")]  # spelled alike
+    assert wordnet.suggest("zzzzqqq") == []
+
+
 def test_resolve_accepts_wnids_and_unambiguous_lemmas(wordnet: Taxonomy) -> None:
     assert wordnet.resolve(BRAMBLING) == BRAMBLING
     assert wordnet.resolve(" brambling ") == BRAMBLING

@@ -152,7 +152,8 @@ def search(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Most results shown.")] = 20,
     json_: JsonOption = False,
 ) -> None:
-    """Find synsets by lemma or gloss, exact lemma matches first, e.g. `search "sea snake"`."""
+    """Find synsets by lemma or gloss, exact lemma matches first, then by the words apart
+    (singular or plural, any order), e.g. `search "sea snake"`, `search "ankle boot"`."""
     taxonomy = current_taxonomy()
     with user_errors():
         found = taxonomy.search(text, limit=limit)
@@ -160,7 +161,14 @@ def search(
         _print_json([{"wnid": s.wnid, "lemmas": list(s.lemmas), "gloss": s.gloss} for s in found])
         return
     if not found:
-        err_console.print(f"nothing matches {escape(repr(text))}")
+        by_name: dict[str, list[str]] = {}
+        for s in taxonomy.suggest(text):
+            by_name.setdefault(s.name, []).append(s.wnid)
+        hint = "; ".join(f"{name} ({', '.join(wnids)})" for name, wnids in by_name.items())
+        err_console.print(
+            f"nothing matches {escape(repr(text))}"
+            + (f"; close names: {escape(hint)}" if hint else "; try fewer or other words")
+        )
         raise typer.Exit(1)
     console.print(_synset_table(taxonomy, [s.wnid for s in found]))
 

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import functools
 import gc
-import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from importlib import resources
+from itertools import chain
 
+from synsetlab.taxonomy._search import (
+    Key,
+    SearchIndex,
+    close_lemmas,
+    near_wnids,
+    phrase_matches,
+    word_matches,
+)
 from synsetlab.taxonomy._wndb import read_embedded
 from synsetlab.taxonomy.custom import CustomClass, custom_synsets
 from synsetlab.taxonomy.errors import AmbiguousNameError, UnknownSynsetError
@@ -158,42 +166,40 @@ class Taxonomy:
         Ranking, each tier ordered deterministically: the wnid or class id itself; exact lemma
         (usual name first); lemma starting with the text; a word of a lemma starting with it;
         lemma containing it (shorter lemmas first in these three); gloss containing it as whole
-        words; gloss containing it anywhere (these two by wnid). Case-insensitive; spaces and
-        underscores are the same.
+        words; gloss containing it anywhere (these two by wnid); then the text's words apart,
+        in any order and singular or plural: all of them in lemmas or gloss, then some of them
+        in a lemma (so "ankle boot", no WordNet lemma, finds "chukka boot", whose gloss says
+        "ankle", and then the boots). Case-insensitive; spaces and underscores are the same.
         """
         query = normalize_lemma(text)
         if not query:
             return []
-        best: dict[str, tuple[int, int, str, str]] = {}
-
-        def offer(wnid: str, key: tuple[int, int, str, str]) -> None:
+        best: dict[str, Key] = {}
+        if text.strip() in self._synsets:
+            best[text.strip()] = (0, 0, "", "")
+        index = self._index
+        for wnid, key in chain(phrase_matches(index, query), word_matches(index, query)):
             if wnid not in best or key < best[wnid]:
                 best[wnid] = key
-
-        if text.strip() in self._synsets:
-            offer(text.strip(), (0, 0, "", ""))
-        index = self._index
-        for lemma, hits in index.lemmas.items():
-            if query not in lemma:
-                continue
-            if lemma == query:
-                for position, wnid in hits:
-                    offer(wnid, (1, position, "", wnid))
-                continue
-            if lemma.startswith(query):
-                tier = 2
-            elif (" " + lemma).find(" " + query) >= 0:
-                tier = 3
-            else:
-                tier = 4
-            for _, wnid in hits:
-                offer(wnid, (tier, len(lemma), lemma, wnid))
-        whole_words = re.compile(r"\b" + re.escape(query) + r"\b")
-        for wnid, gloss in index.glosses:
-            if query in gloss:
-                offer(wnid, (5 if whole_words.search(gloss) else 6, 0, "", wnid))
         ranked = sorted(best, key=best.__getitem__)
         return [self._synsets[wnid] for wnid in ranked[:limit]]
+
+    def suggest(self, text: str, limit: int = 5) -> list[Synset]:
+        """Synsets that ``text`` may have meant when it names none: for a wnid, the known wnids
+        one digit away (changed, swapped, added or dropped); for a name, the search's best
+        matches, or else lemmas spelled alike ("tshirt": T-shirt)."""
+        near = near_wnids(text, self._synsets)
+        if near:
+            return [self._synsets[w] for w in near[:limit]]
+        found = self.search(text, limit=limit)
+        if found:
+            return found
+        query = normalize_lemma(text)
+        seen: dict[str, Synset] = {}
+        for lemma in close_lemmas(self._index, query, limit) if query else []:
+            for s in self.lookup(lemma):
+                seen.setdefault(s.wnid, s)
+        return list(seen.values())[:limit]
 
     # Edges -------------------------------------------------------------------------------------
 
@@ -301,39 +307,9 @@ class Taxonomy:
         return seen
 
     @functools.cached_property
-    def _index(self) -> _SearchIndex:
+    def _index(self) -> SearchIndex:
         with _gc_paused():
-            return _SearchIndex(self._synsets.values())
-
-
-class _SearchIndex:
-    """Normalised lemmas and lower-cased glosses, built on the first lookup or search."""
-
-    def __init__(self, synsets: Iterable[Synset]) -> None:
-        self.lemmas: dict[str, list[tuple[int, str]]] = {}
-        self.glosses: list[tuple[str, str]] = []
-        self._add(synsets)
-
-    def _add(self, synsets: Iterable[Synset]) -> None:
-        for s in synsets:
-            for position, lemma in enumerate(s.lemmas):
-                # WordNet's lemmas are already single-spaced with no underscores left.
-                key = normalize_lemma(lemma) if s.custom else lemma.casefold()
-                self.lemmas.setdefault(key, []).append((position, s.wnid))
-            self.glosses.append((s.wnid, s.gloss.casefold()))
-
-    def extended(self, synsets: list[Synset]) -> _SearchIndex:
-        """A copy with ``synsets`` added; this index is left as it was."""
-        copy = _SearchIndex(())
-        copy.lemmas = dict(self.lemmas)
-        for s in synsets:
-            for lemma in s.lemmas:
-                key = normalize_lemma(lemma)
-                # The copy shares its lists with this index; copy those about to grow.
-                copy.lemmas[key] = list(self.lemmas.get(key, ()))
-        copy.glosses = list(self.glosses)
-        copy._add(synsets)
-        return copy
+            return SearchIndex(self._synsets.values())
 
 
 @contextmanager
