@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from synsetlab.catalog import LabelState
@@ -27,10 +28,20 @@ LABEL_STATE = typer.Option(
 SPLITS = typer.Option(
     ["train", "val"], "--split", help="Splits to ingest (repeat the option for several)."
 )
+REPLACE = typer.Option(
+    False,
+    "--replace",
+    help="Forget what earlier runs of this source recorded (its images, their labels, findings, "
+    "decisions and splits), then ingest it anew: to correct its options. Refused while a frozen "
+    "version holds its images.",
+)
 
 
 def run(
-    open_source: Callable[[], SourceSpec], workers: int | None, label_state: LabelState | None
+    open_source: Callable[[], SourceSpec],
+    workers: int | None,
+    label_state: LabelState | None,
+    replace: bool = False,
 ) -> IngestReport:
     """Open the workspace and the source, run the pipeline with a progress bar, print a report."""
     with user_errors():
@@ -44,6 +55,7 @@ def run(
                 label_state=label_state,
                 workers=workers,
                 on_progress=advance(progress, task),
+                replace=replace,
             )
         ws.close()
     print_report(report)
@@ -75,6 +87,7 @@ def imagefolder(
     ),
     workers: int | None = WORKERS,
     label_state: LabelState | None = LABEL_STATE,
+    replace: bool = REPLACE,
 ) -> None:
     """Class folders of images, as torchvision's ImageFolder reads them.
 
@@ -82,7 +95,12 @@ def imagefolder(
     """
     from synsetlab.ingest.imagefolder import open_imagefolder
 
-    run(lambda: open_imagefolder(root, class_map=class_map, split=split), workers, label_state)
+    run(
+        lambda: open_imagefolder(root, class_map=class_map, split=split),
+        workers,
+        label_state,
+        replace,
+    )
 
 
 @app.command("manifest")
@@ -92,6 +110,7 @@ def manifest(
     ),
     workers: int | None = WORKERS,
     label_state: LabelState | None = LABEL_STATE,
+    replace: bool = REPLACE,
 ) -> None:
     """Files listed in a CSV or JSONL manifest, with labels and optional boxes.
 
@@ -99,7 +118,7 @@ def manifest(
     """
     from synsetlab.ingest.manifest import open_manifest
 
-    run(lambda: open_manifest(path), workers, label_state)
+    run(lambda: open_manifest(path), workers, label_state, replace)
 
 
 @app.command("ilsvrc2012")
@@ -111,6 +130,7 @@ def ilsvrc2012(
     include_test: bool = typer.Option(False, help="Also ingest the unlabelled test tar."),
     workers: int | None = WORKERS,
     label_state: LabelState | None = LABEL_STATE,
+    replace: bool = REPLACE,
 ) -> None:
     """The real ILSVRC-2012 archives: nested train tar, flat val tar, devkit ground truth.
 
@@ -122,6 +142,7 @@ def ilsvrc2012(
         lambda: open_ilsvrc2012(root, splits=tuple(splits), include_test=include_test),
         workers,
         label_state,
+        replace,
     )
 
 
@@ -132,6 +153,7 @@ def kaggle_loc(
     include_test: bool = typer.Option(False, help="Also ingest the unlabelled test images."),
     workers: int | None = WORKERS,
     label_state: LabelState | None = LABEL_STATE,
+    replace: bool = REPLACE,
 ) -> None:
     """Kaggle's ImageNet Object Localization layout, boxes included.
 
@@ -143,6 +165,7 @@ def kaggle_loc(
         lambda: open_kaggle_loc(root, splits=tuple(splits), include_test=include_test),
         workers,
         label_state,
+        replace,
     )
 
 
@@ -156,6 +179,7 @@ def idx(
     split: str | None = typer.Option(None, help="Split to record (train/val/test)."),
     workers: int | None = WORKERS,
     label_state: LabelState | None = LABEL_STATE,
+    replace: bool = REPLACE,
 ) -> None:
     """MNIST-style IDX files (raw or gzipped), labels mapped to wnids by --classes.
 
@@ -164,7 +188,12 @@ def idx(
     """
     from synsetlab.ingest.idx import open_idx
 
-    run(lambda: open_idx(images, labels=labels, classes=classes, split=split), workers, label_state)
+    run(
+        lambda: open_idx(images, labels=labels, classes=classes, split=split),
+        workers,
+        label_state,
+        replace,
+    )
 
 
 @app.command("cifar")
@@ -177,6 +206,7 @@ def cifar(
     ),
     workers: int | None = WORKERS,
     label_state: LabelState | None = LABEL_STATE,
+    replace: bool = REPLACE,
 ) -> None:
     """CIFAR-10/100 python batches; train and test splits kept.
 
@@ -184,4 +214,40 @@ def cifar(
     """
     from synsetlab.ingest.cifar import open_cifar
 
-    run(lambda: open_cifar(root, classes=classes), workers, label_state)
+    run(lambda: open_cifar(root, classes=classes), workers, label_state, replace)
+
+
+@app.command("remove")
+def remove(
+    source: str = typer.Argument(
+        ..., help="The source's id (as `synsetlab status` lists it) or the path it was read from."
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Forget a source and its images, so that it can be ingested again.
+
+    Deletes, in one transaction, its images with their labels, boxes, findings, decisions and
+    split assignments, and its rejected files. Image bytes stay in the blob store. Refused
+    while a frozen version holds one of its images.
+
+    Example: synsetlab ingest remove 2
+    """
+    from synsetlab.ingest.sources import find_source, remove_source
+
+    with user_errors():
+        ws = current_workspace()
+        found = find_source(ws, source)
+        if not yes and not typer.confirm(
+            f"Remove source {found.id} ({found.kind} {found.uri}) and all its images?"
+        ):
+            ws.close()
+            raise typer.Exit(1)
+        removed = remove_source(ws, found.id)
+        ws.close()
+    console.print(
+        f"removed source {removed.id} ({removed.kind} {escape(removed.uri)}): "
+        f"{removed.images} images with {removed.labels} labels, {removed.boxes} boxes, "
+        f"{removed.findings} findings, {removed.decisions} decisions and "
+        f"{removed.split_assignments} split assignments; {removed.rejected_files} rejected files. "
+        "Findings about other images may still name them: run curation again."
+    )

@@ -1,24 +1,14 @@
-"""What the sources of pixel arrays (IDX, CIFAR) share: class files and lossless encoding."""
+"""What the sources of pixel arrays (IDX, CIFAR) share: lossless encoding.
+
+Their classes files are read by :mod:`synsetlab.ingest.classes`.
+"""
 
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
-from synsetlab.ingest.records import SourceError
-
-
-def read_class_lines(path: Path) -> list[str]:
-    """The classes of a classes file: the first word of each line, skipping blanks and "#"."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise SourceError(f"cannot read the classes file {path} ({e})") from e
-    stripped = (line.strip() for line in text.splitlines())
-    return [line.split()[0] for line in stripped if line and not line.startswith("#")]
 
 
 def encode_png(pixels: np.ndarray) -> bytes:

@@ -29,14 +29,15 @@ import io
 import pickle
 import tarfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from synsetlab.ingest.archives import READ_ERRORS, Damage, iter_files, read_member
-from synsetlab.ingest.arrays import encode_png, read_class_lines
-from synsetlab.ingest.records import SkipFn, SourceError, SourceItem, SourceSpec
+from synsetlab.ingest.arrays import encode_png
+from synsetlab.ingest.classes import read_classes_file
+from synsetlab.ingest.records import NamedClass, SkipFn, SourceError, SourceItem, SourceSpec
 
 KIND = "cifar"
 
@@ -137,7 +138,8 @@ def open_cifar(root: Path, *, classes: Path | None = None) -> SourceSpec:
             f"from https://www.cs.toronto.edu/~kriz/cifar.html"
         )
 
-    names = class_wnids(layout, meta, classes)
+    named = class_wnids(layout, meta, classes)
+    names = [c.label for c in named]
     top = max((max(labels, default=-1) for labels in batch_labels.values()), default=-1)
     if top >= len(names):
         if classes is not None:
@@ -160,6 +162,7 @@ def open_cifar(root: Path, *, classes: Path | None = None) -> SourceSpec:
         # The class list itself: a different classes file (or built-in list) changes meaning.
         options={"classes": names},
         label_state="verified",
+        classes=tuple(named),
     )
 
 
@@ -239,11 +242,22 @@ def check_batch(batch: dict[str, object], layout: Layout, where: str) -> list[in
     return labels
 
 
-def class_wnids(layout: Layout, meta: dict[str, object] | None, classes: Path | None) -> list[str]:
-    """Label i -> class: line i of ``classes``; for CIFAR-10 by default the built-in wnids."""
-    if classes is not None:
-        return read_class_lines(classes)
+def class_wnids(
+    layout: Layout, meta: dict[str, object] | None, classes: Path | None
+) -> list[NamedClass]:
+    """Label i -> class: line i of ``classes``; for CIFAR-10 by default the built-in wnids.
+
+    A line without a note of its own gets the dataset's name for label i, which tells the
+    check of unknown classes what a mistyped wnid meant.
+    """
     label_names = _label_names(meta, layout)
+    if classes is not None:
+        return [
+            replace(c, note=c.note or label_names[i].replace("_", " "))
+            if i < len(label_names)
+            else c
+            for i, c in enumerate(read_classes_file(classes))
+        ]
     if layout is not CIFAR10:
         shown = ", ".join(label_names[:4]) + ", ..." if label_names else ""
         raise SourceError(
@@ -260,7 +274,7 @@ def class_wnids(layout: Layout, meta: dict[str, object] | None, classes: Path | 
         raise SourceError(
             f"{layout.meta} names classes {', '.join(unknown)}, not CIFAR-10's: pass --classes"
         )
-    return [CIFAR10_WNIDS[n] for n in label_names]
+    return [NamedClass(CIFAR10_WNIDS[n], f"{layout.meta}: {n}", n) for n in label_names]
 
 
 def iter_cifar_items(

@@ -7,7 +7,9 @@ File contract (each IDX file raw or gzip'd, e.g. ``train-images-idx3-ubyte.gz``)
     labels   magic 0x00000801, then N, then N uint8 labels
     classes  a text file, one class a line: line i (counting neither blank lines nor lines
              starting with "#") names label i, as a wnid or a workspace class id; only its
-             first word counts, so "n13742358 zero" is read as n13742358
+             first word counts, so "n13742358 zero" is read as n13742358. Every line must
+             name a known class, or nothing is ingested (the rest of a line helps the error
+             message suggest the class meant)
 
 Each image is encoded losslessly as PNG. Keys are ``"<images file name>#<index:06d>"``.
 """
@@ -23,8 +25,16 @@ from pathlib import Path
 
 import numpy as np
 
-from synsetlab.ingest.arrays import encode_png, read_class_lines
-from synsetlab.ingest.records import SPLITS, SkipFn, SourceError, SourceItem, SourceSpec
+from synsetlab.ingest.arrays import encode_png
+from synsetlab.ingest.classes import read_classes_file
+from synsetlab.ingest.records import (
+    SPLITS,
+    NamedClass,
+    SkipFn,
+    SourceError,
+    SourceItem,
+    SourceSpec,
+)
 
 KIND = "idx"
 _UINT8 = 0x08
@@ -64,6 +74,7 @@ def open_idx(
     _check_raw_size(images, shape)
 
     names: list[str] | None = None
+    named: list[NamedClass] = []
     options: dict[str, object] = {}
     if labels is not None and classes is not None:
         labels, classes = Path(labels).expanduser(), Path(classes).expanduser()
@@ -73,7 +84,8 @@ def open_idx(
                 f"{images.name} holds {count} images but {labels.name} holds {len(values)} "
                 f"labels: pass the labels file that belongs to these images"
             )
-        class_lines = read_class_lines(classes)
+        named = read_classes_file(classes)
+        class_lines = [c.label for c in named]
         names = map_labels(values, class_lines, classes)
         # The class list itself, not the classes file's path: editing the file changes meaning.
         options.update(labels=str(labels.resolve()), classes=class_lines)
@@ -90,6 +102,7 @@ def open_idx(
         total=count,
         options=options,
         label_state="verified",
+        classes=tuple(named),
     )
 
 

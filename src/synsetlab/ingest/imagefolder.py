@@ -6,6 +6,10 @@ Directory contract::
     root/brambling/img2.png               ...or mapped to wnids by --map: "brambling n01530575"
     root/loose.jpg                        no label (files directly under root)
 
+Every class a --map names must be known (a WordNet noun or a workspace class), or nothing is
+ingested; a folder that is neither mapped nor named by a known class has its files rejected
+(``unknown-label``).
+
 Every regular file is offered (hidden files and folders excepted): the pipeline decodes it and
 rejects what is not an image, so files with lying extensions are judged by their bytes.
 """
@@ -16,15 +20,16 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from synsetlab.ingest.records import SkipFn, SourceError, SourceItem, SourceSpec
+from synsetlab.ingest.records import NamedClass, SkipFn, SourceError, SourceItem, SourceSpec
 
 
-def read_class_map(path: Path) -> dict[str, str]:
-    """Read ``name wnid`` pairs, one per line (separated by whitespace, comma or tab).
+def read_class_map(path: Path) -> dict[str, NamedClass]:
+    """Read ``name wnid`` pairs, one per line (separated by whitespace, comma or tab): folder
+    name -> the class it maps to, and the line that says so.
 
     Blank lines and lines starting with ``#`` are ignored.
     """
-    mapping: dict[str, str] = {}
+    mapping: dict[str, NamedClass] = {}
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as e:
@@ -37,9 +42,12 @@ def read_class_map(path: Path) -> dict[str, str]:
         if len(parts) != 2:
             raise SourceError(f"{path}:{number}: expected 'folder-name wnid', got {line!r}")
         name, wnid = parts[0].strip(), parts[1].strip()
-        if name in mapping and mapping[name] != wnid:
-            raise SourceError(f"{path}:{number}: {name!r} mapped twice ({mapping[name]}, {wnid})")
-        mapping[name] = wnid
+        if name in mapping and mapping[name].label != wnid:
+            raise SourceError(
+                f"{path}:{number}: {name!r} mapped twice ({mapping[name].label}, {wnid})"
+            )
+        # The folder name is the best hint at the class a mistyped wnid meant.
+        mapping[name] = NamedClass(wnid, f"{Path(path).name}:{number}", name.replace("_", " "))
     return mapping
 
 
@@ -59,7 +67,8 @@ def open_imagefolder(
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
         raise SourceError(f"{root} is not a folder; give the folder that holds the class folders")
-    mapping = read_class_map(class_map) if class_map else {}
+    named = read_class_map(class_map) if class_map else {}
+    mapping = {name: c.label for name, c in named.items()}
 
     def items(skip: SkipFn) -> Iterator[SourceItem]:
         for path in _walk(root):
@@ -78,4 +87,6 @@ def open_imagefolder(
         options["class_map"] = dict(sorted(mapping.items()))
     if split:
         options["split"] = split
-    return SourceSpec("imagefolder", str(root), items, total=None, options=options)
+    return SourceSpec(
+        "imagefolder", str(root), items, total=None, options=options, classes=tuple(named.values())
+    )

@@ -10,8 +10,8 @@ JSON Lines: one object per line, ``{"path": ..., "wnid": ..., "split": ...,
 "boxes": [[xmin, ymin, xmax, ymax], ...]}``.
 
 Relative paths are relative to the manifest's folder; fsspec URLs are read as they are. The
-whole manifest is parsed before anything is ingested, so a bad row stops the run with its line
-number and nothing written.
+whole manifest is parsed, and every class it names checked, before anything is ingested, so a
+bad row or an unknown class stops the run with its line number and nothing written.
 """
 
 from __future__ import annotations
@@ -23,7 +23,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from synsetlab.ingest.records import SPLITS, Box, SkipFn, SourceError, SourceItem, SourceSpec
+from synsetlab.ingest.records import (
+    SPLITS,
+    Box,
+    NamedClass,
+    SkipFn,
+    SourceError,
+    SourceItem,
+    SourceSpec,
+)
 
 _BOX_FIELDS = ("xmin", "ymin", "xmax", "ymax")
 
@@ -33,6 +41,8 @@ class _Row:
     path: str
     label: str | None
     split: str | None
+    #: The line that lists the path first.
+    where: str
     boxes: list[Box] = field(default_factory=list)
 
 
@@ -59,7 +69,7 @@ def _merge(
         raise SourceError(f"{where}: split {split!r} is not one of {', '.join(SPLITS)}")
     row = rows.get(path)
     if row is None:
-        row = rows[path] = _Row(path, label, split)
+        row = rows[path] = _Row(path, label, split, where)
     elif (row.label, row.split) != (label, split):
         raise SourceError(
             f"{where}: {path} is listed again with another label or split "
@@ -139,4 +149,9 @@ def open_manifest(manifest: Path, *, kind: str = "manifest") -> SourceSpec:
                     key=key, path=resolve(key), label=row.label, split=row.split, boxes=boxes
                 )
 
-    return SourceSpec(kind, str(manifest), items, total=len(rows))
+    named: dict[str, NamedClass] = {}
+    for row in rows.values():
+        if row.label is not None and row.label not in named:
+            where = row.where.replace(str(manifest), manifest.name)
+            named[row.label] = NamedClass(row.label, where)
+    return SourceSpec(kind, str(manifest), items, total=len(rows), classes=tuple(named.values()))

@@ -19,6 +19,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from synsetlab.catalog import Box, Image, Label, LabelState, RejectedFile, Source
+from synsetlab.ingest.classes import check_classes
 from synsetlab.ingest.decode import (
     Decoded,
     Reason,
@@ -27,6 +28,7 @@ from synsetlab.ingest.decode import (
     process_chunk,
 )
 from synsetlab.ingest.records import SourceError, SourceItem, SourceSpec
+from synsetlab.ingest.sources import remove_source
 from synsetlab.parallel import map_chunks
 from synsetlab.taxonomy import Taxonomy
 from synsetlab.workspace import Workspace
@@ -62,18 +64,30 @@ def ingest(
     batch_size: int | None = None,
     taxonomy: Taxonomy | None = None,
     on_progress: ProgressFn | None = None,
+    replace: bool = False,
 ) -> IngestReport:
     """Ingest every item of ``spec`` into the workspace; return what happened.
 
     ``label_state`` defaults to the source's own (verified for curated datasets, candidate
     for folders and manifests). ``workers=0`` decodes in this process. ``on_progress(n, total)``
     is called after each batch with the number of items it finished.
+
+    Every class the source names up front (``spec.classes``) is checked first: an unknown one
+    raises :class:`~synsetlab.ingest.classes.UnknownClassError` with nothing written.
+    ``replace=True`` first removes what earlier runs of this source recorded (see
+    :func:`~synsetlab.ingest.sources.remove_source`), so that it can be ingested again with
+    other options; a killed replacing run resumes when run again without it.
     """
     start = time.perf_counter()
     state = LabelState(label_state or spec.label_state)
     workers = ws.settings.resolved_workers() if workers is None else workers
     batch_size = batch_size or ws.settings.ingest_batch_size
     taxonomy = taxonomy or ws.taxonomy()
+    check_classes(spec.classes, taxonomy)
+    if replace:
+        earlier = _find_source(ws, spec)
+        if earlier is not None:
+            remove_source(ws, earlier)
     source_id = _get_or_create_source(ws, spec)
     known = _known_keys(ws, source_id)
     report = IngestReport(source_id, spec.kind, spec.uri, already_known=len(known))
@@ -125,6 +139,11 @@ def _results(
         yield from zip((item for item, _ in chunk), results, strict=True)
 
 
+def _find_source(ws: Workspace, spec: SourceSpec) -> int | None:
+    with ws.session() as s:
+        return s.scalar(select(Source.id).where(Source.kind == spec.kind, Source.uri == spec.uri))
+
+
 def _get_or_create_source(ws: Workspace, spec: SourceSpec) -> int:
     with ws.session() as s:
         row = s.scalars(
@@ -138,7 +157,9 @@ def _get_or_create_source(ws: Workspace, spec: SourceSpec) -> int:
             raise SourceError(
                 f"{spec.kind} source {spec.uri} was ingested before with options {row.options}; "
                 f"ingesting it again with {dict(spec.options)} would give its files two "
-                "meanings. Run again with the same options."
+                "meanings. Run again with the same options, or pass --replace to forget what "
+                f"the earlier runs recorded and ingest it anew (`synsetlab ingest remove "
+                f"{row.id}` forgets it alone)"
             )
         return row.id
 

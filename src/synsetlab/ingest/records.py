@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from synsetlab.errors import UserError
+
 Split = Literal["train", "val", "test"]
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
@@ -18,7 +20,7 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 SkipFn = Callable[[str], bool]
 
 
-class SourceError(ValueError):
+class SourceError(UserError, ValueError):
     """A source cannot be read as asked (missing file, wrong layout, bad class mapping).
 
     The message says what is wrong and what the user should do; the run stops before
@@ -69,6 +71,19 @@ class SourceItem:
     error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class NamedClass:
+    """A class as a source names it up front, and where: what a bad one's message points at."""
+
+    #: The wnid or workspace class id as written.
+    label: str
+    #: Where it is written, e.g. ``"wnids.txt:4"``.
+    where: str
+    #: What the source calls the class besides (the rest of the line, a dataset's label
+    #: name): the best hint at the class a mistyped wnid meant.
+    note: str = ""
+
+
 @dataclass(slots=True)
 class SourceSpec:
     """A source ready for the pipeline: what it is, and how to list its items."""
@@ -85,3 +100,6 @@ class SourceSpec:
     options: dict[str, object] = field(default_factory=dict)
     #: Default state of labels from this source: "verified" for curated datasets.
     label_state: str = "candidate"
+    #: The classes a classes file, class map or manifest names: the pipeline checks them all
+    #: before it writes anything (see :mod:`synsetlab.ingest.classes`).
+    classes: tuple[NamedClass, ...] = ()
