@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from synsetlab.catalog.curation import snapshot_curation
 from synsetlab.catalog.current import CurrentImage, current_images
 from synsetlab.catalog.models import (
     Box,
@@ -24,6 +25,7 @@ from synsetlab.catalog.models import (
     SplitRun,
     Version,
 )
+from synsetlab.errors import UserError
 from synsetlab.manifest import (
     Manifest,
     ManifestBox,
@@ -34,7 +36,7 @@ from synsetlab.manifest import (
 from synsetlab.workspace import Workspace
 
 
-class VersionError(ValueError):
+class VersionError(UserError, ValueError):
     """A version cannot be frozen or found as asked; the message says what to do."""
 
 
@@ -85,6 +87,10 @@ def freeze(ws: Workspace, name: str) -> LoadedVersion:
                 f"nothing changed since version {same.name!r} ({version_id[:12]}): the same "
                 "content would get the same id"
             )
+        # What curation holds about the version's images now: its datasheet reads this, so
+        # later curation runs do not change what the page says about a version that cannot.
+        held = [e.image_id for e in (*manifest.entries, *manifest.unlabelled)]
+        curation = ws.blobs.put(snapshot_curation(s, [*held, *manifest.excluded]).to_bytes())
         row = Version(
             id=version_id,
             name=name,
@@ -96,6 +102,7 @@ def freeze(ws: Workspace, name: str) -> LoadedVersion:
                 "relabelled": sum(e.relabelled_from is not None for e in manifest.entries),
                 "unlabelled": len(manifest.unlabelled),
                 "params": manifest.params,
+                "curation": curation,
             },
         )
         s.add(row)

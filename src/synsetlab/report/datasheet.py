@@ -1,8 +1,9 @@
 """Collect what a version's datasheet shows, and write it: ``index.html`` plus PNG files.
 
 The page describes one frozen version (sizes per split and class, hierarchy coverage) and what
-curation found about its images (duplicates and leaks, quality, label issues) and decided.
-Findings are the workspace's at report time; the version itself never changes.
+curation had found about its images (duplicates and leaks, quality, label issues) and decided
+when it was frozen: freezing keeps that record (:mod:`synsetlab.catalog.curation`), so the page
+reads the same however curation goes on. It says which analyses had left no record.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from PIL import Image, ImageOps
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from synsetlab import __version__
 from synsetlab.blobs import BlobStore
-from synsetlab.catalog.models import Decision, Finding
+from synsetlab.catalog.curation import RecordedFinding
 from synsetlab.catalog.models import Image as ImageRow
 from synsetlab.curate.quality import QUALITY_KINDS
+from synsetlab.report.curation import AnalysisState, analysis_states, load_curation
 from synsetlab.report.figures import hierarchy_png, split_sizes_png
 from synsetlab.taxonomy import Taxonomy, find_overlaps
 from synsetlab.versions import load_version
@@ -50,6 +52,12 @@ class DatasheetData:
     hierarchy_root: str
     overlaps: list[tuple[str, str]]
     finding_counts: dict[str, int]
+    #: Each analysis by name: run (and when) or not on record, and its findings here.
+    analyses: dict[str, AnalysisState] = field(default_factory=dict)
+    #: When curation's record was taken: at the freeze, or now for versions frozen before
+    #: synsetlab kept it (``curation_live``: the page may then change).
+    curation_taken_at: str = ""
+    curation_live: bool = False
     duplicate_clusters: list[list[Thumb]] = field(default_factory=list)
     quality: dict[str, list[Thumb]] = field(default_factory=dict)
     label_issues: list[tuple[Thumb, str, str, float]] = field(default_factory=list)
@@ -110,32 +118,24 @@ def collect(ws: Workspace, version: str, out_dir: Path) -> DatasheetData:
         finding_counts={},
         params=m.params,
     )
-    excluded = set(m.excluded)
-    with ws.session() as s:
-        ordered = select(Finding).order_by(Finding.score.desc().nulls_last(), Finding.id)
-        findings = [
-            f
-            for f in s.scalars(ordered)
-            if f.image_id is None or f.image_id in by_image or f.image_id in excluded
-        ]
-        rows = s.execute(select(ImageRow.id, ImageRow.sha256).where(ImageRow.id.in_(excluded)))
-        sha_of = dict(rows.all())
-        sha_of.update({i: e.sha256 for i, e in by_image.items()})
-        data.decisions = dict(
-            s.execute(
-                select(Decision.reason, func.count())
-                .where(Decision.undone_at.is_(None))
-                .group_by(Decision.reason)
-                .order_by(Decision.reason)
-            ).all()
-        )
+    snapshot, data.curation_live = load_curation(ws, v)
+    data.curation_taken_at = snapshot.taken_at[:16].replace("T", " ") + " UTC"
+    data.analyses = {a.analysis.name: a for a in analysis_states(snapshot)}
+    data.decisions = dict(snapshot.decisions)
+    findings = list(snapshot.findings)
     data.finding_counts = dict(sorted(Counter(f.kind for f in findings).items()))
+    with ws.session() as s:
+        # The manifest keeps no record of the images a version excluded; their rows stay, as
+        # a source whose images a version names is never removed.
+        rows = s.execute(select(ImageRow.id, ImageRow.sha256).where(ImageRow.id.in_(m.excluded)))
+        sha_of = dict(rows.all())
+    sha_of.update({i: e.sha256 for i, e in by_image.items()})
 
     def thumb(image_id: int, caption: str) -> Thumb:
         where = by_image[image_id].split if image_id in by_image else "excluded"
         return thumbs.of(sha_of[image_id], f"{caption} · {where}")
 
-    clusters: dict[str, list[Finding]] = defaultdict(list)
+    clusters: dict[str, list[RecordedFinding]] = defaultdict(list)
     for f in findings:
         if f.kind in ("exact-duplicate", "near-duplicate") and "cluster" in f.detail:
             clusters[f"{f.kind}:{f.detail['cluster']}"].append(f)

@@ -1,0 +1,107 @@
+"""What curation had recorded about a version's images when the version was frozen.
+
+Curation replaces its findings on every run and decisions can be undone, but a version never
+changes, so neither may what its datasheet says about it. Freezing therefore keeps a
+:class:`CurationSnapshot` beside the manifest: the findings about the version's images (and
+class-level ones), the active decisions about them, and, per kind of finding, how many the
+workspace held and when they were recorded. It is stored as canonical JSON in the blob store;
+the version's summary keeps its address under ``"curation"``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from synsetlab.catalog.models import Decision, Finding, utcnow
+
+FORMAT = "synsetlab-curation-1"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedFinding:
+    """One finding as it stood at the snapshot (see :class:`synsetlab.catalog.Finding`)."""
+
+    id: int
+    kind: str
+    image_id: int | None
+    wnid: str | None
+    score: float | None
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class KindRecord:
+    """The findings of one kind the whole workspace held: an analysis replaces its kinds'
+    findings on every run, so their time is the time of its last run that found any."""
+
+    findings: int
+    recorded_at: str
+
+
+@dataclass(frozen=True)
+class CurationSnapshot:
+    """Curation's record about a set of images at one moment."""
+
+    #: When the snapshot was taken (ISO 8601, UTC).
+    taken_at: str
+    #: Findings about the images, and class-level ones, most severe first.
+    findings: tuple[RecordedFinding, ...]
+    #: Active decisions about the images: reason -> number of decisions.
+    decisions: dict[str, int]
+    #: Every kind of finding the workspace held (about any image): kind -> count and time.
+    kinds: dict[str, KindRecord]
+
+    def to_bytes(self) -> bytes:
+        """Canonical JSON: the same snapshot always gives the same bytes."""
+        record = {"format": FORMAT, **asdict(self)}
+        return json.dumps(record, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CurationSnapshot:
+        record = json.loads(data)
+        if record.pop("format", None) != FORMAT:
+            raise ValueError("not a synsetlab curation snapshot")
+        return cls(
+            taken_at=record["taken_at"],
+            findings=tuple(RecordedFinding(**f) for f in record["findings"]),
+            decisions=dict(record["decisions"]),
+            kinds={k: KindRecord(**v) for k, v in record["kinds"].items()},
+        )
+
+
+def snapshot_curation(s: Session, image_ids: Iterable[int]) -> CurationSnapshot:
+    """What curation holds now about ``image_ids`` (a version's images, excluded and
+    unlabelled ones included), with class-level findings and the workspace's kinds."""
+    ids = set(image_ids)
+    ordered = select(Finding).order_by(Finding.score.desc().nulls_last(), Finding.id)
+    findings = tuple(
+        RecordedFinding(f.id, f.kind, f.image_id, f.wnid, f.score, dict(f.detail or {}))
+        for f in s.scalars(ordered)
+        if f.image_id is None or f.image_id in ids
+    )
+    active = select(Decision.image_id, Decision.reason).where(Decision.undone_at.is_(None))
+    decisions = Counter(reason for image_id, reason in s.execute(active) if image_id in ids)
+    per_kind = select(Finding.kind, func.count(), func.max(Finding.created_at)).group_by(
+        Finding.kind
+    )
+    kinds = {kind: KindRecord(n, _iso(at)) for kind, n, at in s.execute(per_kind)}
+    return CurationSnapshot(
+        taken_at=_iso(utcnow()),
+        findings=findings,
+        decisions=dict(sorted(decisions.items())),
+        kinds=dict(sorted(kinds.items())),
+    )
+
+
+def _iso(at: datetime) -> str:
+    # SQLite hands back naive datetimes for timezone-aware columns; they were written in UTC.
+    at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    return at.astimezone(timezone.utc).isoformat(timespec="seconds")
