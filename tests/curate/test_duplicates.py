@@ -27,7 +27,14 @@ from synsetlab.curate.duplicates import (
     near_duplicate_pairs,
     statistics_agree,
 )
-from synsetlab.curate.hamming_index import pairs_within, plan, popcount64
+from synsetlab.curate.hamming_index import (
+    EXACT,
+    SearchLimits,
+    pairs_within,
+    plan,
+    popcount64,
+    search,
+)
 from synsetlab.ingest.imagefolder import open_imagefolder
 from synsetlab.ingest.manifest import open_manifest
 from synsetlab.ingest.pipeline import ingest
@@ -112,8 +119,14 @@ def test_near_duplicate_links_compare_centres_with_whole_frames() -> None:
     phash_inset[30] = phash[30]  # every centre resembles its own frame: no pair
     dhash_inset[50:60] = dhash[150:160] ^ np.int64(0b111)
     links = near_duplicate_links(
+        phash, dhash=dhash, phash_inset=phash_inset, dhash_inset=dhash_inset, limits=EXACT
+    ).links
+    # The bounded default keeps a spanning set of the same links: the same clusters.
+    bounded = near_duplicate_links(
         phash, dhash=dhash, phash_inset=phash_inset, dhash_inset=dhash_inset
-    )
+    ).links
+    assert len(bounded) < len(links)
+    np.testing.assert_array_equal(cluster(n, bounded), cluster(n, links))
 
     def framings(whole: np.ndarray, centre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         centred = popcount64(centre[:, None] ^ whole[None, :])
@@ -130,7 +143,7 @@ def test_near_duplicate_links_compare_centres_with_whole_frames() -> None:
     inset_pairs = {(a, b) for a, b, *_, c in links.tolist() if c}
     planted = [(k, 200 + k) for k in range(20)] + [(20 + k, 240 + k) for k in range(10)]
     assert set(planted) <= inset_pairs
-    without = near_duplicate_links(phash, dhash=dhash)
+    without = near_duplicate_links(phash, dhash=dhash).links
     assert len(without) < len(links) and not without[:, 4].any()
     with pytest.raises(ValueError, match="pass dhash too"):
         near_duplicate_links(phash, dhash_inset=dhash_inset)
@@ -336,7 +349,7 @@ def test_findings_name_clusters_and_nearest_images(
     score, detail = near[ids["b"]]
     assert detail["nearest_image_id"] == ids["b_small"] and detail["size"] == 2
     assert detail["cluster"] == near[ids["b_small"]][1]["cluster"] != exact[ids["a"]][1]["cluster"]
-    assert score == 1 - detail["distance"] / 64
+    assert score == pytest.approx(1 - detail["distance"] / 9)
     assert detail["flipped"] is False and detail["inset"] is False
     assert (report.near_pairs, report.near_clusters, report.exact_pairs) == (1, 1, 1)
     assert report.leak_pairs == report.leak_images == 0
@@ -416,7 +429,7 @@ def test_slightly_cropped_copies_match_by_their_centres(
         score, detail = near[ids[f"{seed}-crop"]]
         assert detail["nearest_image_id"] == ids[str(seed)]
         assert detail["inset"] is True and detail["flipped"] is False
-        assert detail["distance"] <= 8 and score == 1 - detail["distance"] / 64
+        assert detail["distance"] <= 8 and score == pytest.approx(1 - detail["distance"] / 9)
 
 
 def test_embeddings_link_contents_the_hashes_miss(
@@ -433,3 +446,93 @@ def test_embeddings_link_contents_the_hashes_miss(
     assert near[ids["c"]][1]["nearest_image_id"] == ids["d"] and report.near_clusters == 2
     with pytest.raises(ValueError, match="content_keys"):
         find_duplicates(workspace, embeddings=vectors[:2], workers=0)
+
+
+# ---------------------------------------------------------------- crowded hashes
+
+
+def _crowd(n: int, seed: int, max_flips: int = 2) -> np.ndarray:
+    """``n`` hashes each within ``max_flips`` bits of one template: look-alikes, no copies."""
+    rng = np.random.default_rng(seed)
+    template = rng.integers(-(2**63), 2**63 - 1, dtype=np.int64, endpoint=True)
+    bits = [rng.choice(64, rng.integers(0, max_flips + 1), replace=False) for _ in range(n)]
+    masks = [int(sum(1 << int(b) for b in flips)) for flips in bits]
+    return np.array([template ^ np.uint64(m).view(np.int64) for m in masks], dtype=np.int64)
+
+
+def test_search_flags_crowded_hashes_and_keeps_links_bounded() -> None:
+    crowd = _crowd(3000, seed=1)  # every hash has ~all 3000 others within 8 bits
+    others = _hashes_with_neighbours(400, seed=2)  # sparse, with planted near copies
+    hashes = np.concatenate([crowd, others])
+    result = search(hashes, radius=8)
+    assert result.crowded[:3000].all() and not result.crowded[3000:].any()
+    assert (result.neighbours[:3000] >= 1000).all()
+    # The unbounded search lists every pair of the crowd (~4.5M): the bounded one lists none
+    # of them, and links the sparse part into the same clusters as every pair does.
+    assert (result.pairs[:, :2] >= 3000).all()
+    sparse = pairs_within(others, radius=8)
+    np.testing.assert_array_equal(
+        cluster(len(others), result.pairs[:, :2] - 3000), cluster(len(others), sparse)
+    )
+    assert len(pairs_within(crowd[:1000], radius=8)) == 1000 * 999 // 2
+
+
+def test_search_keeps_k_nearest_of_a_dense_group_that_is_not_crowded() -> None:
+    group = _crowd(300, seed=3)  # 300 look-alikes: under the crowd limit
+    limits = SearchLimits(k=4)
+    result = search(group, radius=8, limits=limits)
+    assert not result.crowded.any()
+    everything = pairs_within(group, radius=8)
+    assert len(everything) == 300 * 299 // 2
+    # At most k links per hash kept by each end, plus identical copies: O(k N), connected.
+    assert len(result.pairs) <= 2 * limits.k * len(group)
+    assert len(np.unique(cluster(len(group), result.pairs))) == 1
+    d = popcount64(group[result.pairs[:, 0]] ^ group[result.pairs[:, 1]])
+    np.testing.assert_array_equal(result.pairs[:, 2], d)
+
+
+def test_search_limits_refuse_nonsense() -> None:
+    with pytest.raises(ValueError, match="k must be"):
+        SearchLimits(k=0)
+    with pytest.raises(ValueError, match="crowd_limit"):
+        SearchLimits(crowd_limit=0)
+
+
+@pytest.fixture
+def crowded_catalog(workspace: Workspace, tmp_path: Path) -> dict[str, int]:
+    """60 small, almost flat grey pictures (distinct bytes), and a photo with a resized copy."""
+    folder = tmp_path / "photos" / "n01530575"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for k in range(60):
+        flat = np.full((12, 12), 200, dtype=np.uint8)
+        flat[rng.integers(0, 12), rng.integers(0, 12)] = rng.integers(190, 210)
+        PILImage.fromarray(flat, "L").save(folder / f"flat{k:02d}.png")
+    (folder / "photo.jpg").write_bytes(encode(_photo(5), "JPEG", quality=90))
+    small = _photo(5).resize((120, 90), PILImage.BICUBIC)
+    (folder / "photo_small.jpg").write_bytes(encode(small, "JPEG", quality=85))
+    ingest(workspace, open_imagefolder(tmp_path / "photos"), workers=0)
+    with workspace.session() as s:
+        rows = s.execute(select(Image.source_key, Image.id)).all()
+        return {Path(key).stem: image_id for key, image_id in rows}
+
+
+def test_crowded_pictures_are_flagged_instead_of_one_giant_cluster(
+    workspace: Workspace, crowded_catalog: dict[str, int]
+) -> None:
+    ids = crowded_catalog
+    flat = {v for k, v in ids.items() if k.startswith("flat")}
+    # Without a crowd limit the flat pictures are one 60-image "duplicate" cluster.
+    find_duplicates(workspace, workers=0, limits=SearchLimits(crowd_limit=None))
+    clusters = {d["cluster"] for i, (_, d) in _findings(workspace, "near-duplicate").items()
+                if i in flat}  # fmt: skip
+    assert len(clusters) == 1
+    report = find_duplicates(workspace, workers=0, limits=SearchLimits(crowd_limit=20))
+    crowded = _findings(workspace, "crowded-hash")
+    assert set(crowded) == flat
+    assert report.crowded_images == 60 and report.crowd_limit == 20
+    assert all(d["neighbours"] >= 20 and d["radius"] == 8 for _, d in crowded.values())
+    near = _findings(workspace, "near-duplicate")
+    assert set(near) == {ids["photo"], ids["photo_small"]}  # the real copy is still found
+    score, detail = near[ids["photo"]]
+    assert score == pytest.approx(1 - detail["distance"] / 9)

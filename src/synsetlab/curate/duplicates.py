@@ -5,12 +5,16 @@ Three kinds of finding, replaced together on each run of :func:`find_duplicates`
 - ``exact-duplicate``: images sharing one content (sha256), one finding per image;
   detail ``{"cluster", "size", "sha256"}``, score 1.
 - ``near-duplicate``: images whose content is linked to another content (see below), one
-  finding per image of a cluster of two or more contents; score ``1 - distance / 64``; detail
+  finding per image of a cluster of two or more contents; score :func:`proximity`; detail
   ``{"cluster", "size", "contents", "nearest_image_id", "distance", "flipped", "inset"}``.
 - ``split-leak``: images with an exact or near duplicate in another split (the
   ``split_assignments`` table when it has rows, else each image's ``source_split``), one
   finding per image, about its closest such duplicate; detail
   ``{"cluster", "other_image_id", "splits": [own, other], "distance"}``.
+- ``crowded-hash``: images whose hashes have so many others within the radius (tiny, flat or
+  look-alike pictures: ``SearchLimits.crowd_limit``, 1000 by default) that a link would mean
+  nothing; they get no near-duplicate link (embeddings still link them), and the command says
+  how many there are; detail ``{"neighbours", "radius", "sha256"}``, ``neighbours`` estimated.
 
 Two contents are linked when their pHashes differ in at most ``max_distance`` bits (or the
 pHash of one's mirror image and the other's, with ``flips``), or their dHashes in at most
@@ -51,11 +55,17 @@ from sqlalchemy.orm import Session
 
 from synsetlab.catalog.models import BlobSignals, Image, SplitAssignment
 from synsetlab.curate.findings import NewFinding, replace_findings
-from synsetlab.curate.hamming_index import pairs_within, popcount64
+from synsetlab.curate.hamming_index import (
+    SearchLimits,
+    SearchResult,
+    pairs_within,
+    popcount64,
+    search,
+)
 from synsetlab.curate.signals import update_signals
 from synsetlab.workspace import Workspace
 
-KINDS = ("exact-duplicate", "near-duplicate", "split-leak")
+KINDS = ("exact-duplicate", "near-duplicate", "split-leak", "crowded-hash")
 #: Above this many vectors :func:`embedding_pairs` searches an HNSW graph, not all vectors.
 EXACT_KNN_MAX = 100_000
 
@@ -95,6 +105,10 @@ class DuplicateReport:
     #: Image pairs (exact or linked) in different splits; images with a split-leak finding.
     leak_pairs: int
     leak_images: int
+    #: Contents whose hashes were too crowded to link (and their images): see ``crowd_limit``.
+    crowded_contents: int
+    crowded_images: int
+    crowd_limit: int | None
     seconds: float
 
 
@@ -121,28 +135,51 @@ def near_duplicate_pairs(
     return _closest_per_pair(np.concatenate([direct, mirrored]))
 
 
-def _whole_and_centre_pairs(
-    whole: np.ndarray, centre: np.ndarray | None, radius: int
-) -> np.ndarray:
-    """``(P, 2)`` pairs ``i < j`` whose whole-frame hashes are within ``radius`` bits, or
-    (given ``centre``) one's centre hash and the other's whole-frame hash, either way round.
+def _whole_and_centre_search(
+    whole: np.ndarray, centre: np.ndarray | None, radius: int, limits: SearchLimits
+) -> SearchResult:
+    """Pairs ``i < j`` whose whole-frame hashes are within ``radius`` bits, or (given
+    ``centre``) one's centre hash and the other's whole-frame hash, either way round, as a
+    :class:`SearchResult` over the ``N`` pictures (``pairs`` ``(P, 3)``, distance unused).
 
     One self-join of both sets of hashes together: measured ~1.5-2x faster at 100k than a
     self-join plus a centre-by-whole join, which sorts the whole frames' keys twice. The
-    centre-against-centre pairs it also finds are dropped.
+    centre-against-centre pairs it also finds are dropped, but for identical centres; a
+    picture is crowded when its whole frame or its centre is.
     """
+    whole = np.asarray(whole, dtype=np.int64)
     if centre is None:
-        return pairs_within(whole, radius=radius)[:, :2]
-    whole, centre = np.asarray(whole, dtype=np.int64), np.asarray(centre, dtype=np.int64)
+        return search(whole, radius=radius, limits=limits)
+    centre = np.asarray(centre, dtype=np.int64)
     if centre.shape != whole.shape:
         raise ValueError(f"centre hashes have shape {centre.shape}, whole-frame {whole.shape}")
     n = len(whole)
-    found = pairs_within(np.concatenate([whole, centre]), radius=radius)[:, :2]
-    found = found[found[:, 0] < n]  # rows have i < j: only centre-centre pairs start at n
+    both = search(np.concatenate([whole, centre]), radius=radius, limits=limits)
+    # Rows have i < j: only centre-centre pairs start at n. Those are no rule of ours, but
+    # for identical centres (distance 0): the search links identical hashes to one of them
+    # only, which may be a centre, so that whole frames close to one reach them all.
+    found = both.pairs[(both.pairs[:, 0] < n) | (both.pairs[:, 2] == 0)]
+    found[:, 0] %= n
     found[:, 1] %= n
     found = found[found[:, 0] != found[:, 1]]  # a picture's centre resembles its own frame
-    found.sort(axis=1)
-    return found
+    found[:, :2].sort(axis=1)
+    return SearchResult(
+        pairs=found, crowded=both.crowded[:n] | both.crowded[n:],
+        neighbours=np.maximum(both.neighbours[:n], both.neighbours[n:]), banded=both.banded,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class NearLinks:
+    """What :func:`near_duplicate_links` found over ``N`` pictures."""
+
+    #: ``(L, 5)`` int64 ``(i, j, distance, flipped, inset)``, ``i < j``, sorted.
+    links: np.ndarray
+    #: ``(N,)`` bool: hashes too crowded to mean anything (about ``crowd_limit`` or more
+    #: others within the radius); they are in no link.
+    crowded: np.ndarray
+    #: ``(N,)`` int64: the estimated others within the radius, where it was estimated.
+    neighbours: np.ndarray
 
 
 def near_duplicate_links(
@@ -156,9 +193,10 @@ def near_duplicate_links(
     max_distance: int = 8,
     max_dhash_distance: int = 8,
     tolerance: StatsTolerance | None = StatsTolerance(),
-) -> np.ndarray:
-    """The linking rule of :func:`find_duplicates` over arrays: ``(L, 5)`` int64 rows
-    ``(i, j, distance, flipped, inset)``, ``i < j``, sorted.
+    limits: SearchLimits = SearchLimits(),
+) -> NearLinks:
+    """The linking rule of :func:`find_duplicates` over arrays: :class:`NearLinks`, whose
+    ``links`` are ``(L, 5)`` int64 rows ``(i, j, distance, flipped, inset)``, ``i < j``, sorted.
 
     ``phash``, ``phash_flip``, ``dhash``, ``phash_inset``, ``dhash_inset``: ``(N,)`` int64;
     ``stats``: ``(N, 3)`` (mean, std, colourfulness). Pairs within ``max_distance`` pHash
@@ -172,19 +210,31 @@ def near_duplicate_links(
     ``phash_inset``), each of the last two both ways. ``flipped`` is 1 when the mirrored
     distance is the smallest (strictly below the direct one), ``inset`` when a centre
     against whole one is (strictly below both): the framing that matched best.
+
+    ``limits`` bound each search's work and memory (:class:`SearchLimits`): each picture
+    keeps its ``k`` nearest links per search, and pictures crowded in the pHash or dHash
+    search are left out of every link.
     """
     phash = np.asarray(phash, dtype=np.int64)
-    found = [_whole_and_centre_pairs(phash, phash_inset, max_distance)]
-    if phash_flip is not None:
-        found.append(near_duplicate_pairs(phash, phash_flip, max_distance=max_distance)[:, :2])
+    searches = [_whole_and_centre_search(phash, phash_inset, max_distance, limits)]
     if dhash is not None:
-        found.append(_whole_and_centre_pairs(dhash, dhash_inset, max_dhash_distance))
+        searches.append(_whole_and_centre_search(dhash, dhash_inset, max_dhash_distance, limits))
     elif dhash_inset is not None:
         raise ValueError("dhash_inset is compared with whole-frame dHashes: pass dhash too")
+    crowded = np.logical_or.reduce([r.crowded for r in searches])
+    neighbours = np.maximum.reduce([r.neighbours for r in searches])
+    found = [r.pairs[:, :2] for r in searches]
+    if phash_flip is not None:
+        mirrored = search(phash_flip, phash, radius=max_distance, limits=limits, exclude=crowded)
+        pairs = mirrored.pairs[mirrored.pairs[:, 0] != mirrored.pairs[:, 1]][:, :2]
+        pairs.sort(axis=1)  # a symmetric picture matches itself
+        found.append(pairs)
     pairs = _unique_pairs(np.concatenate(found), len(phash))
+    pairs = pairs[~crowded[pairs[:, 0]] & ~crowded[pairs[:, 1]]]
     if stats is not None and tolerance is not None:
         pairs = pairs[statistics_agree(stats, pairs, tolerance)]
-    return _phash_distances(pairs, phash, phash_flip, phash_inset)
+    links = _phash_distances(pairs, phash, phash_flip, phash_inset)
+    return NearLinks(links=links, crowded=crowded, neighbours=neighbours)
 
 
 def _phash_distances(
@@ -309,6 +359,7 @@ def find_duplicates(
     embeddings: np.ndarray | None = None,
     embedding_threshold: float = 0.95,
     workers: int | None = None,
+    limits: SearchLimits = SearchLimits(),
 ) -> DuplicateReport:
     """Find exact duplicates, near duplicates and split leaks; record them as findings.
 
@@ -318,6 +369,10 @@ def find_duplicates(
     the others' whole frames (slight crops); ``tolerance``: the statistics check of hash
     links (``None``: none). ``embeddings``: optional ``(C, D)`` vectors, one per content in
     :func:`content_keys` order, linking contents at cosine ``>= embedding_threshold``.
+    ``limits``: bounds on the hash searches' work and memory (:class:`SearchLimits`);
+    contents whose hashes are crowded (``limits.crowd_limit`` or more others within the
+    radius, or a cluster of more contents than that) get a ``crowded-hash`` finding instead
+    of near-duplicate links, and embeddings still link them.
     Earlier findings of :data:`KINDS` are replaced in one transaction.
     """
     start = time.perf_counter()
@@ -329,18 +384,22 @@ def find_duplicates(
             f"embeddings has {len(embeddings)} rows for {len(catalog.shas)} contents; compute "
             "them in content_keys(ws) order, after the last ingest"
         )
-    links = _links(catalog, max_distance, max_dhash_distance, flips, insets, tolerance)
+    found = _links(catalog, max_distance, max_dhash_distance, flips, insets, tolerance, limits)
+    crowded, neighbours = found.crowded, found.neighbours
+    links = _crowded_clusters(found.links, crowded, neighbours, limits.crowd_limit)
     if embeddings is not None:
         links = _closest_per_pair(
             np.concatenate([links, _embedding_links(catalog, embeddings, embedding_threshold)])
         )
     labels = cluster(len(catalog.shas), links)
-    findings, counts = _findings(catalog, links, labels)
+    findings, counts = _findings(catalog, links, labels, max_distance)
+    crowded_findings = _crowded_findings(catalog, crowded, neighbours, max_distance)
     with ws.session() as s:
-        replace_findings(s, KINDS, findings)
+        replace_findings(s, KINDS, [*findings, *crowded_findings])
     return DuplicateReport(
         contents=len(catalog.shas), measured=measured, **counts,
-        seconds=time.perf_counter() - start,
+        crowded_contents=int(crowded.sum()), crowded_images=len(crowded_findings),
+        crowd_limit=limits.crowd_limit, seconds=time.perf_counter() - start,
     )  # fmt: skip
 
 
@@ -403,11 +462,13 @@ def _links(
     flips: bool,
     insets: bool,
     tolerance: StatsTolerance | None,
-) -> np.ndarray:
-    """``(L, 5)`` int64 content links ``(a, b, pHash distance, flipped, inset)``, ``a < b``."""
+    limits: SearchLimits,
+) -> NearLinks:
+    """:func:`near_duplicate_links` over the catalog's contents (``(C,)`` arrays); contents
+    without signals are in no link and never crowded."""
     known = np.flatnonzero(catalog.has_signals)
     by_dhash = max_dhash_distance is not None
-    links = near_duplicate_links(
+    found = near_duplicate_links(
         catalog.phash[known],
         phash_flip=catalog.phash_flip[known] if flips else None,
         dhash=catalog.dhash[known] if by_dhash else None,
@@ -417,9 +478,32 @@ def _links(
         max_distance=max_distance,
         max_dhash_distance=max_dhash_distance or 0,
         tolerance=tolerance,
+        limits=limits,
     )
+    links = found.links
     links[:, :2] = known[links[:, :2]]
-    return links
+    crowded = np.zeros(len(catalog.shas), dtype=bool)
+    neighbours = np.zeros(len(catalog.shas), dtype=np.int64)
+    crowded[known], neighbours[known] = found.crowded, found.neighbours
+    return NearLinks(links=links, crowded=crowded, neighbours=neighbours)
+
+
+def _crowded_clusters(
+    links: np.ndarray, crowded: np.ndarray, neighbours: np.ndarray, limit: int | None
+) -> np.ndarray:
+    """Links left after the contents of clusters of more than ``limit`` contents join the
+    crowded ones (updating ``crowded`` and ``neighbours`` in place): a chain of look-alikes
+    that long is no duplicate cluster either."""
+    if limit is None or not len(links):
+        return links
+    labels = cluster(len(crowded), links)
+    sizes = np.bincount(labels)
+    giant = sizes[labels] > limit
+    if not giant.any():
+        return links
+    crowded |= giant
+    neighbours[giant] = np.maximum(neighbours[giant], sizes[labels][giant] - 1)
+    return links[~crowded[links[:, 0]] & ~crowded[links[:, 1]]]
 
 
 def _embedding_links(catalog: _Catalog, embeddings: np.ndarray, threshold: float) -> np.ndarray:
@@ -437,14 +521,40 @@ def _closest_per_pair(rows: np.ndarray) -> np.ndarray:
 
 
 def _findings(
-    catalog: _Catalog, links: np.ndarray, labels: np.ndarray
+    catalog: _Catalog, links: np.ndarray, labels: np.ndarray, radius: int
 ) -> tuple[list[NewFinding], dict[str, int]]:
     images_of = _images_per_content(catalog)
     cluster_ids = _cluster_ids(catalog.shas, labels)
     exact, exact_counts = _exact_findings(catalog, images_of)
-    near, near_counts = _near_findings(catalog, images_of, links, labels, cluster_ids)
-    leaks, leak_counts = _leak_findings(catalog, images_of, links, labels, cluster_ids)
+    near, near_counts = _near_findings(catalog, images_of, links, labels, cluster_ids, radius)
+    leaks, leak_counts = _leak_findings(catalog, images_of, links, labels, cluster_ids, radius)
     return [*exact, *near, *leaks], {**exact_counts, **near_counts, **leak_counts}
+
+
+def _crowded_findings(
+    catalog: _Catalog, crowded: np.ndarray, neighbours: np.ndarray, radius: int
+) -> list[NewFinding]:
+    """One ``crowded-hash`` finding per image of a crowded content: its hashes have so many
+    others within ``radius`` bits (tiny, flat or look-alike pictures) that a near-duplicate
+    link would mean nothing. Score: the share of the catalog's contents so near."""
+    findings = []
+    rows_of = _images_per_content(catalog)
+    for content in np.flatnonzero(crowded).tolist():
+        n = int(neighbours[content])
+        detail = {"neighbours": n, "radius": radius, "sha256": catalog.shas[content]}
+        score = min(1.0, n / max(len(catalog.shas) - 1, 1))
+        findings += [
+            NewFinding("crowded-hash", int(catalog.image_ids[r]), score=score, detail=detail)
+            for r in rows_of[content]
+        ]
+    return findings
+
+
+def proximity(distance: int, radius: int) -> float:
+    """A finding's score from a pHash distance in bits: 1 for equal hashes, falling evenly to
+    ``1 / (radius + 1)`` at the search radius. (``1 - distance / 64`` put every finding
+    between 0.875 and 1, shown as 1.000 for most.)"""
+    return 1.0 - min(distance, radius + 1) / (radius + 1)
 
 
 def _images_per_content(catalog: _Catalog) -> list[list[int]]:
@@ -502,6 +612,7 @@ def _near_findings(
     links: np.ndarray,
     labels: np.ndarray,
     cluster_ids: list[str],
+    radius: int,
 ) -> tuple[list[NewFinding], dict[str, int]]:
     representative = np.array([catalog.image_ids[r[0]] for r in images_of], dtype=np.int64)
     nearest = _nearest_link(links, representative)
@@ -518,7 +629,7 @@ def _near_findings(
                 "nearest_image_id": int(representative[other]), "distance": distance,
                 "flipped": flipped, "inset": inset,
             }  # fmt: skip
-            score = 1.0 - distance / 64
+            score = proximity(distance, radius)
             findings += [
                 NewFinding("near-duplicate", int(catalog.image_ids[r]), score=score, detail=detail)
                 for r in images_of[content]
@@ -534,6 +645,7 @@ def _leak_findings(
     links: np.ndarray,
     labels: np.ndarray,
     cluster_ids: list[str],
+    radius: int,
 ) -> tuple[list[NewFinding], dict[str, int]]:
     """Each image's closest duplicate (same content: distance 0) in another split."""
     neighbours: dict[int, list[tuple[int, int]]] = defaultdict(list)
@@ -562,7 +674,7 @@ def _leak_findings(
                       "splits": [own, other_split], "distance": distance}  # fmt: skip
             findings.append(
                 NewFinding("split-leak", int(catalog.image_ids[row]),
-                           score=1.0 - distance / 64, detail=detail)
+                           score=proximity(distance, radius), detail=detail)
             )  # fmt: skip
     return findings, {"leak_pairs": pairs, "leak_images": len(findings)}
 
