@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from synsetlab.cli.context import console, current_workspace, user_errors
-from synsetlab.splits import SplitPlan, assign_splits
+from synsetlab.splits import SPLITS, SplitPlan, assign_splits
 from synsetlab.versions import diff_versions, freeze, list_versions, load_version
 
 app = typer.Typer(no_args_is_help=True)
@@ -17,9 +17,14 @@ def split(
     test_per_class: int | None = typer.Option(None, help="Test images per class (hidden labels)."),
     val_fraction: float | None = typer.Option(None, help="Or a share of each class for val."),
     test_fraction: float | None = typer.Option(None, help="Or a share of each class for test."),
-    seed: int = typer.Option(0, help="The same seed and catalog give the same split."),
+    seed: int | None = typer.Option(
+        None, help="The same seed and catalog give the same split (default 0)."
+    ),
     from_source: bool = typer.Option(
-        False, "--from-source", help="Keep the splits the sources assigned (ILSVRC, CIFAR...)."
+        False,
+        "--from-source",
+        help="Keep the splits the sources assigned (ILSVRC, CIFAR...); carve val or test from "
+        "train with the options above when the sources give none.",
     ),
 ) -> None:
     """Assign every labelled image to train/val/test, stratified, keeping duplicates together.
@@ -38,15 +43,27 @@ def split(
         ws = current_workspace()
         report = assign_splits(ws, plan)
         ws.close()
-    splits = ", ".join(f"{k} {v}" for k, v in sorted(report.per_split.items()))
+    splits = ", ".join(f"{k} {report.per_split[k]}" for k in SPLITS if k in report.per_split)
     console.print(
         f"{sum(report.per_split.values())} images in {len(report.per_class)} classes: "
-        f"{splits}; {report.groups} groups (duplicate clusters kept whole)"
+        f"{splits}; {report.groups} groups (duplicate clusters and byte-identical copies kept "
+        "whole)"
     )
+    if report.moved_copies:
+        console.print(
+            f"[yellow]{report.moved_copies} byte-identical copies moved[/yellow] to the split of "
+            "their other copy (train before val before test): the sources had put one content "
+            "in two splits"
+        )
     if report.straddling_groups:
         console.print(
             f"[yellow]{report.straddling_groups} duplicate groups straddle the sources' "
             "splits[/yellow] (see synsetlab findings list --kind split-leak)"
+        )
+    if "val" not in report.per_split:
+        console.print(
+            "no val split: training will have no validation; add --val-per-class N or "
+            "--val-fraction F (carved from train with --from-source)"
         )
 
 
