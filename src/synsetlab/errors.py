@@ -17,7 +17,7 @@ Every module's own error class derives from it, keeping the builtin base it had 
     ├── SubmissionError         synsetlab.challenge.formats
     ├── RecipeError, TrainingError, CheckpointError, ModelError, EnsembleError,
     │   OnnxExportError, SSLError   synsetlab.train
-    ├── OutputExistsError       synsetlab.export
+    ├── OutputExistsError, ExportError   synsetlab.export
     └── ClientError             synsetlab.client
 """
 

@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from synsetlab.export._images import ImagePolicy, prepare, resized_size
+from synsetlab.export._images import SAME, ImagePolicy, prepare, resized_size
 from synsetlab.manifest import ManifestBox, ManifestEntry
 from tests.images import encode, good_images, jpeg, rgb
 
@@ -74,3 +74,34 @@ def test_an_undecodable_blob_names_the_image() -> None:
     data = jpeg((64, 48), 3)
     with pytest.raises(ValueError, match=r"image 1 .* cannot be re-encoded"):
         prepare(_entry(data, "JPEG"), data[:20], ImagePolicy(short_side=8))
+
+
+@pytest.mark.parametrize(
+    ("name", "want"),
+    [
+        ("grey.jpg", ("JPEG", "L")),
+        ("cmyk.jpg", ("JPEG", "CMYK")),
+        ("rgb.jpg", ("JPEG", "RGB")),
+        ("rgba.png", ("PNG", "RGBA")),
+        ("palette.png", ("PNG", "P")),
+        ("grey16.png", ("PNG", "I;16")),
+        ("rgb.webp", ("PNG", "RGB")),
+        ("cmyk.tif", ("PNG", "RGB")),
+    ],
+)
+def test_same_resizes_each_image_in_its_own_format_and_mode(
+    name: str, want: tuple[str, str]
+) -> None:
+    """``resize_format=SAME``: a JPEG stays a JPEG, anything else becomes a lossless PNG, and
+    the mode stays wherever the format holds it (CMYK TIFF: PNG has no CMYK)."""
+    data, fmt, _ = good_images()[name]
+    image = prepare(_entry(data, fmt), data, ImagePolicy(short_side=12, resize_format=SAME))
+    with Image.open(io.BytesIO(image.data)) as img:
+        assert (img.format, img.mode, min(img.size)) == (*want, 12)
+    assert image.format == want[0] and image.reencoded
+
+
+def test_same_keeps_stored_bytes_at_the_asked_size() -> None:
+    data = encode(rgb((24, 12), 4).convert("L"), "PNG")
+    image = prepare(_entry(data, "PNG"), data, ImagePolicy(short_side=12, resize_format=SAME))
+    assert image.data is data and not image.reencoded

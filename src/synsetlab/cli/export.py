@@ -23,13 +23,16 @@ def export(
         False, help="Replace an earlier export in OUT, once the new one is complete."
     ),
     short_side: int | None = typer.Option(
-        None, help="Resize every image so its short side has this many pixels (JPEG q90)."
+        None,
+        help="Resize every image so its short side has this many pixels (JPEG q90; in "
+        "webdataset's stored encoding, JPEGs stay JPEG q90 and other images become PNG).",
     ),
     shard_size: int = typer.Option(1000, help="Images per webdataset shard or Parquet file."),
     encoding: str = typer.Option(
-        "jpeg",
-        help="webdataset images as jpeg, or raw: RGB pixels (.ppm), lossless and read without "
-        "decoding (much faster training input) at 6-10x the disk; use with --short-side.",
+        "stored",
+        help="webdataset images: stored (their own bytes, format and mode), jpeg (every image "
+        "an RGB JPEG q90), or raw: RGB pixels (.ppm), lossless and read without decoding "
+        "(much faster training input) at 6-10x the disk; use raw with --short-side.",
     ),
     include_hidden: bool = typer.Option(False, help="Also write the hidden test labels."),
     class_order: str = typer.Option("sorted", help="Class index order: sorted (wnid) or ilsvrc."),
@@ -63,7 +66,9 @@ def export(
     splits = ", ".join(f"{k} {n}" for k, n in report.images.items())
     console.print(
         f"exported {v.name} as {report.format} to {report.out_dir}: {splits} "
-        f"({report.bytes_written / 1e6:.1f} MB, {report.reencoded} re-encoded)"
+        f"({report.bytes_written / 1e6:.1f} MB, {report.reencoded} re-encoded"
+        + (f", {report.merged} byte-identical copies written once" if report.merged else "")
+        + ")"
     )
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")

@@ -6,7 +6,7 @@ Reads the folder ``synsetlab export VERSION --format webdataset OUT`` writes (se
     OUT/export.json                  "format": "webdataset"; "classes": the class index order;
                                      details["shards"][split]: [{"url", "nsamples"}, ...]
                                      with ``url`` relative to OUT
-    OUT/<split>/<split>-000000.tar   samples <key>.jpg (or <key>.ppm: raw pixels),
+    OUT/<split>/<split>-000000.tar   samples <key>.jpg, .png ... (or <key>.ppm: raw pixels),
                                      <key>.cls (class index as ASCII digits; absent where
                                      the label is hidden), <key>.json
 
@@ -59,6 +59,8 @@ from synsetlab.data.loader import mix_seed
 #: The file every export writes last (see :mod:`synsetlab.export`).
 EXPORT_MARKER = "export.json"
 EXPORT_HINT = "write one with `synsetlab export VERSION --format webdataset {out}`"
+#: Members holding an image as stored, besides .jpg and .ppm (raw pixels).
+OTHER_IMAGES = ("png", "webp", "bmp", "tif", "gif")
 #: A tar header or padding block, bytes.
 TAR_BLOCK = 512
 #: The magic number and version of a POSIX ustar header, what the export writes.
@@ -215,10 +217,13 @@ class ShardDataset(IterableDataset):
             data, orientation = sample["jpg"], None  # a JPEG carries its EXIF
         elif "ppm" in sample:
             data, orientation = sample["ppm"], _orientation(sample)
+        elif (ext := next((e for e in OTHER_IMAGES if e in sample), None)) is not None:
+            data, orientation = sample[ext], None  # as stored (PNG ...), EXIF included
         else:
             raise ValueError(
-                f"sample {key!r} of {sample.get('__url__')} has no .jpg or .ppm: not a "
-                "synsetlab webdataset shard; export the version again with --format webdataset"
+                f"sample {key!r} of {sample.get('__url__')} has no image (.jpg, .png, .ppm "
+                "...): not a synsetlab webdataset shard; export the version again with "
+                "--format webdataset"
             )
         label = int(sample["cls"].decode("ascii")) if "cls" in sample else HIDDEN
         decode = decode_tensor if self.as_tensor else decode_image

@@ -12,18 +12,22 @@ Formats (:data:`EXPORTERS`; each module's docstring states its layout):
   :func:`synsetlab.ingest.ilsvrc2012.open_ilsvrc2012`;
 - ``kaggle-loc``: Kaggle's ImageNet Object Localization layout, read by
   :func:`synsetlab.ingest.kaggle_loc.open_kaggle_loc`;
-- ``webdataset``: tar shards of (optionally pre-resized) JPEGs or raw pixels, labels and
-  boxes;
+- ``webdataset``: tar shards of (optionally pre-resized) images as stored, JPEGs or raw
+  pixels, labels and boxes;
 - ``parquet``: Hugging Face ``datasets`` Parquet files (``Image`` and ``ClassLabel`` features);
-- ``coco``: COCO ``instances_<split>.json`` with the images, read by ``pycocotools``.
+- ``coco``: COCO ``labels_<split>.json`` (one annotation per labelled image: its class) and
+  ``instances_<split>.json`` (its boxes), read by ``pycocotools``.
 
 Every export:
 
-- numbers classes explicitly: ``classes.txt`` (``index wnid name`` lines) in the output
-  folder, sorted wnids unless ``class_order="ilsvrc"`` (ILSVRC2012_ID order);
-- writes images as their stored bytes unless a resize (``short_side``) or raw pixels
-  (``encoding="raw"``) are asked, or the layout cannot hold the format (each module says
-  which);
+- numbers classes explicitly: ``classes.txt`` (``index wnid name`` lines, 0-based) in the
+  output folder, sorted wnids unless ``class_order="ilsvrc"`` (ILSVRC2012_ID order); every
+  class number in the export is that index;
+- writes images as their stored bytes unless a resize (``short_side``), JPEGs
+  (``encoding="jpeg"``) or raw pixels (``encoding="raw"``) are asked, or the layout cannot
+  hold the format (each module says which);
+- writes each content once per split: entries with one sha256 (byte-identical files) are one
+  image, named by that sha256 (the ``ImageId`` of a challenge), with their boxes together;
 - writes hidden (test) labels only with ``include_hidden=True``: otherwise those images are
   exported without label or boxes, named and ordered by content hash so nothing gives their
   class away;
@@ -51,7 +55,7 @@ from synsetlab.export._job import (
     ExportReport,
     order_classes,
 )
-from synsetlab.export._registry import EXPORTERS, Exporter, get_exporter
+from synsetlab.export._registry import EXPORTERS, Exporter, ExportError, get_exporter
 from synsetlab.manifest import Manifest
 from synsetlab.taxonomy import Taxonomy
 
@@ -62,6 +66,7 @@ __all__ = [
     "EXPORTERS",
     "ClassOrder",
     "Encoding",
+    "ExportError",
     "ExportReport",
     "Exporter",
     "OutputExistsError",
@@ -87,7 +92,7 @@ def export_version(
     include_hidden: bool = False,
     taxonomy: Taxonomy | None = None,
     class_order: ClassOrder = "sorted",
-    encoding: Encoding = "jpeg",
+    encoding: Encoding = "stored",
     workers: int = 0,
 ) -> ExportReport:
     """Write the version ``manifest`` (images from ``blobs``) to ``out_dir`` as ``format``.
@@ -97,26 +102,28 @@ def export_version(
     has that many pixels (JPEG, quality 90; boxes scaled to match). ``shard_size`` is the
     number of images per webdataset shard or Parquet file. ``taxonomy`` names the classes
     (WordNet 3.0 by default; pass ``Taxonomy.wordnet().with_custom(...)`` for a workspace's
-    own classes). ``encoding="raw"`` (webdataset only) stores images as raw RGB pixels (PPM)
-    instead of JPEG: lossless and read without decoding, at 6-10x the disk (~260 kB an image
-    at a 256 px short side). ``workers`` processes read and re-encode images (0: this process).
+    own classes). ``encoding`` (webdataset only; the others keep the stored bytes):
+    ``"stored"`` keeps each image's bytes, format and mode; ``"jpeg"`` makes every image an
+    RGB JPEG (quality 90); ``"raw"`` stores raw RGB pixels (PPM): lossless and read without
+    decoding, at 6-10x the disk (~260 kB an image at a 256 px short side). ``workers``
+    processes read and re-encode images (0: this process).
 
-    Raises ValueError for an unknown format or option, or a version the format cannot hold
-    (e.g. non-wnid classes in the ILSVRC layout); :class:`OutputExistsError` for a taken
-    ``out_dir``; ``FileNotFoundError`` for an image missing from ``blobs``, which leaves
-    nothing behind.
+    Raises :class:`ExportError` for an unknown format or option, or a version the format
+    cannot hold (e.g. non-wnid classes in the ILSVRC layout); :class:`OutputExistsError` for
+    a taken ``out_dir``; ``FileNotFoundError`` for an image missing from ``blobs``, which
+    leaves nothing behind.
     """
     exporter = get_exporter(format)
     if short_side is not None and short_side < 1:
-        raise ValueError(f"short_side must be a positive number of pixels, not {short_side}")
+        raise ExportError(f"short_side must be a positive number of pixels, not {short_side}")
     if shard_size < 1:
-        raise ValueError(f"shard_size must be at least 1, not {shard_size}")
+        raise ExportError(f"shard_size must be at least 1, not {shard_size}")
     if workers < 0:
-        raise ValueError(f"workers must be 0 (this process) or more, not {workers}")
+        raise ExportError(f"workers must be 0 (this process) or more, not {workers}")
     if encoding not in ENCODINGS:
-        raise ValueError(f"unknown encoding {encoding!r}: use one of {', '.join(ENCODINGS)}")
+        raise ExportError(f"unknown encoding {encoding!r}: use one of {', '.join(ENCODINGS)}")
     if encoding not in exporter.encodings:
-        raise ValueError(
+        raise ExportError(
             f"the {exporter.name} export cannot store images as {encoding!r}: "
             f"use encoding {' or '.join(map(repr, exporter.encodings))}, or the webdataset format"
         )
@@ -150,6 +157,7 @@ def export_version(
             },
             reencoded=job.reencoded,
             bytes_written=0,
+            merged=job.merged,
             details=details,
             warnings=tuple(job.warnings),
         )
@@ -181,6 +189,7 @@ def write_marker(job: ExportJob, report: ExportReport, path: Path) -> None:
         "images": report.images,
         "labelled": report.labelled,
         "reencoded": report.reencoded,
+        "merged": report.merged,
         "details": report.details,
         "warnings": list(report.warnings),
     }

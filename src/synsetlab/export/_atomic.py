@@ -15,11 +15,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from synsetlab.errors import UserError
+
 #: Written last into every export; marks a folder that ``force`` may replace.
 MARKER = "export.json"
 
 
-class OutputExistsError(FileExistsError):
+class OutputExistsError(UserError, FileExistsError):
     """The output folder is taken: not empty, and not (or not allowed to be) replaced."""
 
 

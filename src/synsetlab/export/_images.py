@@ -16,6 +16,7 @@ from functools import partial
 from PIL import Image
 
 from synsetlab.blobs import BlobStore
+from synsetlab.export._registry import ExportError
 from synsetlab.manifest import ManifestBox, ManifestEntry
 from synsetlab.parallel import map_chunks
 
@@ -33,6 +34,11 @@ EXTENSIONS = {
 #: What torchvision's ImageFolder reads (it skips .gif and unknown extensions).
 COMMON_FORMATS = frozenset(EXTENSIONS)
 JPEG_FORMATS = frozenset({"JPEG", "MPO"})
+#: A ``resize_format``: each image in its own format where it is a JPEG (quality 90), else PNG
+#: (lossless), and in its own mode where that format holds it.
+SAME = "same"
+#: Modes a JPEG stores as they are.
+_JPEG_MODES = frozenset({"L", "RGB", "CMYK"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +51,8 @@ class ImagePolicy:
     keep: frozenset[str] | None = COMMON_FORMATS
     #: What other formats become: "PNG" (lossless), "JPEG" or "PPM" (raw RGB pixels).
     fallback: str = "PNG"
-    #: What resized images become: "JPEG" (quality 90) or "PPM" (raw RGB pixels, lossless).
+    #: What resized images become: "JPEG" (quality 90, RGB), "PPM" (raw RGB pixels,
+    #: lossless) or :data:`SAME`. With :data:`SAME`, ``fallback`` conversions keep the mode too.
     resize_format: str = "JPEG"
 
 
@@ -101,10 +108,15 @@ def prepare(entry: ManifestEntry, data: bytes, policy: ImagePolicy) -> ExportIma
     size = entry.width, entry.height
     target = size if policy.short_side is None else resized_size(size, policy.short_side)
     kept = policy.keep is None or entry.format in policy.keep
-    if target == size and kept and (policy.short_side is None or entry.format in JPEG_FORMATS):
+    # Asked to resize, a JPEG already at the size stays as stored, and so does any image whose
+    # own format is asked (SAME); other formats re-encode to the resize format.
+    as_stored = policy.short_side is None or policy.resize_format == SAME
+    if target == size and kept and (as_stored or entry.format in JPEG_FORMATS):
         return stored
     fmt = policy.resize_format if policy.short_side is not None else policy.fallback
-    out = reencode(entry, data, target, fmt)
+    if fmt == SAME:
+        fmt = "JPEG" if entry.format in JPEG_FORMATS and kept else "PNG"
+    out = reencode(entry, data, target, fmt, keep_mode=policy.resize_format == SAME)
     return replace(
         stored,
         data=out,
@@ -135,16 +147,19 @@ def scale_boxes(
     )
 
 
-def reencode(entry: ManifestEntry, data: bytes, target: tuple[int, int], fmt: str) -> bytes:
-    """Decode ``data``, resize it to ``target`` if needed, and encode it as ``fmt``."""
+def reencode(
+    entry: ManifestEntry, data: bytes, target: tuple[int, int], fmt: str, *, keep_mode: bool = False
+) -> bytes:
+    """Decode ``data``, resize it to ``target`` if needed, and encode it as ``fmt``; in the
+    image's own mode where ``fmt`` holds it with ``keep_mode``, else in RGB for JPEG and PPM."""
     try:
         with Image.open(io.BytesIO(data)) as img:
             exif = img.info.get("exif")
             if target != img.size:
                 # JPEG decoders can scale by 1/2..1/8 while decoding: far faster for a big
                 # shrink, and the resize below still gives the exact size.
-                img.draft("RGB", target)
-            img = encodable(img, fmt)
+                img.draft(img.mode if keep_mode else "RGB", target)
+            img = encodable(img, fmt, keep_mode=keep_mode)
             if img.size != target:
                 img = img.resize(target, Image.Resampling.BICUBIC)
             out = io.BytesIO()
@@ -153,8 +168,10 @@ def reencode(entry: ManifestEntry, data: bytes, target: tuple[int, int], fmt: st
                 options["exif"] = exif
             img.save(out, fmt, **options)
     except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise ValueError(
-            f"image {entry.image_id} (sha256 {entry.sha256}) cannot be re-encoded as {fmt}: {e}"
+        raise ExportError(
+            f"image {entry.image_id} (sha256 {entry.sha256}) cannot be re-encoded as {fmt}: {e}; "
+            "exclude it (`synsetlab findings exclude`) and freeze a new version, or export "
+            "without re-encoding"
         ) from e
     return out.getvalue()
 
@@ -163,9 +180,11 @@ def reencode(entry: ManifestEntry, data: bytes, target: tuple[int, int], fmt: st
 _PNG_MODES = frozenset({"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"})
 
 
-def encodable(img: Image.Image, fmt: str) -> Image.Image:
-    """``img`` in a mode ``fmt`` can store: RGB for JPEG and PPM (training input), as is for
-    PNG."""
+def encodable(img: Image.Image, fmt: str, *, keep_mode: bool = False) -> Image.Image:
+    """``img`` in a mode ``fmt`` can store: RGB for JPEG and PPM (training input) unless
+    ``keep_mode`` and JPEG holds the mode (L, RGB, CMYK); as is for PNG."""
+    if fmt == "JPEG" and keep_mode and img.mode in _JPEG_MODES:
+        return img
     if fmt in ("JPEG", "PPM"):
         return img if img.mode == "RGB" else img.convert("RGB")
     if img.mode in _PNG_MODES:

@@ -1,27 +1,39 @@
 """What every exporter works from: a version's classes in index order, its splits in a
-label-blind order, who may see which labels, and the images as the format wants them."""
+label-blind order with one image per content, who may see which labels, and the images as the
+format wants them.
+
+Entries of a split that share a sha256 (byte-identical files) are one image to whoever reads
+the export, and to a challenge, whose ``ImageId`` is that sha256: they are written once, with
+the union of their boxes. Only copies whose visible labels differ (one content filed under two
+classes in a labelled split) are kept apart, one per class (``<sha256>_1`` ... in flat
+layouts), with a warning: a single-label layout cannot hold both, and dropping one would hide
+the conflict.
+"""
 
 from __future__ import annotations
 
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 from synsetlab.blobs import BlobStore, sha256_hex
 from synsetlab.export._images import ExportImage, ImagePolicy, iter_images
+from synsetlab.export._registry import ExportError
 from synsetlab.manifest import SPLIT_ORDER, Manifest, ManifestBox, ManifestEntry
 from synsetlab.taxonomy import Taxonomy, UnknownSynsetError, ilsvrc2012_id_to_wnid
 
 ClassOrder = Literal["sorted", "ilsvrc"]
 CLASS_ORDERS: tuple[str, ...] = ("sorted", "ilsvrc")
-#: How re-encoded training images are stored: JPEG (quality 90), or raw RGB pixels (PPM:
-#: lossless, read without decoding, 6-10x the disk of JPEG).
-Encoding = Literal["jpeg", "raw"]
-ENCODINGS: tuple[str, ...] = ("jpeg", "raw")
+#: How images are stored: ``stored``, their own bytes (format and mode kept; re-encoded in
+#: their own format only when resized or when the layout cannot hold it); ``jpeg``, every
+#: image as an RGB JPEG (quality 90); ``raw``, raw RGB pixels (PPM: lossless, read without
+#: decoding, 6-10x the disk of JPEG). Each format says which it takes.
+Encoding = Literal["stored", "jpeg", "raw"]
+ENCODINGS: tuple[str, ...] = ("stored", "jpeg", "raw")
 #: What the ImageNet layouts accept as a class name (their readers match it).
 WNID = re.compile(r"n\d{8}")
 #: Member time of every archive written: the same version gives the same bytes.
@@ -37,13 +49,13 @@ def order_classes(classes: Iterable[str], order: str) -> tuple[str, ...]:
         ids = {wnid: i for i, wnid in ilsvrc2012_id_to_wnid().items()}
         outside = sorted(c for c in classes if c not in ids)
         if outside:
-            raise ValueError(
+            raise ExportError(
                 f"class_order='ilsvrc' numbers classes by their ILSVRC2012_ID, but "
                 f"{len(outside)} class(es) are not ILSVRC-2012 classes (e.g. {outside[0]}): "
                 f"use class_order='sorted'"
             )
         return tuple(sorted(classes, key=ids.__getitem__))
-    raise ValueError(f"unknown class_order {order!r}: use one of {', '.join(CLASS_ORDERS)}")
+    raise ExportError(f"unknown class_order {order!r}: use one of {', '.join(CLASS_ORDERS)}")
 
 
 def export_order(entry: ManifestEntry) -> tuple[str, int]:
@@ -72,6 +84,9 @@ class ExportReport:
     #: Images re-encoded (resized, or a format the layout cannot hold) rather than copied.
     reencoded: int
     bytes_written: int
+    #: Entries not written because a byte-identical entry of their split (same sha256, same
+    #: visible label) was: each content is written once per split.
+    merged: int = 0
     #: Format-specific facts, e.g. the webdataset shards of each split.
     details: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
@@ -93,7 +108,7 @@ class ExportJob:
     short_side: int | None = None
     shard_size: int = 1000
     class_order: str = "sorted"
-    encoding: str = "jpeg"
+    encoding: str = "stored"
     workers: int = 0
     #: Images re-encoded so far.
     reencoded: int = 0
@@ -102,7 +117,7 @@ class ExportJob:
     def __post_init__(self) -> None:
         unknown = sorted({e.wnid for e in self.manifest.entries} - set(self.classes))
         if unknown:
-            raise ValueError(
+            raise ExportError(
                 f"the manifest labels images with {len(unknown)} wnid(s) missing from its class "
                 f"list (e.g. {unknown[0]}): it is not a valid version; freeze it again"
             )
@@ -126,13 +141,44 @@ class ExportJob:
 
     @cached_property
     def splits(self) -> dict[str, tuple[ManifestEntry, ...]]:
-        """Non-empty splits (train, val, test, then others), each in :func:`export_order`."""
+        """Non-empty splits (train, val, test, then others), each in :func:`export_order`,
+        with one entry per content and visible label (see the module docstring)."""
         by_split: dict[str, list[ManifestEntry]] = {}
         for entry in self.manifest.entries:
             by_split.setdefault(entry.split, []).append(entry)
         names = [s for s in SPLIT_ORDER if s in by_split]
         names += sorted(set(by_split) - set(SPLIT_ORDER))
-        return {s: tuple(sorted(by_split[s], key=export_order)) for s in names}
+        out = {}
+        for name in names:
+            entries = sorted(by_split[name], key=export_order)
+            out[name] = tuple(self._merge_copies(name, entries))
+        return out
+
+    @property
+    def merged(self) -> int:
+        """Entries written as one with a byte-identical entry of their split."""
+        return len(self.manifest.entries) - sum(len(e) for e in self.splits.values())
+
+    def _merge_copies(self, split: str, entries: list[ManifestEntry]) -> list[ManifestEntry]:
+        """``entries`` (in export order) with byte-identical ones of one visible label merged:
+        the first (lowest image id) stands for them, with all their boxes."""
+        kept: dict[tuple[str, str | None], ManifestEntry] = {}
+        for entry in entries:
+            key = (entry.sha256, self.label(entry))
+            first = kept.setdefault(key, entry)
+            if first is not entry:
+                extra = tuple(b for b in entry.boxes if b not in first.boxes)
+                kept[key] = replace(first, boxes=(*first.boxes, *extra))
+        labels = Counter(sha for sha, _ in kept)
+        conflicts = sum(1 for n in labels.values() if n > 1)
+        if conflicts:
+            self.warnings.append(
+                f"{conflicts} image(s) of the {split} split are filed under two or more "
+                "classes (byte-identical files, different labels): each class's copy is "
+                "written (named <sha256>_1 ... in flat layouts); settle them with `synsetlab "
+                "findings list --kind exact-duplicate` and a relabel or exclude decision"
+            )
+        return list(kept.values())
 
     # -- labels: hidden ones stay hidden ---------------------------------------------------------
 
@@ -193,7 +239,8 @@ class ExportJob:
 def file_stems(entries: Sequence[ManifestEntry]) -> list[str]:
     """A unique file name stem per entry: its sha256, with ``_1``, ``_2`` ... for repeats.
 
-    Content names carry no label, and exact duplicates (two images, one content) stay apart.
+    Content names carry no label. A split holds a content once (:attr:`ExportJob.splits`)
+    except under two different visible labels: only those copies get ``_1`` ...
     """
     seen: Counter[str] = Counter()
     stems = []
@@ -209,20 +256,20 @@ def require_ilsvrc_shape(job: ExportJob, format: str) -> None:
     train and val (their layouts have no place for an unlabelled image)."""
     not_wnids = [c for c in job.classes if not WNID.fullmatch(c)]
     if not_wnids:
-        raise ValueError(
+        raise ExportError(
             f"the {format} layout names classes by wnid ('n' and 8 digits), but {len(not_wnids)} "
             f"class(es) are workspace classes (e.g. {not_wnids[0]!r}): use the imagefolder, "
             f"webdataset, parquet or coco format"
         )
     other = sorted(set(job.splits) - set(SPLIT_ORDER))
     if other:
-        raise ValueError(
+        raise ExportError(
             f"the {format} layout has only train, val and test splits, not {', '.join(other)}: "
             f"use the imagefolder, webdataset, parquet or coco format"
         )
     for split in ("train", "val"):
         if not job.is_labelled(job.splits.get(split, ())):
-            raise ValueError(
+            raise ExportError(
                 f"the {split} split has images with hidden labels, which the {format} layout "
                 f"cannot hold without their label: pass include_hidden=True to export them"
             )

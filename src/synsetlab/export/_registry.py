@@ -7,8 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from synsetlab.errors import UserError
+
 if TYPE_CHECKING:
     from synsetlab.export._job import ExportJob
+
+
+class ExportError(UserError, ValueError):
+    """The version cannot be exported as asked: an unknown format or option, or a version the
+    format cannot hold. The message names the value and what to use instead."""
 
 
 def _accept_all(job: ExportJob) -> None:
@@ -25,11 +32,11 @@ class Exporter:
     #: ``write(job, folder) -> details``: write everything into ``folder`` (empty on entry);
     #: the details (shard lists, ...) go into the report and ``export.json``.
     write: Callable[[ExportJob, Path], dict[str, Any]]
-    #: ``check(job)`` raises ValueError when the format cannot hold this version as asked; run
-    #: before anything is written.
+    #: ``check(job)`` raises :class:`ExportError` when the format cannot hold this version as
+    #: asked; run before anything is written.
     check: Callable[[ExportJob], None] = _accept_all
     #: The image encodings it can write (``ExportJob.encoding``).
-    encodings: tuple[str, ...] = ("jpeg",)
+    encodings: tuple[str, ...] = ("stored",)
 
 
 #: Format name -> exporter, in registration order.
@@ -48,6 +55,6 @@ def get_exporter(name: str) -> Exporter:
     try:
         return EXPORTERS[name]
     except KeyError:
-        raise ValueError(
+        raise ExportError(
             f"unknown export format {name!r}: use one of {', '.join(EXPORTERS)}"
         ) from None

@@ -1,26 +1,36 @@
-"""The ``coco`` export: COCO detection annotations and image folders, as ``pycocotools`` reads them.
+"""The ``coco`` export: COCO annotation files and image folders, as ``pycocotools`` reads them.
 
 Layout (``OUT``)::
 
-    annotations/instances_<split>.json
-    <split>/<sha256>.<ext>            the images (stored bytes; GIF and others as PNG)
+    annotations/labels_<split>.json      classification: one annotation per labelled image
+    annotations/instances_<split>.json   detection: one annotation per box
+    <split>/<sha256>.<ext>               the images (stored bytes; GIF and others as PNG)
     classes.txt, export.json
 
-``instances_<split>.json``::
+Both files of a split hold the same ``info``, ``licenses``, ``categories`` and ``images``::
 
-    info          {"description", "version": <version id>}
-    licenses      []
-    categories    [{"id": class index + 1, "name": <wnid>, "supercategory": <first hypernym
-                  wnid, or "">, "words": "tench, Tinca tinca"}], in class index order
-    images        [{"id": 1.., "file_name": "<sha256>.<ext>", "width", "height",
-                  "category_id": <the image's class>}]; every image, boxed or not, numbered
-                  by content hash. "category_id" is a synsetlab addition (COCO has no image
-                  labels), absent where the label is hidden.
-    annotations   [{"id": 1.., "image_id", "category_id", "bbox": [x, y, w, h], "area": w * h,
-                  "iscrowd": 0}]: one per box, ``x = xmin``, ``w = xmax - xmin``, in pixels of
-                  the written image; none for images whose label is hidden
+    categories    [{"id": <class index>, "name": <wnid>, "supercategory": <first hypernym
+                  wnid, or "">, "words": "tench, Tinca tinca"}], in class index order: the
+                  ids are the 0-based indices of ``classes.txt`` (and of every other export)
+    images        [{"id": 1.., "file_name": "<sha256>.<ext>", "width", "height"}]; every
+                  image, labelled or not, numbered by content hash
 
-Read with ``pycocotools.coco.COCO("OUT/annotations/instances_val.json")``.
+``labels_<split>.json`` (the layout of Datumaro's ``coco_labels`` task) gives each labelled
+image's class as an annotation without geometry, ``{"id": 1.., "image_id", "category_id"}``,
+so ``COCO(labels).getImgIds(catIds=[c])`` finds the images of class ``c``;
+``instances_<split>.json`` holds the boxes, ``{"id": 1.., "image_id", "category_id", "bbox":
+[x, y, w, h], "area": w * h, "iscrowd": 0}`` with ``x = xmin``, ``w = xmax - xmin`` in pixels
+of the written image: only real boxes, which detection readers (``COCOeval``, torchvision,
+Detectron2, MMDetection) need each annotation to be. Images whose label is hidden have no
+annotation in either file.
+
+Category ids are the class indices, from 0, as the Hugging Face Hub's ``ClassLabel`` and its
+COCO-style detection datasets number them (``pycocotools`` takes any integer). Detection
+models that keep 0 for the background (torchvision's Faster R-CNN) need ``category_id + 1``
+and ``num_classes = len(categories) + 1``.
+
+Read with ``pycocotools.coco.COCO("OUT/annotations/labels_val.json")`` (or
+``instances_val.json`` for the boxes).
 """
 
 from __future__ import annotations
@@ -42,64 +52,70 @@ def write(job: ExportJob, out: Path) -> dict[str, Any]:
     categories = [category(job, wnid) for wnid in job.classes]
     info = {"description": "synsetlab export", "version": job.version}
     for split, entries in job.splits.items():
-        record = write_split(job, split, entries, out)
-        record = {"info": info, "licenses": [], "categories": categories, **record}
-        path = out / "annotations" / f"instances_{split}.json"
-        path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+        images, labels, boxes = write_split(job, split, entries, out)
+        for kind, records in (("labels", labels), ("instances", boxes)):
+            record = {
+                "info": info,
+                "licenses": [],
+                "categories": categories,
+                "images": images,
+                "annotations": records,
+            }
+            path = out / "annotations" / f"{kind}_{split}.json"
+            path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
     return {}
+
+
+Records = list[dict[str, Any]]
 
 
 def write_split(
     job: ExportJob, split: str, entries: Sequence[ManifestEntry], out: Path
-) -> dict[str, list[dict[str, Any]]]:
-    """Write the split's images; return its ``images`` and ``annotations`` lists."""
+) -> tuple[Records, Records, Records]:
+    """Write the split's images; return its ``images``, its label annotations and its box
+    annotations."""
     folder = out / split
     folder.mkdir()
-    images: list[dict[str, Any]] = []
-    annotations: list[dict[str, Any]] = []
+    images: Records = []
+    labels: Records = []
+    boxes: Records = []
     pairs = zip(file_stems(entries), job.images(entries, job.policy()), strict=True)
     for image_id, (stem, image) in enumerate(pairs, start=1):
         file_name = f"{stem}{image.extension}"
         (folder / file_name).write_bytes(image.data)
-        images.append(image_record(job, image_id, file_name, image))
+        images.append(image_record(image_id, file_name, image))
+        wnid = job.label(image.entry)
+        if wnid is not None:
+            labels.append(
+                {"id": len(labels) + 1, "image_id": image_id, "category_id": job.class_index[wnid]}
+            )
         for box in job.boxes(image):
             w, h = box.xmax - box.xmin, box.ymax - box.ymin
-            annotations.append(
+            boxes.append(
                 {
-                    "id": len(annotations) + 1,
+                    "id": len(boxes) + 1,
                     "image_id": image_id,
-                    "category_id": job.class_index[box.wnid] + 1,
+                    "category_id": job.class_index[box.wnid],
                     "bbox": [box.xmin, box.ymin, w, h],
                     "area": w * h,
                     "iscrowd": 0,
                 }
             )
-    return {"images": images, "annotations": annotations}
+    return images, labels, boxes
 
 
-def image_record(
-    job: ExportJob, image_id: int, file_name: str, image: ExportImage
-) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "id": image_id,
-        "file_name": file_name,
-        "width": image.width,
-        "height": image.height,
-    }
-    wnid = job.label(image.entry)
-    if wnid is not None:
-        record["category_id"] = job.class_index[wnid] + 1
-    return record
+def image_record(image_id: int, file_name: str, image: ExportImage) -> dict[str, Any]:
+    return {"id": image_id, "file_name": file_name, "width": image.width, "height": image.height}
 
 
 def category(job: ExportJob, wnid: str) -> dict[str, Any]:
-    """A COCO category: id = class index + 1 (COCO keeps 0 for the background)."""
+    """A COCO category: id = class index, as in ``classes.txt``."""
     try:
         parents = job.taxonomy.get(wnid).parents
     except UnknownSynsetError:
         parents = ()
     return {
-        "id": job.class_index[wnid] + 1,
+        "id": job.class_index[wnid],
         "name": wnid,
         "supercategory": parents[0] if parents else "",
         "words": job.words(wnid),
@@ -109,7 +125,7 @@ def category(job: ExportJob, wnid: str) -> dict[str, Any]:
 EXPORTER = register(
     Exporter(
         name="coco",
-        summary="annotations/instances_<split>.json (COCO boxes) and <split>/ image folders",
+        summary="annotations/{labels,instances}_<split>.json (classes, boxes) and <split>/ images",
         write=write,
     )
 )

@@ -66,6 +66,9 @@ from synsetlab.ingest.ilsvrc2012 import (
 )
 from synsetlab.manifest import ManifestEntry
 
+#: meta.mat's 116-byte text header, fixed: scipy writes the time of writing there, which made
+#: two exports of one version differ.
+MAT_HEADER = b"MATLAB 5.0 MAT-file, written by synsetlab".ljust(116, b" ")
 TEST_TAR = TEST_TARS[-1]  # "ILSVRC2012_img_test.tar", the name of the original release
 TEST_GROUND_TRUTH = "data/ILSVRC2012_test_ground_truth.txt"
 _META_FIELDS = (
@@ -206,7 +209,7 @@ def meta_mat_bytes(job: ExportJob, per_class: dict[str, int]) -> bytes:
         )
     out = io.BytesIO()
     scipy.io.savemat(out, {"synsets": synsets})
-    return out.getvalue()
+    return MAT_HEADER + out.getvalue()[len(MAT_HEADER) :]
 
 
 def _lines(ids: list[int]) -> bytes:

@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from synsetlab.export._job import ExportJob, file_stems
-from synsetlab.export._registry import Exporter, register
+from synsetlab.export._registry import Exporter, ExportError, register
 
 
 def check(job: ExportJob) -> None:
     if job.class_order != "sorted":
-        raise ValueError(
+        raise ExportError(
             f"the imagefolder format numbers classes in sorted order, as torchvision's ImageFolder "
             f"does; class_order={job.class_order!r} cannot be kept: use class_order='sorted'"
         )
