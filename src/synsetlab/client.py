@@ -14,8 +14,10 @@ from typing import Any
 
 import httpx
 
+from synsetlab.errors import UserError
 
-class ClientError(ValueError):
+
+class ClientError(UserError, ValueError):
     """The server refused a request (its message says why) or could not be reached."""
 
     def __init__(self, message: str, status: int | None = None) -> None:

@@ -6,12 +6,13 @@ variables, the workspace's ``synsetlab.toml``, and the defaults below.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if sys.version_info >= (3, 11):
@@ -86,6 +87,25 @@ class ServerSettings(BaseModel):
     #: Rate limits per client address, in the ``limits`` notation ("N/second|minute|hour").
     login_rate: str = "10/minute"
     submit_rate: str = "60/minute"
+    #: Addresses or networks (``10.0.0.0/8``) of the reverse proxies in front of the
+    #: server: only a request from one of them has its ``X-Forwarded-For`` and
+    #: ``X-Forwarded-Proto`` believed. Empty by default: every client is known by the
+    #: address it connects from, so no one can rotate a header past the rate limits.
+    #: ``SYNSETLAB_SERVER__TRUSTED_PROXIES='["127.0.0.1"]'`` in the environment.
+    trusted_proxies: tuple[str, ...] = ()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted proxy {item!r} is not an IP address or network, e.g. "
+                    "127.0.0.1 or 10.0.0.0/8"
+                ) from None
+        return value
 
     @property
     def development(self) -> bool:

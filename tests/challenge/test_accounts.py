@@ -1,9 +1,14 @@
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from synsetlab.catalog import ApiToken, User
 from synsetlab.challenge import accounts
-from synsetlab.challenge.errors import ConflictError, ForbiddenError, UnauthorizedError
+from synsetlab.challenge.errors import (
+    ChallengeError,
+    ConflictError,
+    ForbiddenError,
+    UnauthorizedError,
+)
 from synsetlab.challenge.submissions import submit
 from tests.challenge.workspace import kaggle_csv, open_challenge, team_member
 
@@ -108,3 +113,38 @@ def test_token_use_is_recorded_at_most_once_a_minute(ws):
         accounts.user_for_token(s, token)
     with ws.session() as s:
         assert utcnow() - as_utc(s.scalar(select(ApiToken.last_used_at))) < timedelta(seconds=30)
+
+
+@pytest.mark.parametrize("name", ["alice\n", "team-a\n", "a\nb", "alice\r"])
+def test_names_must_match_whole_a_trailing_newline_included(ws, name):
+    with ws.session() as s:
+        with pytest.raises(ChallengeError, match="must be 2-64 characters"):
+            accounts.create_user(s, name, "long enough")
+        owner = accounts.create_user(s, "owner", "long enough")
+        with pytest.raises(ChallengeError, match="must be 2-64 characters"):
+            accounts.create_team(s, owner, name)
+
+
+def test_a_web_session_lives_in_the_database_until_it_ends_or_expires(ws):
+    from datetime import timedelta
+
+    from synsetlab.catalog.challenge import WebSession
+    from synsetlab.catalog.models import utcnow
+
+    with ws.session() as s:
+        user = accounts.create_user(s, "alice", "correct horse")
+        first = accounts.start_session(s, user)
+        second = accounts.start_session(s, user)
+        old = accounts.start_session(s, user, now=utcnow() - accounts.SESSION_LIFETIME)
+    with ws.session() as s:
+        assert accounts.session_user(s, first).name == "alice"
+        assert accounts.session_user(s, old) is None  # expired
+        assert accounts.session_user(s, first + "x") is None
+        accounts.end_session(s, first)
+    with ws.session() as s:
+        assert accounts.session_user(s, first) is None  # logged out
+        assert accounts.session_user(s, second).name == "alice"  # another browser stays in
+        # A login after the others expired clears their rows.
+        later = utcnow() + accounts.SESSION_LIFETIME + timedelta(days=1)
+        accounts.start_session(s, accounts.get_user(s, user.id), now=later)
+        assert s.scalar(select(func.count()).select_from(WebSession)) == 1

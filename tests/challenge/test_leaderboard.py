@@ -125,3 +125,40 @@ def test_ladder_mode_shows_the_released_score_on_the_public_board(ws):
     b = board(ws, slug)
     assert b.ladder and b.entries[0].submission_id == first.id
     assert b.entries[0].score == pytest.approx(first.public_score)
+
+
+def split_csv(ws, slug, *, public_right: bool, private_right: float) -> bytes:
+    """A submission right on every public image when ``public_right`` (wrong on all of them
+    otherwise) and on about ``private_right`` of the private ones."""
+    from synsetlab.challenge.challenges import load_answer_key
+
+    with ws.session() as s:
+        key = load_answer_key(ws.blobs, get_challenge(s, slug).answer_key_sha256)
+    rng = np.random.default_rng(0)
+    rows = ["ImageId,PredictionString"]
+    for image_id, label, public in zip(key.image_ids, key.labels, key.public, strict=True):
+        right = public_right if public else rng.random() < private_right
+        truth = key.classes[label]
+        guesses = [truth] if right else [c for c in key.classes if c != truth]
+        rows.append(f"{image_id},{' '.join(guesses)}")
+    return ("\n".join(rows) + "\n").encode()
+
+
+def test_without_a_selection_the_private_board_never_looks_past_the_n_best_public(ws):
+    """The team's best private score overall is the submission with the worst public score;
+    only its ``select`` (2) best public ones may stand for it, and the better of their two
+    private scores does."""
+    slug = open_challenge(
+        ws,
+        public_fraction=0.5,
+        phases=[phase("dev", timedelta(hours=-1), timedelta(hours=1), select=2)],
+    )
+    alice = team_member(ws, "alice", "lab")
+    best_public = submit(ws, alice, slug, split_csv(ws, slug, public_right=True, private_right=0))
+    second = submit(ws, alice, slug, split_csv(ws, slug, public_right=True, private_right=0.5))
+    worst_public = submit(ws, alice, slug, split_csv(ws, slug, public_right=False, private_right=1))
+    assert best_public.public_score == second.public_score < worst_public.public_score
+    assert worst_public.private_score < second.private_score < best_public.private_score
+    private = board(ws, slug, "private", now=utcnow() + timedelta(hours=2))
+    assert [e.submission_id for e in private.entries] == [second.id]
+    assert private.entries[0].score == pytest.approx(second.private_score)

@@ -9,6 +9,7 @@ from synsetlab.challenge.challenges import create_challenge
 from synsetlab.challenge.errors import (
     ConflictError,
     ForbiddenError,
+    NotFoundError,
     PhaseClosedError,
     QuotaExceededError,
 )
@@ -122,8 +123,14 @@ def test_selection_is_limited_to_the_phase_allowance_and_own_team(ws):
     b1 = submit(ws, bob, slug, kaggle_csv(ws))
     with pytest.raises(ForbiddenError, match="allows 1"):
         select_final(ws, alice, slug, [a1.id, a2.id])
-    with pytest.raises(ForbiddenError, match="own team"):
+    # Another team's submission is refused as a missing one is: ids cannot be probed.
+    with pytest.raises(NotFoundError) as theirs:
         select_final(ws, alice, slug, [b1.id])
+    with pytest.raises(NotFoundError) as missing:
+        select_final(ws, alice, slug, [b1.id + 100])
+    assert str(theirs.value).replace(str(b1.id), "N") == str(missing.value).replace(
+        str(b1.id + 100), "N"
+    )
     select_final(ws, alice, slug, [a2.id])
     select_final(ws, alice, slug, [a1.id])  # a new choice replaces the old one
     with ws.session() as s:
@@ -197,3 +204,32 @@ def test_the_concurrent_quota_counts_submissions_being_scored(ws):
     with ws.session() as s:
         s.get(Submission, first.id).status = SubmissionStatus.scored
     assert submit(ws, who, slug, kaggle_csv(ws)).status is SubmissionStatus.scored
+
+
+def test_a_team_can_clear_its_final_selection(ws):
+    slug = open_challenge(
+        ws, phases=[phase("dev", timedelta(hours=-1), timedelta(days=1), select=1)]
+    )
+    alice = team_member(ws, "alice", "lab")
+    chosen = submit(ws, alice, slug, kaggle_csv(ws))
+    select_final(ws, alice, slug, [chosen.id])
+    select_final(ws, alice, slug, [])  # back to "the best public ones stand for us"
+    with ws.session() as s:
+        assert s.scalars(select(Submission.id).where(Submission.selected)).all() == []
+    # Once the phase is over, clearing is refused like any other change.
+    with pytest.raises(PhaseClosedError):
+        select_final(ws, alice, slug, [], now=utcnow() + timedelta(days=2))
+
+
+def test_the_concurrent_quota_counts_only_the_phase_s_own_submissions(ws):
+    one_at_a_time = [phase("dev", timedelta(hours=-1), timedelta(days=1), concurrent=1)]
+    first = open_challenge(ws, "first", phases=one_at_a_time)
+    second = open_challenge(ws, "second", phases=one_at_a_time)
+    who = team_member(ws, "alice", "lab")
+    busy = submit(ws, who, first, kaggle_csv(ws))
+    with ws.session() as s:  # as if it were still being scored
+        s.get(Submission, busy.id).status = SubmissionStatus.scoring
+    # Being scored in another challenge takes no slot of this one.
+    assert submit(ws, who, second, kaggle_csv(ws)).status is SubmissionStatus.scored
+    with pytest.raises(QuotaExceededError, match="being scored"):
+        submit(ws, who, first, kaggle_csv(ws))

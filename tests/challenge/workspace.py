@@ -33,35 +33,50 @@ def sha(i: int) -> str:
     return hashlib.sha256(f"image {i}".encode()).hexdigest()
 
 
-def make_workspace(root: Path, *, name: str = "v1", db_url: str | None = None) -> Workspace:
-    """A workspace with version ``name``: 4 classes, 3 train and 10 hidden test images each,
-    every test image with one box."""
-    ws = init_workspace(root, db_url=db_url)
+def entry(i: int, wnid: str, split: str, *, digest: str | None = None) -> ManifestEntry:
+    """Image ``i`` of class ``wnid`` in ``split`` (its sha256 is ``sha(i)`` unless
+    ``digest``); a test image has one box."""
+    return ManifestEntry(
+        image_id=i,
+        sha256=digest or sha(i),
+        wnid=wnid,
+        split=split,
+        hidden=split == "test",
+        source="test",
+        source_key=f"{split}/{i}",
+        format="JPEG",
+        width=100,
+        height=80,
+        boxes=(Box(wnid, 10.0, 10.0, 60.0, 50.0),) if split == "test" else (),
+    )
+
+
+def v1_entries() -> list[ManifestEntry]:
+    """4 classes, 3 train and 10 hidden test images each (ids 1-12 train, 13-52 test)."""
     entries = []
     i = 0
     for split, count in (("train", 3), ("test", TEST_PER_CLASS)):
         for wnid in CLASSES:
             for _ in range(count):
                 i += 1
-                entries.append(
-                    ManifestEntry(
-                        image_id=i,
-                        sha256=sha(i),
-                        wnid=wnid,
-                        split=split,
-                        hidden=split == "test",
-                        source="test",
-                        source_key=f"{split}/{i}",
-                        format="JPEG",
-                        width=100,
-                        height=80,
-                        boxes=(Box(wnid, 10.0, 10.0, 60.0, 50.0),) if split == "test" else (),
-                    )
-                )
+                entries.append(entry(i, wnid, split))
+    return entries
+
+
+def add_version(ws: Workspace, name: str, entries: list[ManifestEntry]) -> str:
+    """Register a frozen version of ``entries`` as ``versions.freeze`` stores one."""
     manifest = Manifest(classes=CLASSES, entries=tuple(entries))
     version_id = ws.blobs.put(manifest.to_bytes())
     with ws.session() as s:
         s.add(Version(id=version_id, name=name, images=len(entries), classes=len(CLASSES)))
+    return version_id
+
+
+def make_workspace(root: Path, *, name: str = "v1", db_url: str | None = None) -> Workspace:
+    """A workspace with version ``name``: 4 classes, 3 train and 10 hidden test images each,
+    every test image with one box."""
+    ws = init_workspace(root, db_url=db_url)
+    add_version(ws, name, v1_entries())
     return ws
 
 
@@ -80,10 +95,14 @@ def phase(name: str, start: timedelta, end: timedelta, **quotas) -> PhaseSpec:
 
 
 def open_challenge(ws: Workspace, slug: str = "shapes", **kwargs) -> str:
-    """A classification challenge with one phase open now for a day (5/day by default)."""
+    """A classification challenge with one phase open now for a day (5/day by default).
+
+    Its partition seed is 0 unless given (``seed=None``: the default random secret one), so
+    that tests see the same public and private images on every run."""
     phases = kwargs.pop("phases", None) or [
         phase("dev", timedelta(hours=-1), timedelta(days=1), per_day=5)
     ]
+    kwargs.setdefault("seed", 0)
     create_challenge(ws, "v1", name=kwargs.pop("name", slug), slug=slug, phases=phases, **kwargs)
     return slug
 

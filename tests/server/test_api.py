@@ -65,11 +65,14 @@ def test_participants_see_only_their_own_team_submissions(client, ws):
     assert [s["team"] for s in mine] == ["lab"]
     theirs = client.get(url, headers=bob).json()
     assert [s["team"] for s in theirs] == ["rivals"]
-    # selecting another team's submission is refused
-    answer = client.put(
-        "/api/challenges/shapes/selection", headers=bob, json={"submission_ids": [mine[0]["id"]]}
-    )
-    assert answer.status_code == 403
+    # selecting another team's submission is refused exactly as selecting a missing one
+    url = "/api/challenges/shapes/selection"
+    theirs = client.put(url, headers=bob, json={"submission_ids": [mine[0]["id"]]})
+    missing = client.put(url, headers=bob, json={"submission_ids": [999]})
+    assert theirs.status_code == missing.status_code == 404
+    assert theirs.json()["detail"].replace(str(mine[0]["id"]), "N") == missing.json()[
+        "detail"
+    ].replace("999", "N")
 
 
 def test_admin_routes_need_the_admin_role(tmp_path, ws):
@@ -208,3 +211,92 @@ def test_detection_refuses_the_ladder(ws):
 
     with pytest.raises(ValueError, match="Ladder"):
         open_challenge(ws, "det", task="detection", ladder=True)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"user": "alice\n", "password": "password-of-alice"},
+        {"user": "alice", "password": "password-of-alice", "team": "team-a\n"},
+    ],
+)
+def test_names_with_a_trailing_newline_are_refused(client, body):
+    answer = client.post("/api/register", json=body)
+    assert answer.status_code == 400 and "must be 2-64 characters" in answer.json()["detail"]
+
+
+def test_a_team_clears_its_selection_over_the_api(client, ws):
+    auth = register(client, "alice", "lab")
+    sub = client.post(
+        "/api/challenges/shapes/submissions", headers=auth, files=upload(kaggle_csv(ws))
+    ).json()
+    url = "/api/challenges/shapes/selection"
+    assert client.put(url, headers=auth, json={"submission_ids": [sub["id"]]}).status_code == 200
+    cleared = client.put(url, headers=auth, json={"submission_ids": []})
+    assert cleared.status_code == 200 and cleared.json() == {"selected": []}
+    mine = client.get("/api/challenges/shapes/submissions", headers=auth).json()
+    assert [s["selected"] for s in mine] == [False]
+
+
+def test_user_errors_answer_4xx_with_their_message_and_bugs_500_without(ws):
+    from fastapi.testclient import TestClient
+
+    from synsetlab.errors import UserError
+
+    app = create_app(ws)
+
+    @app.get("/api/test/bug")
+    @app.get("/test/bug")
+    def bug():
+        raise ValueError("internal detail: shapes (3,) and (4,) do not broadcast")
+
+    @app.get("/api/test/refusal")
+    def refusal():
+        raise UserError("that file is not yours: pick one of your own")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for url in ("/api/test/bug", "/test/bug"):
+            answer = client.get(url)
+            assert answer.status_code == 500, url
+            assert "internal detail" not in answer.text and "broadcast" not in answer.text
+            assert "a bug in the server" in answer.text
+        refused = client.get("/api/test/refusal")
+        assert refused.status_code == 400
+        assert refused.json() == {"detail": "that file is not yours: pick one of your own"}
+        # A user's mistake reaching library code is still a 4xx: an unknown format field.
+        auth = register(client, "alice", "lab")
+        unknown = client.post(
+            "/api/challenges/shapes/submissions",
+            headers=auth,
+            files=upload(kaggle_csv(ws)),
+            data={"format": "xml"},
+        )
+        assert unknown.status_code == 400
+        assert "unknown submission format 'xml'" in unknown.json()["detail"]
+
+
+def test_x_forwarded_for_is_believed_from_listed_proxies_only(ws):
+    from fastapi.testclient import TestClient
+
+    ws.settings = load_settings(
+        ws.root, server={"login_rate": "3/minute", "trusted_proxies": ["127.0.0.0/8"]}
+    )
+    app = create_app(ws)
+
+    def codes(peer: str, forwarded_for: list[str]) -> list[int]:
+        with TestClient(app, client=(peer, 40000)) as client:
+            return [
+                client.post(
+                    "/api/tokens",
+                    json={"user": "nobody", "password": "not the password"},
+                    headers={"X-Forwarded-For": address},
+                ).status_code
+                for address in forwarded_for
+            ]
+
+    rotating = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"]
+    # Behind a listed proxy, each forwarded client has its own limit ...
+    assert codes("127.0.0.1", rotating) == [401, 401, 401, 401]
+    assert codes("127.0.0.1", ["10.0.0.9"] * 4) == [401, 401, 401, 429]
+    # ... and anyone else is known by the address they connect from, whatever they claim.
+    assert codes("192.0.2.7", rotating) == [401, 401, 401, 429]

@@ -58,3 +58,26 @@ def test_concurrent_submissions_get_exactly_the_quota_and_none_is_lost(tmp_path,
         round(accepted[0]["scores"]["public"]["top5_error"]["value"], 6)
     }
     ws.close()
+
+
+def login_codes(url: str, forwarded_for: list[str]) -> list[int]:
+    """Statuses of wrong-password logins, each claiming to come from the given address."""
+    return [
+        httpx.post(
+            f"{url}/api/tokens",
+            json={"user": "nobody", "password": "not the password"},
+            headers={"X-Forwarded-For": address},
+        ).status_code
+        for address in forwarded_for
+    ]
+
+
+def test_x_forwarded_for_from_loopback_is_not_believed_by_default(tmp_path):
+    """uvicorn believes the header from 127.0.0.1 by default, so a client on the host could
+    rotate it past the login rate limit; `synsetlab serve` believes no proxy unless listed
+    (the listed case: test_api.py)."""
+    ws = make_workspace(tmp_path / "ws")
+    ws.close()
+    with serve(ws.root, SYNSETLAB_SERVER__LOGIN_RATE="3/minute") as url:
+        rotating = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"]
+        assert login_codes(url, rotating) == [401, 401, 401, 429]

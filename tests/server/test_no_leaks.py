@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
 from synsetlab.catalog.models import utcnow
-from synsetlab.challenge.challenges import get_challenge
+from synsetlab.challenge.challenges import get_challenge, load_answer_key
 from synsetlab.challenge.submissions import add_baseline
 from synsetlab.server import create_app
-from tests.challenge.workspace import hidden_images, kaggle_csv
+from tests.challenge.workspace import hidden_images, kaggle_csv, open_challenge
 from tests.server.conftest import browser_login, register
 
 PATH_VALUES = {"slug": "shapes", "name": "lab", "user": "alice"}
@@ -48,6 +48,11 @@ def renderings(sub_scores: list[dict], parts: tuple[str, ...]) -> set[str]:
 
 
 def test_crawl_as_a_participant_finds_no_hidden_label_or_private_score(ws):
+    open_challenge(ws, "secret", seed=None)  # the default: a random secret partition seed
+    with ws.session() as s:
+        secret = get_challenge(s, "secret")
+        secret_seed = str(load_answer_key(ws.blobs, secret.answer_key_sha256).seed)
+    assert len(secret_seed) > 20
     app = create_app(ws)
     with TestClient(app) as client:
         auth = register(client, "alice", "lab")
@@ -79,6 +84,8 @@ def test_crawl_as_a_participant_finds_no_hidden_label_or_private_score(ws):
         seen: set[str] = set()
         queue = [
             *routes(app),
+            "/api/challenges/secret",
+            "/c/secret",
             "/api/challenges/shapes/leaderboard?partition=private",
             "/api/challenges/shapes/leaderboard?format=csv",
             "/api/challenges/shapes/results?format=csv",
@@ -95,6 +102,7 @@ def test_crawl_as_a_participant_finds_no_hidden_label_or_private_score(ws):
                 body = answer.text
                 crawled += 1
                 assert key_sha not in body, url
+                assert secret_seed not in body and secret.answer_key_sha256 not in body, url
                 leaked = [
                     s for s in forbidden if re.search(rf"(?<![\d.]){re.escape(s)}(?!\d)", body)
                 ]

@@ -104,3 +104,20 @@ def test_admins_see_the_private_board_early_participants_do_not(client, ws):
     browser_login(client, "root")
     page = client.get("/c/shapes/leaderboard?partition=private").text
     assert "Private board, phase dev" in page and "<td>lab</td>" in page
+
+
+def test_logout_ends_the_session_on_the_server_for_every_copy_of_the_cookie(client, ws):
+    from fastapi.testclient import TestClient
+
+    register(client, "alice", "lab")
+    browser_login(client, "alice")
+    copied = client.cookies[SESSION_COOKIE]
+    with TestClient(client.app, base_url="http://testserver") as thief:
+        thief.cookies.set(SESSION_COOKIE, copied)
+        assert thief.get("/team", follow_redirects=False).status_code == 200  # a live copy
+        client.post("/logout", data={"csrf_token": csrf(client.get("/").text)})
+        after = thief.get("/team", follow_redirects=False)
+        assert after.status_code == 303 and after.headers["location"] == "/login?next=/team"
+    assert client.get("/team", follow_redirects=False).status_code == 303
+    browser_login(client, "alice")  # logging in again works
+    assert client.get("/team", follow_redirects=False).status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from contextlib import ExitStack
 from datetime import date, timedelta
@@ -10,8 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from synsetlab.catalog import Phase
+from synsetlab.catalog import Challenge, Phase
 from synsetlab.challenge.accounts import create_team, create_user, member
+from synsetlab.challenge.challenges import load_answer_key
 from synsetlab.challenge.submissions import submit
 from synsetlab.cli.app import app
 from synsetlab.workspace import open_workspace
@@ -81,7 +83,20 @@ def test_the_challenge_block_runs_as_written(trained: Path) -> None:
                 outputs[verb] = run(line)
             if verb == "challenge baseline":  # the challenge exists: start the server
                 url = stack.enter_context(serve(trained))
-    assert "challenge shapes-2026: classification on 30 test images" in outputs["challenge create"]
+    created = re.search(
+        r"challenge shapes-2026: classification on (\d+) test images, 2 phase\(s\); "
+        r"(\d+) images score the public board",
+        outputs["challenge create"],
+    )
+    assert created, outputs["challenge create"]
+    ws = open_workspace(trained)
+    with ws.session() as s:
+        c = s.query(Challenge).filter_by(slug="shapes-2026").one()
+        key = load_answer_key(ws.blobs, c.answer_key_sha256)
+    ws.close()
+    # what it says is what the answer key holds (distinct test images; public ones)
+    assert (int(created[1]), int(created[2])) == (key.n_images, int(key.public.sum()))
+    assert str(key.seed) not in outputs["challenge create"] and c.seed is None  # secret seed
     assert "public: top1_error" in outputs["submit --server"]
     board = outputs["leaderboard --server"]
     assert "vision-lab" in board and "(baseline)" in board

@@ -108,6 +108,21 @@ class ApiToken(Base):
     user: Mapped[User] = relationship()
 
 
+class WebSession(Base):
+    """A logged-in browser. Its cookie carries a random id of which only the sha256 is kept
+    here; logging out deletes the row, which ends the session for every copy of the cookie."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+    user: Mapped[User] = relationship()
+
+
 class Challenge(Base):
     __tablename__ = "challenges"
 
@@ -118,13 +133,20 @@ class Challenge(Base):
     #: classification or localization.
     task: Mapped[str] = mapped_column(String(32))
     public_fraction: Mapped[float] = mapped_column(Float)
-    seed: Mapped[int] = mapped_column(Integer, default=0)
+    #: The partition seed the organiser chose, which is public knowledge; None when it is
+    #: the default random secret one, kept only in the answer key.
+    seed: Mapped[int | None] = mapped_column(Integer)
     #: Blob holding the hidden answer key; read only by scoring.
     answer_key_sha256: Mapped[str] = mapped_column(String(64))
     n_images: Mapped[int] = mapped_column(Integer)
     rules: Mapped[str] = mapped_column(Text, default="")
     #: Public board in Ladder mode (Blum & Hardt 2015, parameter-free).
     ladder: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Hidden test images with a copy in a labelled split when the challenge was created
+    #: (see :mod:`synsetlab.challenge.leakage`); None for challenges made before the check.
+    leaked_images: Mapped[int | None] = mapped_column(Integer)
+    #: Why the organiser created the challenge despite them (``--allow-leaks``).
+    leak_override: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     phases: Mapped[list[Phase]] = relationship(

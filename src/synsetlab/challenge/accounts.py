@@ -1,8 +1,10 @@
-"""Users, teams, membership and API tokens: the rules, over a catalog session.
+"""Users, teams, membership, API tokens and web sessions: the rules, over a catalog session.
 
-Passwords are hashed with argon2id (argon2-cffi's defaults). API tokens are 256-bit random
-strings shown once; only their sha256 is stored, which is enough for a secret of that entropy
-and lets a lookup use an index instead of a slow hash per row.
+Passwords are hashed with argon2id (argon2-cffi's defaults). API tokens and web session ids
+are 256-bit random strings; only their sha256 is stored, which is enough for a secret of that
+entropy and lets a lookup use an index instead of a slow hash per row. A web session lives in
+the database, not only in the browser's cookie, so logging out ends it for every copy of the
+cookie.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import exists, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
 from synsetlab.catalog import (
@@ -27,8 +29,10 @@ from synsetlab.catalog import (
     TeamMember,
     User,
 )
+from synsetlab.catalog.challenge import WebSession
 from synsetlab.catalog.models import utcnow
 from synsetlab.challenge.errors import (
+    ChallengeError,
     ConflictError,
     ForbiddenError,
     NotFoundError,
@@ -36,12 +40,15 @@ from synsetlab.challenge.errors import (
 )
 from synsetlab.challenge.phases import as_utc
 
-#: User and team names: what a leaderboard shows and a URL can carry.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")
+#: User and team names: what a leaderboard shows and a URL can carry. Matched whole
+#: (``fullmatch``): ``$`` would also accept a trailing newline.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{1,63}")
 MIN_PASSWORD = 8
 TOKEN_PREFIX = "ssl_"
 #: How stale ``api_tokens.last_used_at`` may be.
 TOKEN_USE_RESOLUTION = timedelta(minutes=1)
+#: How long a web login lasts (the session cookie's max-age too).
+SESSION_LIFETIME = timedelta(days=14)
 
 _hasher = PasswordHasher()
 # Verified against when a user name is unknown, so both cases take the same time.
@@ -65,8 +72,9 @@ class Member:
 
 
 def check_name(name: str, what: str) -> str:
-    if not _NAME.match(name):
-        raise ValueError(
+    """``name`` if it is a valid user or team name (``what``), else :class:`ChallengeError`."""
+    if not _NAME.fullmatch(name):
+        raise ChallengeError(
             f"{what} name {name!r} must be 2-64 characters: letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
@@ -77,7 +85,7 @@ def create_user(s: Session, name: str, password: str, *, role: Role = Role.parti
     """A new user; raises :class:`ConflictError` when the name is taken."""
     check_name(name, "user")
     if len(password) < MIN_PASSWORD:
-        raise ValueError(f"a password needs at least {MIN_PASSWORD} characters")
+        raise ChallengeError(f"a password needs at least {MIN_PASSWORD} characters")
     if s.scalar(select(exists().where(User.name == name))):
         raise ConflictError(f"user name {name!r} is taken; log in, or choose another name")
     user = User(name=name, password_hash=_hasher.hash(password), role=role)
@@ -224,6 +232,37 @@ def revoke_tokens(s: Session, user: User) -> int:
     return len(rows)
 
 
+def start_session(s: Session, user: User, *, now: datetime | None = None) -> str:
+    """A new web session of ``user``; returns its id, for the signed cookie only."""
+    now = now or utcnow()
+    # Expired sessions go here rather than in a background job: logins are rare enough.
+    s.execute(delete(WebSession).where(WebSession.expires_at < now))
+    session_id = secrets.token_urlsafe(32)
+    s.add(
+        WebSession(
+            token_hash=_token_hash(session_id),
+            user_id=user.id,
+            created_at=now,
+            expires_at=now + SESSION_LIFETIME,
+        )
+    )
+    s.flush()
+    return session_id
+
+
+def session_user(s: Session, session_id: str) -> User | None:
+    """The user of a live web session; None once it has ended or expired."""
+    row = s.scalar(select(WebSession).where(WebSession.token_hash == _token_hash(session_id)))
+    if row is None or as_utc(row.expires_at) <= utcnow():
+        return None
+    return row.user
+
+
+def end_session(s: Session, session_id: str) -> None:
+    """Log a web session out: its cookie, and every copy of it, stops working."""
+    s.execute(delete(WebSession).where(WebSession.token_hash == _token_hash(session_id)))
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -237,12 +276,15 @@ __all__ = [
     "check_name",
     "create_team",
     "create_user",
+    "end_session",
     "ensure_membership_open",
     "get_user",
     "issue_token",
     "member",
     "request_to_join",
     "revoke_tokens",
+    "session_user",
+    "start_session",
     "team_by_name",
     "team_of",
     "teams_waiting",

@@ -18,9 +18,13 @@ is a pure function of ``(seed, public_fraction)`` and the images with their clas
 2. class ``c`` with ``n_c`` images gets ``floor(public_fraction * n_c)`` public images, and one
    more for the classes with the largest remainders ``public_fraction * n_c - floor(...)``
    (ties in the order of the sha256 of ``"{seed}:{wnid}"``) until the public partition holds
-   ``round(public_fraction * N)`` images, rounding halves up: every class keeps its share in
-   both partitions to within one image, and the total is exact;
+   :func:`public_count` images (``public_fraction * N`` rounded, halves up): every class
+   keeps its share in both partitions to within one image, and the total is exact;
 3. within each class, the images of lowest rank are public.
+
+Whoever knows the seed can therefore recompute the partition from the published fraction
+and the test images: ``challenge create`` draws a random 128-bit seed unless the organiser
+gives one, and it is kept only in the answer key (:attr:`AnswerKey.seed`), never shown.
 """
 
 from __future__ import annotations
@@ -37,9 +41,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from synsetlab.challenge.errors import ChallengeError
 from synsetlab.manifest import Manifest, ManifestEntry
 
-__all__ = ["AnswerKey", "answer_key"]
+__all__ = ["AnswerKey", "answer_key", "public_count"]
 
 FORMAT = "synsetlab-answer-key-1"
 
@@ -66,6 +71,9 @@ class AnswerKey:
     #: the image whose wnid is one of ``classes``, whatever the image's label (detection's
     #: ground truth); ``()``, the default, for none in any image.
     objects: tuple[np.ndarray, ...] = ()
+    #: The seed the partition was drawn with (secret while the challenge runs); None in
+    #: keys written before it was kept.
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         n = len(self.image_ids)
@@ -79,6 +87,8 @@ class AnswerKey:
         object.__setattr__(self, "public", public)
         object.__setattr__(self, "boxes", boxes)
         object.__setattr__(self, "objects", objects)
+        if self.seed is not None:  # a numpy integer would not encode as JSON
+            object.__setattr__(self, "seed", int(self.seed))
         if n == 0:
             raise ValueError("an answer key needs at least one image")
         if labels.shape != (n,) or public.shape != (n,) or len(boxes) != n or len(objects) != n:
@@ -137,8 +147,9 @@ class AnswerKey:
 
         Column-wise: ``{"format", "classes", "image_ids", "labels", "public" (a string of
         0/1), "box_counts", "boxes" (all boxes' coordinates, flat, in image order),
-        "object_counts", "objects" (likewise, five numbers per object)}``. Keys written
-        before objects existed have no ``object_counts`` and read back without objects.
+        "object_counts", "objects" (likewise, five numbers per object), "seed"}``. Keys
+        written before objects existed have no ``object_counts`` and read back without
+        objects; keys written before the seed was kept have no ``seed``.
         Floats are written as ``repr`` writes them, so they read back exactly.
         """
         flat = np.concatenate(self.boxes).reshape(-1) if self.boxes else np.empty(0)
@@ -154,6 +165,8 @@ class AnswerKey:
             "object_counts": [len(o) for o in self.objects],
             "objects": objects.tolist(),
         }
+        if self.seed is not None:
+            record["seed"] = self.seed
         return json.dumps(record, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
     @classmethod
@@ -178,6 +191,7 @@ class AnswerKey:
             boxes=boxes,
             public=np.frombuffer(public.encode("ascii"), dtype=np.uint8) == ord("1"),
             objects=objects,
+            seed=record.get("seed"),
         )
 
     def __eq__(self, other: object) -> bool:
@@ -190,6 +204,7 @@ class AnswerKey:
             and np.array_equal(self.public, other.public)
             and all(map(np.array_equal, self.boxes, other.boxes))
             and all(map(np.array_equal, self.objects, other.objects))
+            and self.seed == other.seed
         )
 
     __hash__ = None  # type: ignore[assignment]  # holds arrays
@@ -204,22 +219,23 @@ def answer_key(
         manifest: the version's manifest; its hidden test labels are read here.
         public_fraction: share of the images on the public board, in ``(0, 1]``; 1 means
             no private board. The partition rule is in the module docstring.
-        seed: the partition's seed (keep it secret while the challenge runs).
+        seed: the partition's seed (keep it secret while the challenge runs); kept in the
+            key.
         split: the split participants predict.
 
     Raises:
-        ValueError: the split is empty; one image (sha256) carries two classes; the
+        ChallengeError: the split is empty; one image (sha256) carries two classes; the
             fraction leaves a partition empty.
     """
     if isinstance(public_fraction, bool) or not 0.0 < public_fraction <= 1.0:
-        raise ValueError(f"public_fraction must be in (0, 1], got {public_fraction!r}")
+        raise ChallengeError(f"public_fraction must be in (0, 1], got {public_fraction!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
+        raise ChallengeError(f"seed must be an integer, got {seed!r}")
     seed = int(seed)
     entries = manifest.split(split)
     if not entries:
         present = ", ".join(manifest.splits) or "none"
-        raise ValueError(
+        raise ChallengeError(
             f"split {split!r} of this version has no images (splits: {present}): "
             "a challenge needs a split with the images participants predict"
         )
@@ -229,7 +245,7 @@ def answer_key(
     wnid_of = {image_id: images[image_id][0] for image_id in image_ids}
     unknown = sorted(set(wnid_of.values()) - set(manifest.classes))
     if unknown:
-        raise ValueError(f"test images of classes outside the version's classes: {unknown[:5]}")
+        raise ChallengeError(f"test images of classes outside the version's classes: {unknown[:5]}")
     labels = np.array([index[wnid_of[i]] for i in image_ids], dtype=np.int64)
     public = _partition(image_ids, labels, manifest.classes, public_fraction, seed)
     return AnswerKey(
@@ -239,6 +255,7 @@ def answer_key(
         boxes=tuple(images[i][1] for i in image_ids),
         public=public,
         objects=tuple(images[i][2] for i in image_ids),
+        seed=seed,
     )
 
 
@@ -254,7 +271,7 @@ def _collapse(
         first = wnids.setdefault(e.sha256, e.wnid)
         ids.setdefault(e.sha256, []).append(e.image_id)
         if first != e.wnid:
-            raise ValueError(
+            raise ChallengeError(
                 f"image {e.sha256} is in the split twice with different classes ({first} and "
                 f"{e.wnid}; image ids {', '.join(map(str, ids[e.sha256]))}): one image can "
                 "have one answer. Resolve the exact duplicates with `synsetlab findings "
@@ -282,6 +299,12 @@ def _collapse(
     }
 
 
+def public_count(n_images: int, public_fraction: float) -> int:
+    """How many of ``n_images`` test images score the public board: ``public_fraction *
+    n_images`` rounded with halves up (Python's ``round`` takes halves to even)."""
+    return math.floor(public_fraction * n_images + 0.5)
+
+
 def _rank(seed: int, name: str) -> bytes:
     return hashlib.sha256(f"{seed}:{name}".encode()).digest()
 
@@ -298,19 +321,19 @@ def _partition(
     sizes = np.bincount(labels, minlength=len(classes))
     quota = public_fraction * sizes
     take = np.floor(quota).astype(np.int64)
-    target = math.floor(public_fraction * n + 0.5)
+    target = public_count(n, public_fraction)
     extra = target - int(take.sum())
     if extra > 0:
         present = np.flatnonzero(sizes)
         order = sorted(present, key=lambda c: (-(quota[c] - take[c]), _rank(seed, classes[c])))
         take[order[:extra]] += 1
     if target == 0:
-        raise ValueError(
+        raise ChallengeError(
             f"public_fraction {public_fraction} of {n} images leaves the public board empty: "
             "raise it"
         )
     if target == n and public_fraction < 1:
-        raise ValueError(
+        raise ChallengeError(
             f"public_fraction {public_fraction} of {n} images leaves the private board empty: "
             "lower it, or pass 1 for a challenge without a private board"
         )

@@ -10,6 +10,7 @@ from typing import Any
 
 from synsetlab.catalog import Submission
 from synsetlab.challenge.challenges import get_challenge
+from synsetlab.challenge.errors import ChallengeError
 from synsetlab.challenge.formats import kaggle_csv
 from synsetlab.challenge.submissions import add_baseline
 from synsetlab.manifest import Manifest
@@ -44,7 +45,7 @@ def class_prior_submission(manifest: Manifest, *, split: str = "test") -> bytes:
     the version's train split, as a kaggle CSV (``ImageId,PredictionString``)."""
     counts = Counter(e.wnid for e in manifest.split("train"))
     if not counts:
-        raise ValueError("the version has no train split to take class frequencies from")
+        raise ChallengeError("the version has no train split to take class frequencies from")
     # Most frequent first; equal counts in class order, so the file is deterministic.
     top = sorted(counts, key=lambda w: (-counts[w], manifest.class_index[w]))[:5]
     image_ids = {e.sha256 for e in manifest.split(split)}

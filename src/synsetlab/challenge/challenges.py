@@ -1,14 +1,15 @@
 """Creating and finding challenges, and which of their phases is open.
 
 A challenge is bound to a frozen version: its answer key (the hidden labels and boxes of the
-version's test split, and the public/private partition) is computed once at creation and
-stored in the blob store; the database keeps only its sha256.
+version's test split, the public/private partition and the seed it was drawn with) is
+computed once at creation and stored in the blob store; the database keeps only its sha256.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
+import secrets
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -21,21 +22,36 @@ from sqlalchemy.orm import Session
 from synsetlab.blobs import BlobStore
 from synsetlab.catalog import Challenge, Phase
 from synsetlab.challenge.answers import AnswerKey, answer_key
-from synsetlab.challenge.errors import ConflictError, NotFoundError
+from synsetlab.challenge.errors import ChallengeError, ConflictError, LeakError, NotFoundError
 from synsetlab.challenge.formats import TASKS
+from synsetlab.challenge.leakage import find_leaks, leak_message
 from synsetlab.challenge.phases import PhaseSpec, as_utc
 from synsetlab.versions import load_version
 from synsetlab.workspace import Workspace
 
 PhaseState = Literal["upcoming", "open", "ended"]
+#: A challenge's URL id, matched whole (``$`` would also accept a trailing newline).
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+#: Bits of the random partition seed: far beyond guessing by recomputing partitions.
+SEED_BITS = 128
 
 
 def slugify(name: str) -> str:
     """A URL-safe id from a challenge name: ``"Shapes 2026"`` -> ``"shapes-2026"``."""
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64].rstrip("-")
     if not slug:
-        raise ValueError(f"cannot make a URL id from the name {name!r}; pass --slug")
-    return slug[:64]
+        raise ChallengeError(f"cannot make a URL id from the name {name!r}; pass --slug")
+    return slug
+
+
+def check_slug(slug: str) -> str:
+    """``slug`` if it is a valid challenge id, else :class:`ChallengeError`."""
+    if not _SLUG.fullmatch(slug):
+        raise ChallengeError(
+            f"challenge id {slug!r} must be 1-64 lowercase letters, digits or '-', starting "
+            "with a letter or digit: it is part of the challenge's URLs"
+        )
+    return slug
 
 
 def create_challenge(
@@ -46,41 +62,62 @@ def create_challenge(
     phases: Sequence[PhaseSpec],
     task: str = "classification",
     public_fraction: float = 0.3,
-    seed: int = 0,
+    seed: int | None = None,
     slug: str | None = None,
     rules: str = "",
     ladder: bool = False,
+    allow_leaks: str | None = None,
 ) -> Challenge:
     """A challenge on the test split of ``version`` (name or id prefix).
 
-    Raises ``ValueError`` for a bad task, fraction, overlapping phases, or a version whose
-    test split cannot be scored (empty, conflicting duplicates, no boxes for localization);
+    ``seed`` draws the public/private partition; by default a random secret one, kept only
+    in the answer key. A seed given here is public knowledge to whoever knows it: with the
+    published fraction they can tell which test images are public. The version's hidden
+    test images must have no copy in its labelled splits (:mod:`.leakage`), unless
+    ``allow_leaks`` gives the reason to go on, which is recorded on the challenge.
+
+    Raises :class:`ChallengeError` for a bad task, fraction, slug, overlapping phases, or a
+    version whose test split cannot be scored (empty, conflicting duplicates, no boxes for
+    localization); :class:`LeakError` for test images with copies in labelled splits;
     :class:`ConflictError` when the slug is taken. Nothing is written then.
     """
     if task not in TASKS:
-        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+        raise ChallengeError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     if not 0.0 < public_fraction <= 1.0:
-        raise ValueError(f"public fraction must be in (0, 1], got {public_fraction}")
+        raise ChallengeError(f"public fraction must be in (0, 1], got {public_fraction}")
     if not phases:
-        raise ValueError("a challenge needs at least one phase, e.g. --phase dev:START..END:5/day")
+        raise ChallengeError(
+            "a challenge needs at least one phase, e.g. --phase dev:START..END:5/day"
+        )
+    if allow_leaks is not None and not allow_leaks.strip():
+        raise ChallengeError("--allow-leaks needs a reason, recorded on the challenge")
     ordered = sorted(phases, key=lambda p: as_utc(p.starts_at))
     for before, after in itertools.pairwise(ordered):
         if as_utc(after.starts_at) < as_utc(before.ends_at):
-            raise ValueError(f"phases {before.name!r} and {after.name!r} overlap; fix their dates")
+            raise ChallengeError(
+                f"phases {before.name!r} and {after.name!r} overlap; fix their dates"
+            )
     if len({p.name for p in phases}) != len(phases):
-        raise ValueError("phase names must differ")
-    slug = slug or slugify(name)
+        raise ChallengeError("phase names must differ")
+    slug = check_slug(slug) if slug is not None else slugify(name)
     loaded = load_version(ws, version)
+    secret = seed is None
+    if secret:
+        seed = secrets.randbits(SEED_BITS)
     key = answer_key(loaded.manifest, public_fraction=public_fraction, seed=seed)
+    with ws.session() as s:
+        leaks = find_leaks(s, loaded.manifest)
+    if leaks and allow_leaks is None:
+        raise LeakError(leak_message(leaks, loaded.name), leaks)
     if ladder and task == "detection":
-        raise ValueError(
+        raise ChallengeError(
             "the Ladder needs an error per image, which mean AP has not: drop --ladder"
         )
     if task == "detection":
         has_objects = np.array([len(o) > 0 for o in key.objects])
         for partition, mask in (("public", key.public), ("private", ~key.public)):
             if mask.any() and not has_objects[mask].any():
-                raise ValueError(
+                raise ChallengeError(
                     f"no {partition} test image of version {loaded.name!r} has a box of its "
                     "classes, so its mean AP is undefined: a detection challenge needs "
                     "ground-truth boxes on both boards (or change --public-fraction)"
@@ -88,7 +125,7 @@ def create_challenge(
     if task == "localization":
         missing = sum(len(b) == 0 for b in key.boxes)
         if missing:
-            raise ValueError(
+            raise ChallengeError(
                 f"{missing} of {len(key.image_ids)} test images of version {loaded.name!r} have "
                 "no box: a localization challenge needs a box for every test image"
             )
@@ -102,11 +139,14 @@ def create_challenge(
             version_id=loaded.id,
             task=task,
             public_fraction=public_fraction,
-            seed=seed,
+            # A secret seed stays in the answer key only, which scoring alone reads.
+            seed=None if secret else seed,
             answer_key_sha256=key_sha,
             n_images=len(key.image_ids),
             rules=rules,
             ladder=ladder,
+            leaked_images=len(leaks),
+            leak_override=allow_leaks.strip() if leaks and allow_leaks else None,
         )
         s.add(challenge)
         s.flush()

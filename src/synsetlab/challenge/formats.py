@@ -74,6 +74,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from synsetlab.challenge.answers import AnswerKey
+from synsetlab.challenge.errors import ChallengeError
+from synsetlab.errors import UserError
 
 __all__ = [
     "FORMATS",
@@ -112,7 +114,7 @@ _KAGGLE_GROUPS = {
 _DEVKIT_DETECTION = "image class score xmin ymin xmax ymax"
 
 
-class SubmissionError(ValueError):
+class SubmissionError(UserError, ValueError):
     """A submission that cannot be scored; nothing of it has been scored.
 
     ``str()`` is ``"line 12: unknown class 'n999' ..."`` (or ``"image '3f2a...': ..."`` for
@@ -220,11 +222,15 @@ def parse_submission(
 
     Raises:
         SubmissionError: the first problem found, with its line.
-        ValueError: an unknown ``task`` or ``fmt`` (a caller's mistake, not the file's).
+        ChallengeError: an unknown ``fmt`` (the request's mistake, not the file's).
+        ValueError: an unknown ``task`` (a caller's bug: tasks come from the challenge).
     """
     check_task(task)
     if fmt is not None and fmt not in FORMATS:
-        raise ValueError(f"unknown submission format {fmt!r}: expected one of {FORMATS}")
+        raise ChallengeError(
+            f"unknown submission format {fmt!r}: give one of {', '.join(FORMATS)}, or none "
+            "to have it detected"
+        )
     if len(data) > max_bytes:
         most = f"{MAX_DETECTIONS} detections" if task == "detection" else f"{MAX_GUESSES} guesses"
         raise SubmissionError(

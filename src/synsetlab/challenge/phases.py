@@ -14,8 +14,11 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-_OPTION = re.compile(r"^(?:(?P<per_day>\d+)/day|(?P<key>total|concurrent|select)=(?P<value>\d+))$")
+from synsetlab.challenge.errors import ChallengeError
+
+# Matched whole (``fullmatch``): ``$`` would also accept a trailing newline.
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+_OPTION = re.compile(r"(?:(?P<per_day>\d+)/day|(?P<key>total|concurrent|select)=(?P<value>\d+))")
 
 
 @dataclass(frozen=True)
@@ -31,18 +34,22 @@ class PhaseSpec:
     select: int = 1
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
-            raise ValueError(
+        if not _NAME.fullmatch(self.name):
+            raise ChallengeError(
                 f"phase name {self.name!r} must be 1-32 lowercase letters, digits, - or _"
             )
         if as_utc(self.ends_at) <= as_utc(self.starts_at):
-            raise ValueError(f"phase {self.name!r} ends before it starts; check its dates")
+            raise ChallengeError(f"phase {self.name!r} ends before it starts; check its dates")
         for field in ("per_day", "total", "concurrent"):
             value = getattr(self, field)
             if value is not None and value < 1:
-                raise ValueError(f"phase {self.name!r}: {field} must be at least 1, got {value}")
+                raise ChallengeError(
+                    f"phase {self.name!r}: {field} must be at least 1, got {value}"
+                )
         if self.select < 1:
-            raise ValueError(f"phase {self.name!r}: select must be at least 1, got {self.select}")
+            raise ChallengeError(
+                f"phase {self.name!r}: select must be at least 1, got {self.select}"
+            )
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -56,7 +63,7 @@ def parse_phase(spec: str) -> PhaseSpec:
     """A :class:`PhaseSpec` from ``NAME:START..END[:OPTION...]`` (see the module docstring)."""
     name, sep, rest = spec.partition(":")
     if not sep or ".." not in rest:
-        raise ValueError(
+        raise ChallengeError(
             f"phase {spec!r} should read NAME:START..END[:OPTIONS], "
             "e.g. dev:2026-12-01..2027-01-15:5/day"
         )
@@ -64,12 +71,12 @@ def parse_phase(spec: str) -> PhaseSpec:
     # the window, whose ISO times may contain ':' themselves.
     tokens = rest.split(":")
     options: dict[str, int] = {}
-    while len(tokens) > 1 and _OPTION.match(tokens[-1]):
-        match = _OPTION.match(tokens.pop())
+    while len(tokens) > 1 and _OPTION.fullmatch(tokens[-1]):
+        match = _OPTION.fullmatch(tokens.pop())
         assert match is not None
         key = "per_day" if match["per_day"] else match["key"]
         if key in options:
-            raise ValueError(f"phase {spec!r} gives {key} twice")
+            raise ChallengeError(f"phase {spec!r} gives {key} twice")
         options[key] = int(match["per_day"] or match["value"])
     start_text, _, end_text = ":".join(tokens).partition("..")
     starts_at = _moment(start_text, spec, end=False)
@@ -85,8 +92,8 @@ def _moment(text: str, spec: str, *, end: bool) -> datetime:
             # A date as END means the whole day is in: the window ends at the next midnight.
             return datetime.combine(day + timedelta(days=int(end)), time(), timezone.utc)
         return as_utc(datetime.fromisoformat(text))
-    except ValueError:
-        raise ValueError(
+    except ValueError:  # datetime's own
+        raise ChallengeError(
             f"phase {spec!r}: {text!r} is not a date (YYYY-MM-DD) or ISO datetime "
             "(YYYY-MM-DDTHH:MM, UTC)"
         ) from None

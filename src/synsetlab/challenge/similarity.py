@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from synsetlab.catalog import Submission, SubmissionStatus, Team
 from synsetlab.challenge.challenges import get_challenge, load_answer_key
+from synsetlab.challenge.errors import ChallengeError
 from synsetlab.challenge.formats import parse_submission
 from synsetlab.workspace import Workspace
 
@@ -42,11 +43,11 @@ def similar_submissions(ws: Workspace, slug: str, *, threshold: float = 0.95) ->
     """Cross-team pairs of scored submissions to ``slug`` that agree on at least
     ``threshold`` of the test images, most similar first."""
     if not 0.0 < threshold <= 1.0:
-        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+        raise ChallengeError(f"threshold must be in (0, 1], got {threshold}")
     with ws.session() as s:
         challenge = get_challenge(s, slug)
         if challenge.task == "detection":
-            raise ValueError(
+            raise ChallengeError(
                 "the similarity report compares five guesses per image; detection "
                 "submissions have none"
             )

@@ -153,7 +153,8 @@ def add_baseline(ws: Workspace, slug: str, name: str, data: bytes, *, fmt: str |
 
 
 def quota(s: Session, phase: Phase, team_id: int, now: datetime) -> Quota:
-    """What ``team_id`` has used of ``phase``'s quotas at ``now``; failed ones do not count."""
+    """What ``team_id`` has used of ``phase``'s quotas at ``now``; failed ones do not count.
+    Every count, the submissions being scored included, is of this phase alone."""
     counted = (
         select(func.count())
         .select_from(Submission)
@@ -171,6 +172,7 @@ def quota(s: Session, phase: Phase, team_id: int, now: datetime) -> Quota:
             .select_from(Submission)
             .where(
                 Submission.team_id == team_id,
+                Submission.phase_id == phase.id,
                 Submission.status == SubmissionStatus.scoring,
             )
         )
@@ -185,10 +187,17 @@ def quota(s: Session, phase: Phase, team_id: int, now: datetime) -> Quota:
     )
 
 
-def select_final(ws: Workspace, who: Member, slug: str, submission_ids: list[int]) -> None:
+def select_final(
+    ws: Workspace, who: Member, slug: str, submission_ids: list[int], *, now: datetime | None = None
+) -> None:
     """Choose the team's submissions for the private ranking of their phase (replacing an
-    earlier choice), while that phase is open."""
-    now = utcnow()
+    earlier choice), while that phase is open. No ids clear the choice in the open phase:
+    the team's best public submissions then stand for it.
+
+    Another team's submission is refused exactly as a missing one (:class:`NotFoundError`),
+    so ids cannot be probed for which exist.
+    """
+    now = as_utc(now) if now else utcnow()
     if who.team_id is None:
         raise ForbiddenError("only a team's members select its submissions")
     with ws.session() as s:
@@ -196,22 +205,26 @@ def select_final(ws: Workspace, who: Member, slug: str, submission_ids: list[int
         rows = list(
             s.scalars(
                 select(Submission).where(
-                    Submission.id.in_(submission_ids), Submission.challenge_id == challenge.id
+                    Submission.id.in_(submission_ids),
+                    Submission.challenge_id == challenge.id,
+                    Submission.team_id == who.team_id,
                 )
             )
         )
         found = {r.id for r in rows}
         if missing := [i for i in submission_ids if i not in found]:
-            raise NotFoundError(f"no submission {missing[0]} in challenge {slug!r}")
-        if any(r.team_id != who.team_id for r in rows):
-            raise ForbiddenError("you can only select your own team's submissions")
+            raise NotFoundError(
+                f"your team has no submission {missing[0]} in challenge {slug!r}; "
+                "see your submissions for their ids"
+            )
         if any(r.status is not SubmissionStatus.scored for r in rows):
             raise ForbiddenError("only scored submissions can be selected")
         phases = {r.phase_id for r in rows}
-        if len(phases) != 1:
+        if len(phases) > 1:
             raise ForbiddenError("select submissions of one phase at a time")
-        phase = s.get(Phase, phases.pop())
-        assert phase is not None
+        phase = s.get(Phase, phases.pop()) if phases else open_phase(challenge, now)
+        if phase is None:
+            raise PhaseClosedError(_closed_message(challenge, now))
         if phase_state(phase, now) != "open":
             raise PhaseClosedError(f"phase {phase.name!r} is not open: its selection is final")
         if len(rows) > phase.select:

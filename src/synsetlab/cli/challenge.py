@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from synsetlab.cli.context import console, current_workspace, user_errors
@@ -33,7 +34,10 @@ def _password(prompt: bool, stdin: bool) -> str:
     if os.environ.get("SYNSETLAB_PASSWORD"):
         return os.environ["SYNSETLAB_PASSWORD"]
     if not prompt:
-        raise ValueError("no password: pass --password-stdin or set $SYNSETLAB_PASSWORD")
+        raise typer.BadParameter(
+            "no password: pass --password-stdin or set $SYNSETLAB_PASSWORD",
+            param_hint="--password-stdin",
+        )
     return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
@@ -72,6 +76,10 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 by default, which lets anyone on
+        # the host rotate addresses past the rate limits; the app believes only the
+        # proxies the organiser lists (SYNSETLAB_SERVER__TRUSTED_PROXIES).
+        proxy_headers=False,
     )
 
 
@@ -91,40 +99,73 @@ def create(
     public_fraction: float = typer.Option(
         0.3, help="Share of test images on the public board; the rest score the private one."
     ),
-    seed: int = typer.Option(0, help="Seed of the public/private partition."),
+    seed: int | None = typer.Option(
+        None,
+        help="Seed of the public/private partition. Default: a random secret one, kept with "
+        "the answer key. A seed you give is public knowledge to whoever sees it: with the "
+        "published fraction it tells which test images are public.",
+    ),
     slug: str | None = typer.Option(None, help="URL id (default: from the name)."),
     rules: Path | None = typer.Option(None, help="A text file with the rules to show."),
     ladder: bool = typer.Option(False, help="Public board in Ladder mode (Blum & Hardt 2015)."),
+    allow_leaks: str | None = typer.Option(
+        None,
+        "--allow-leaks",
+        metavar="REASON",
+        help="Create the challenge although hidden test images have copies in the version's "
+        "labelled splits; the reason is recorded on the challenge.",
+    ),
 ) -> None:
     """Create a challenge on a version's hidden test split.
+
+    Refused, with the list, when a test image has a copy in a labelled split (the same
+    sha256, or a near duplicate that `curate duplicates` found), unless --allow-leaks.
 
     Example: synsetlab challenge create v1 --name "Shapes 2026"
     --phase dev:2026-12-01..2027-01-15:5/day
     """
+    from synsetlab.challenge.answers import public_count
     from synsetlab.challenge.challenges import create_challenge
+    from synsetlab.challenge.errors import LeakError
     from synsetlab.challenge.phases import parse_phase
 
     with user_errors():
         specs = [parse_phase(p) for p in phase]
         ws = current_workspace()
-        c = create_challenge(
-            ws,
-            version,
-            name=name,
-            phases=specs,
-            task=task,
-            public_fraction=public_fraction,
-            seed=seed,
-            slug=slug,
-            rules=rules.read_text(encoding="utf-8") if rules else "",
-            ladder=ladder,
-        )
-        ws.close()
+        try:
+            c = create_challenge(
+                ws,
+                version,
+                name=name,
+                phases=specs,
+                task=task,
+                public_fraction=public_fraction,
+                seed=seed,
+                slug=slug,
+                rules=rules.read_text(encoding="utf-8") if rules else "",
+                ladder=ladder,
+                allow_leaks=allow_leaks,
+            )
+        except LeakError as e:
+            console.print(_leak_table(e.leaks))
+            raise
+        finally:
+            ws.close()
     console.print(
         f"challenge [bold]{c.slug}[/bold]: {c.task} on {c.n_images} test images, "
-        f"{len(c.phases)} phase(s); {round(c.public_fraction * c.n_images)} images score "
+        f"{len(c.phases)} phase(s); {public_count(c.n_images, c.public_fraction)} images score "
         "the public board"
     )
+    if seed is not None:
+        console.print(
+            f"[yellow]warning:[/yellow] seed {seed} is public knowledge: whoever knows it can "
+            "tell which test images are public. Leave --seed out for a secret one."
+        )
+    if c.leak_override:
+        console.print(
+            f"[yellow]warning:[/yellow] {c.leaked_images} hidden test images have a copy in a "
+            f"labelled split; allowed and recorded on the challenge: {escape(c.leak_override)}"
+        )
 
 
 @app.command("list")
@@ -139,11 +180,12 @@ def list_() -> None:
     with user_errors():
         ws = current_workspace()
         now = utcnow()
-        table = Table("challenge", "name", "task", "images", "phases")
+        table = Table("challenge", "name", "task", "images", "phases", "leaks allowed")
         with ws.session() as s:
             for c in list_challenges(s):
                 phases = ", ".join(f"{p.name} ({phase_state(p, now)})" for p in c.phases)
-                table.add_row(c.slug, c.name, c.task, str(c.n_images), phases)
+                leaks = f"{c.leaked_images}: {c.leak_override}" if c.leak_override else ""
+                table.add_row(c.slug, c.name, c.task, str(c.n_images), phases, escape(leaks))
         ws.close()
     console.print(table)
 
@@ -275,7 +317,9 @@ def submit(
 
     with user_errors():
         if not token:
-            raise ValueError("no API token: pass --token or set $SYNSETLAB_TOKEN")
+            raise typer.BadParameter(
+                "no API token: pass --token or set $SYNSETLAB_TOKEN", param_hint="--token"
+            )
         sub = ChallengeClient(server, token).submit(challenge, file, fmt=format)
     _print_submission(sub["id"], sub["status"], sub["scores"], sub["error"])
 
@@ -318,6 +362,15 @@ def board_table(board: dict) -> Table:
         rank = "-" if e["baseline"] else f"{e['rank']}{' ≈' if e['tied'] else ''}"
         name = f"{e['name']} (baseline)" if e["baseline"] else e["name"]
         table.add_row(rank, name, f"{e['score']:.4f}", f"{e['low']:.4f}-{e['high']:.4f}")
+    return table
+
+
+def _leak_table(leaks) -> Table:
+    """The leaking test images and a copy of each (catalog image ids), for the organiser."""
+    table = Table("test image", "copy", "in split", "kind", title="test images with a copy")
+    for leak in leaks:
+        kind = "exact (same sha256)" if leak.kind == "exact" else "near (curate duplicates)"
+        table.add_row(str(leak.test_image), str(leak.other_image), leak.other_split, kind)
     return table
 
 

@@ -1,8 +1,9 @@
 """The FastAPI application: the JSON API under /api, server-side pages everywhere else.
 
-``create_app(workspace)`` is all a test or ``synsetlab serve`` needs. Errors of the challenge
-rules map to HTTP statuses in one place (:data:`STATUS`), as JSON for the API and as a page
-for the browser.
+``create_app(workspace)`` is all a test or ``synsetlab serve`` needs. User errors
+(:class:`~synsetlab.errors.UserError`) map to 4xx statuses in one place (:data:`STATUS`), with
+their message, as JSON for the API and as a page for the browser. Any other exception is a
+bug: it answers 500 without its message, and the server logs its traceback.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from synsetlab import __version__
+from synsetlab.challenge.accounts import SESSION_LIFETIME
 from synsetlab.challenge.errors import (
     ChallengeError,
     ConflictError,
@@ -31,9 +34,10 @@ from synsetlab.challenge.errors import (
 )
 from synsetlab.challenge.formats import SubmissionError
 from synsetlab.challenge.submissions import rescore_interrupted
+from synsetlab.errors import UserError
 from synsetlab.server.api import router as api_router
 from synsetlab.server.deps import LoginRequired
-from synsetlab.server.pages import render_error
+from synsetlab.server.pages import render_bug, render_error
 from synsetlab.server.pages import router as pages_router
 from synsetlab.server.security import SECURITY_HEADERS, CsrfError, RateLimitedError, RateLimits
 from synsetlab.workspace import Workspace
@@ -42,7 +46,7 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 SESSION_COOKIE = "synsetlab_session"
 
-#: HTTP status of each refusal (most specific class first).
+#: HTTP status of each refusal (most specific class first); anything else is a bug (500).
 STATUS: tuple[tuple[type[Exception], int], ...] = (
     (SubmissionError, 422),
     (UnauthorizedError, 401),
@@ -54,7 +58,7 @@ STATUS: tuple[tuple[type[Exception], int], ...] = (
     (QuotaExceededError, 429),
     (RateLimitedError, 429),
     (ChallengeError, 400),
-    (ValueError, 400),
+    (UserError, 400),
 )
 
 
@@ -81,16 +85,24 @@ def create_app(ws: Workspace) -> FastAPI:
         SessionMiddleware,
         secret_key=secret,
         session_cookie=SESSION_COOKIE,
+        max_age=int(SESSION_LIFETIME.total_seconds()),
         same_site="lax",
         https_only=not settings.development,
     )
     app.middleware("http")(_security_headers)
+    if settings.trusted_proxies:
+        # Added last, so outermost: the client address is settled before anything reads it.
+        # `synsetlab serve` turns uvicorn's own proxy handling off, which believes
+        # X-Forwarded-For from 127.0.0.1 by default.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api_router)
     app.include_router(pages_router)
     for exc_type, _ in STATUS:
         app.add_exception_handler(exc_type, _refusal)
     app.add_exception_handler(LoginRequired, _to_login)
+    # Starlette calls this for any other exception, then raises it on to the server's log.
+    app.add_exception_handler(Exception, _bug)
     return app
 
 
@@ -138,6 +150,17 @@ async def _refusal(request: Request, exc: Exception) -> Response:
             body["line"] = exc.line
         return JSONResponse(body, status_code=code, headers=headers)
     return render_error(request, code, str(exc), headers=headers)
+
+
+#: What a client is told of a bug: never the exception's own message, which may show
+#: internals (paths, SQL, array shapes) and is no use to the user.
+BUG_MESSAGE = "internal error: a bug in the server, not in your request; it has been logged"
+
+
+async def _bug(request: Request, exc: Exception) -> Response:
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"detail": BUG_MESSAGE}, status_code=500)
+    return render_bug(request, BUG_MESSAGE)
 
 
 async def _to_login(request: Request, exc: Exception) -> Response:

@@ -1,7 +1,9 @@
 """Dependencies shared by routes: the workspace, who is asking, and the guards.
 
 The JSON API knows callers only by ``Authorization: Bearer <token>``; pages only by the
-signed session cookie. Keeping the two apart is what keeps the API out of reach of CSRF.
+signed session cookie, which carries the id of a session kept in the database (so that
+logging out ends it on the server). Keeping the two apart is what keeps the API out of reach
+of CSRF.
 """
 
 from __future__ import annotations
@@ -11,15 +13,15 @@ from typing import Annotated
 from fastapi import Depends, Request, UploadFile
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from synsetlab.catalog import User
-from synsetlab.challenge.accounts import Member, member, user_for_token
+from synsetlab.challenge.accounts import Member, member, session_user, user_for_token
 from synsetlab.challenge.errors import ForbiddenError, UnauthorizedError
 from synsetlab.challenge.submissions import MAX_SUBMISSION_BYTES
 from synsetlab.server.security import RateLimits, check_csrf
 from synsetlab.workspace import Workspace
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `synsetlab team register`")
-SESSION_USER = "user_id"
+#: The cookie's key for the web session id (:func:`synsetlab.challenge.accounts.start_session`).
+SESSION_ID = "session_id"
 
 
 class LoginRequired(Exception):  # noqa: N818 - a redirect, not an error
@@ -62,12 +64,12 @@ def optional_api_member(
 
 
 def page_member_optional(request: Request, ws: WorkspaceDep) -> Member | None:
-    user_id = request.session.get(SESSION_USER)
-    if user_id is None:
+    session_id = request.session.get(SESSION_ID)
+    if not isinstance(session_id, str):
         return None
     with ws.session() as s:
-        user = s.get(User, user_id)
-        if user is None:  # deleted since: forget the stale session
+        user = session_user(s, session_id)
+        if user is None:  # logged out, expired, or the user deleted: forget the cookie
             request.session.clear()
             return None
         return member(s, user)

@@ -29,7 +29,7 @@ from synsetlab.challenge.submissions import (
     team_submissions,
 )
 from synsetlab.server.deps import (
-    SESSION_USER,
+    SESSION_ID,
     Csrf,
     LimitsDep,
     OptionalPageMember,
@@ -68,6 +68,14 @@ def render_error(request: Request, code: int, message: str, headers=None) -> Res
     response = page(request, "error.html", status_code=code, code=code, message=message)
     response.headers.update(headers or {})
     return response
+
+
+def render_bug(request: Request, message: str) -> Response:
+    """The 500 page. Rendered outside the session middleware, so it reads no session."""
+    context = {"who": None, "csrf_field": CSRF_FIELD, "csrf_token": "", "flash": None}
+    return templates.TemplateResponse(
+        request, "error.html", {**context, "code": 500, "message": message}, status_code=500
+    )
 
 
 def redirect(request: Request, url: str, flash: str | None = None) -> RedirectResponse:
@@ -109,10 +117,9 @@ def register(
 ) -> Response:
     limits.hit("login", request)
     with ws.session() as s:
-        row = accounts.create_user(s, user, password)
-        user_id = row.id
+        session_id = accounts.start_session(s, accounts.create_user(s, user, password))
     request.session.clear()  # a fresh session (and CSRF token) for the new login
-    request.session[SESSION_USER] = user_id
+    request.session[SESSION_ID] = session_id
     return redirect(request, "/team", f"Welcome, {user}. Create a team or ask to join one.")
 
 
@@ -132,14 +139,22 @@ def login(
 ) -> Response:
     limits.hit("login", request)
     with ws.session() as s:
-        user_id = accounts.authenticate(s, user, password).id
+        session_id = accounts.start_session(s, accounts.authenticate(s, user, password))
+        previous = request.session.get(SESSION_ID)
+        if previous:  # logging in again, maybe as someone else: the old session ends
+            accounts.end_session(s, previous)
     request.session.clear()
-    request.session[SESSION_USER] = user_id
+    request.session[SESSION_ID] = session_id
     return redirect(request, _local(next))
 
 
 @router.post("/logout", dependencies=[Csrf])
-def logout(request: Request) -> Response:
+def logout(request: Request, ws: WorkspaceDep) -> Response:
+    """End the session on the server: a copy of the cookie stops working too."""
+    session_id = request.session.get(SESSION_ID)
+    if session_id:
+        with ws.session() as s:
+            accounts.end_session(s, session_id)
     request.session.clear()
     return redirect(request, "/", "Logged out.")
 
@@ -331,4 +346,4 @@ def admin_approve(
     return redirect(request, "/admin", f"Team {name} approved.")
 
 
-__all__ = ["render_error", "router", "templates"]
+__all__ = ["render_bug", "render_error", "router", "templates"]

@@ -17,6 +17,7 @@ from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from synsetlab.errors import UserError
 from synsetlab.settings import ServerSettings
 
 CSRF_FIELD = "csrf_token"
@@ -34,11 +35,11 @@ SECURITY_HEADERS = {
 }
 
 
-class CsrfError(Exception):
+class CsrfError(UserError):
     """A form came without the session's CSRF token."""
 
 
-class RateLimitedError(Exception):
+class RateLimitedError(UserError):
     def __init__(self, what: str, retry_after: int) -> None:
         super().__init__(f"too many {what} requests from your address; retry in {retry_after} s")
         self.retry_after = retry_after
@@ -63,7 +64,10 @@ async def check_csrf(request: Request) -> None:
 
 class RateLimits:
     """Moving-window limits per client address, in process memory (one uvicorn process;
-    behind several, put the limits in the proxy or use a shared ``limits`` storage)."""
+    behind several, put the limits in the proxy or use a shared ``limits`` storage).
+
+    The address is the one that connects, or the one a listed proxy forwards
+    (``[server] trusted_proxies``): a header from anyone else changes nothing."""
 
     def __init__(self, settings: ServerSettings) -> None:
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
