@@ -223,6 +223,7 @@ class _Pass:
         self.estimate = a.counts - 1 if b is None else np.zeros(len(a.unique), dtype=np.int64)
         self.banded = np.zeros(len(a.unique), dtype=bool)
         self.count = np.zeros(len(a.unique), dtype=np.int64)
+        self.key_b = np.zeros(0, dtype=np.uint64)  # the other side's substrings, per pass
         self.found = _Nearest(limits.k, limits.chunk_pairs, self_join=self.self_join)
 
     def crowded(self) -> np.ndarray:
@@ -237,12 +238,15 @@ class _Pass:
             bits = min(len(range(c, 64, m)), MAX_SUBSTRING_BITS)
             key_a = _substring(self.a.unique, c, m, bits)
             if symmetric:  # one set of variants: every pair of a run
+                self.key_b = key_a
                 entries = _entries(key_a, None, bits, rho_a, rho_b)
             else:
-                key_b = _substring(self.other.unique, c, m, bits)
-                entries = _entries(key_a, key_b, bits, rho_a, rho_b)
+                self.key_b = _substring(self.other.unique, c, m, bits)
+                entries = _entries(key_a, self.key_b, bits, rho_a, rho_b)
             if not len(entries):
                 continue
+            if symmetric:
+                entries = _owners_first(entries, key_a)
             starts, ends = _run_bounds(entries)
             index = (entries & _ID_MASK).astype(np.int64)
             is_b = ((entries >> _ID_BITS) & np.uint64(1)).astype(bool)
@@ -255,7 +259,8 @@ class _Pass:
                 self._long_run(index[starts[r] : ends[r]], is_b[starts[r] : ends[r]],
                                key_a, key, symmetric)  # fmt: skip
             run_key = entries >> np.uint64(33)
-            for left, right in _short_run_pairs(starts[~long], ends[~long], is_b, symmetric,
+            partners = _first_partners(run_key, key_a[index]) if symmetric else None
+            for left, right in _short_run_pairs(starts[~long], ends[~long], is_b, partners,
                                                 self.limits.chunk_pairs):  # fmt: skip
                 self._check(index[left], index[right], key_a, run_key[left])
             self.estimate = np.maximum(self.estimate, self.count)
@@ -263,10 +268,16 @@ class _Pass:
     def _check(
         self, i: np.ndarray, j: np.ndarray, key_a: np.ndarray, run_key: np.ndarray | np.uint64
     ) -> None:
+        # Hashes with equal substrings share the runs of all their variants (22 at 21 bits
+        # and one flip): keep their pair in the run of the substring itself only. In crowded
+        # data most candidates are such repeats.
+        run_key = np.broadcast_to(run_key, i.shape)
+        same = key_a[i] == self.key_b[j]
+        keep = ~same | (key_a[i] == run_key)
+        i, j, run_key = i[keep], j[keep], run_key[keep]
         d = popcount64(self.a.unique[i] ^ self.other.unique[j])
         close = d <= self.radius
-        i, j, d = i[close], j[close], d[close]
-        run_key = run_key[close] if isinstance(run_key, np.ndarray) else run_key
+        i, j, d, run_key = i[close], j[close], d[close], run_key[close]
         self.found.add(i, j, d)
         n = len(self.a.unique)
         own = (key_a[i] == run_key) & (i != j)
@@ -341,37 +352,67 @@ def _run_bounds(entries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, np.append(starts[1:], len(key))
 
 
+def _owners_first(entries: np.ndarray, key_a: np.ndarray) -> np.ndarray:
+    """Sorted ``entries`` reordered inside each run: first the hashes whose own substring is
+    the run's key (its owners), then the others grouped by their substring."""
+    run_key = entries >> np.uint64(33)
+    own_key = key_a[(entries & _ID_MASK).astype(np.int64)]
+    group = np.where(own_key == run_key, np.uint64(0), own_key + np.uint64(1))
+    return entries[np.lexsort((group, run_key))]
+
+
+def _first_partners(run_key: np.ndarray, own_key: np.ndarray) -> np.ndarray:
+    """Per entry of :func:`_owners_first` order, the first later entry of its run to pair
+    with: the next one for an owner, the first past its group for the others.
+
+    Hashes with one substring ``k`` meet in the run of each variant of ``k``; they are paired
+    in the run of ``k`` itself only (where they are owners), instead of 22 times.
+    """
+    n = len(run_key)
+    is_owner = own_key == run_key
+    new_group = np.ones(n, dtype=bool)
+    new_group[1:] = (run_key[1:] != run_key[:-1]) | (own_key[1:] != own_key[:-1])
+    starts = np.flatnonzero(new_group)
+    group_end = np.repeat(np.append(starts[1:], n), np.diff(np.append(starts, n)))
+    return np.where(is_owner, np.arange(n) + 1, group_end)
+
+
 def _short_run_pairs(
     starts: np.ndarray,
     ends: np.ndarray,
     is_b: np.ndarray,
-    symmetric: bool,
+    partners: np.ndarray | None,
     chunk: int,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Positions of every pair of the runs (``a``-entry, ``b``-entry; or any two entries,
-    ``symmetric``), about ``chunk`` pairs at a time, vectorised."""
+    """Positions of the pairs of the runs, about ``chunk`` pairs at a time, vectorised:
+    each ``a``-entry with each ``b``-entry; or (given ``partners``, a self-join) each entry
+    with the later entries of its run from ``partners[entry]`` on."""
     if not len(starts):
         return
     length = ends - starts
-    n_b = length if symmetric else np.add.reduceat(is_b.astype(np.int64), starts)[: len(starts)]
-    n_a = length - (0 if symmetric else n_b)
-    work = length * (length - 1) // 2 if symmetric else n_a * n_b
+    if partners is not None:
+        run_end = np.repeat(ends, length)
+        pos = _repeat_ranges(starts, length)
+        later = run_end - partners[pos]
+        work = np.add.reduceat(later, np.cumsum(length) - length) if len(later) else later
+    else:
+        n_b = np.add.reduceat(is_b.astype(np.int64), starts)[: len(starts)]
+        n_a = length - n_b
+        work = n_a * n_b
     chunk_of = (np.cumsum(work) - 1) // chunk
     bounds = [*np.flatnonzero(np.diff(chunk_of, prepend=-1)).tolist(), len(starts)]
+    offset = np.concatenate([[0], np.cumsum(length)])  # runs' first entry in pos
     for lo, hi in pairwise(bounds):
-        s, na, nb = starts[lo:hi], n_a[lo:hi], n_b[lo:hi]
-        if symmetric:  # entry at position p with each later entry of its run
-            pos = _repeat_ranges(s, length[lo:hi])
-            later = np.repeat(ends[lo:hi], length[lo:hi]) - pos - 1
-            left = np.repeat(pos, later)
-            right = _repeat_ranges(pos + 1, later)
+        if partners is not None:
+            p = pos[offset[lo] : offset[hi]]
+            count = later[offset[lo] : offset[hi]]
+            yield np.repeat(p, count), _repeat_ranges(partners[p], count)
         else:  # in a run, a-entries sort before b-entries
+            s, na, nb = starts[lo:hi], n_a[lo:hi], n_b[lo:hi]
             counts = na * nb
             run = np.repeat(np.arange(len(s)), counts)
             k = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-            left = s[run] + k // nb[run]
-            right = s[run] + na[run] + k % nb[run]
-        yield left, right
+            yield s[run] + k // nb[run], s[run] + na[run] + k % nb[run]
 
 
 class _Nearest:
@@ -413,8 +454,10 @@ class _Nearest:
         # Each row is a candidate of both its ends (a self-join) or of its a-end.
         ends = [(0, 1), (1, 0)] if self.self_join else [(0, 1)]
         kept = np.zeros(len(rows), dtype=bool)
-        for own, other in ends:
-            order = np.lexsort((rows[:, other], rows[:, 2], rows[:, own]))
+        for own, _ in ends:
+            # Rows are sorted by (i, j): a stable sort on (owner, distance) orders ties by
+            # the other end (lexsort on three keys cost 3x more).
+            order = np.argsort(rows[:, own] * 128 + rows[:, 2], kind="stable")
             owner = rows[order, own]
             starts = np.flatnonzero(np.insert(owner[1:] != owner[:-1], 0, True))
             rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.append(starts, len(order))))
