@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shlex
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import onnx
@@ -23,6 +28,12 @@ from tests.tiny_version import picture
 runner = CliRunner(env={"COLUMNS": "200"})
 #: A quarter-width model at 32 px, so that each command takes seconds.
 SMALL = "--set 'model_kwargs={channels: [8, 16, 32, 64], stem_width: 8}' --set data.image_size=32"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each run takes OMP_NUM_THREADS for its torch threads: one, beside the other tests."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
 
 
 def run(line: str, *, code: int = 0) -> str:
@@ -185,3 +196,44 @@ def test_finetune_resumes_its_own_run(version: Path, monkeypatch: pytest.MonkeyP
     assert "done: 2 epochs" in out
     resumed = load_checkpoint(version / "runs" / "ft" / "last.pt")
     assert resumed["config"]["finetune"] == "linear" and resumed["epoch"] == 2
+
+
+def test_ctrl_c_saves_a_checkpoint_and_prints_how_to_resume(
+    version: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C as a terminal sends it: SIGINT to the whole process group, loader workers
+    included, while the first epoch is under way."""
+    monkeypatch.chdir(version)
+    out = version / "runs" / "sigint"
+    # save_every_steps=1: last.pt shows that steps are under way.
+    line = (f"synsetlab train v1 --recipe tiny-cpu --out runs/sigint --epochs 300 --workers 2 "
+            f"--batch-size 8 --set save_every_steps=1 {SMALL}")  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+    env.pop("SYNSETLAB_WORKSPACE", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", *shlex.split(line)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "last.pt").exists() and process.poll() is None:
+            assert time.monotonic() < deadline, "the run did not start"
+            time.sleep(0.05)
+        assert process.poll() is None, process.communicate()[0]
+        os.killpg(process.pid, signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130, output
+    assert "interrupted; resume with: synsetlab train v1 --resume runs/sigint/last.pt" in output
+    assert "Traceback" not in output
+    saved = load_checkpoint(out / "last.pt")
+    assert saved["epoch"] == 0 and saved["global_step"] >= 1  # mid-epoch
+    assert saved["epoch_partial"]["loss_steps"] == saved["epoch_step"]
+    # The printed command, with a step budget so that it ends soon.
+    resumed = run(f"synsetlab train v1 --resume runs/sigint/last.pt --max-steps "
+                  f"{saved['global_step'] + 2}")  # fmt: skip
+    assert "stopped at the step budget" in resumed
+    assert load_checkpoint(out / "last.pt")["global_step"] == saved["global_step"] + 2

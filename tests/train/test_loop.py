@@ -65,16 +65,16 @@ def test_sync_bn_across_cpu_processes_is_refused_before_training(tiny: TinyVersi
 def test_bfloat16_on_a_gpu_without_it_is_refused_before_training(
     tiny: TinyVersion, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A pre-Ampere GPU (V100, T4) has no bfloat16: the shipped recipes' autocast must say what
-    to do instead of failing inside the first step. The GPU is stood in for: the check comes
-    before anything touches the device."""
+    """A GPU without bfloat16 at all: autocast asked for explicitly (``amp: auto`` would not
+    choose it there) must say what to do instead of failing inside the first step. The GPU is
+    stood in for: the check comes before anything touches the device."""
     from synsetlab.train.distributed import World
     from synsetlab.train.setup import build_parts
 
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *args: "Tesla V100")
-    config = resolve_config("tiny-cpu", SMALL)
-    assert config.amp and config.amp_dtype == "bfloat16"
+    config = resolve_config("tiny-cpu", {**SMALL, "amp": True})
+    assert config.amp is True and config.amp_dtype == "bfloat16"
     with pytest.raises(TrainingError, match=r"Tesla V100 has no bfloat16: use --set amp_dtype="):
         build_parts(config, tiny.manifest, tiny.blobs, torch.device("cuda"), World())
 

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import torch
+from torch import nn
 
+from synsetlab.data import DeviceNormalize
+from synsetlab.train import run as run_module
 from synsetlab.train.checkpoint import load_checkpoint, load_moments
-from synsetlab.train.config import resolve_config
-from synsetlab.train.loop import TrainingError
-from synsetlab.train.run import train
+from synsetlab.train.config import TrainConfig, resolve_config
+from synsetlab.train.history import read_history
+from synsetlab.train.interrupt import TrainingInterrupted
+from synsetlab.train.loop import SilentReporter, TrainingError
+from synsetlab.train.run import TrainResult, train
 from tests.tiny_version import SMALL, TinyVersion
 
 #: Every source of randomness on: augmentation, mixup/cutmix, erasing, dropout, EMA.
@@ -40,6 +50,44 @@ def _assert_identical(a: Path, b: Path) -> None:
     assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
 
 
+def _assert_same_history(straight: TrainResult, run: Path) -> None:
+    """The interrupted run's whole record, in its checkpoint and in metrics.jsonl, is the
+    straight run's: every epoch once, the same losses, learning rates and validation
+    figures to the bit; a throughput for every epoch (timings differ)."""
+    logged = read_history(run / "metrics.jsonl")
+    assert logged == load_checkpoint(run / "last.pt")["history"]
+    assert [r["epoch"] for r in logged] == [r["epoch"] for r in straight.history]
+    for want, got in zip(straight.history, logged, strict=True):
+        assert got.keys() == want.keys()
+        assert got["images_per_s"] is not None and got["images_per_s"] > 0
+        same = {k: v for k, v in want.items() if k != "images_per_s"}
+        assert {k: got[k] for k in same} == same, f"epoch {want['epoch']}"
+
+
+class _SignalAt(SilentReporter):
+    """Sends this process ``signum`` during its ``at``-th step, as Ctrl-C or a scheduler's
+    SIGTERM would."""
+
+    def __init__(self, at: int, signum: int = signal.SIGINT) -> None:
+        self.at, self.signum, self.steps = at, signum, 0
+
+    def step(self, images: int, loss: float, lr: float) -> None:
+        self.steps += 1
+        if self.steps == self.at:
+            os.kill(os.getpid(), self.signum)
+
+
+def _straight(tiny: TinyVersion, out: Path, values: dict[str, Any] = BUSY) -> TrainResult:
+    config = resolve_config("tiny-cpu", values)
+    return train(tiny.manifest, tiny.blobs, config, out, version_id=tiny.version_id)
+
+
+def _resume(tiny: TinyVersion, run: Path, checkpoint: Path, **values: Any) -> TrainResult:
+    config = resolve_config(None, values, resume=checkpoint)
+    return train(tiny.manifest, tiny.blobs, config, run, version_id=tiny.version_id,
+                 resume=checkpoint)  # fmt: skip
+
+
 # Mid-epoch (4 steps an epoch) with two loader processes in the interrupted run, then at an
 # epoch end: neither the stop nor the workers may change a bit.
 @pytest.mark.parametrize(("stop_at", "workers"), [(5, 2), (8, 0)])
@@ -60,7 +108,102 @@ def test_resume_continues_exactly(
     )  # fmt: skip
     assert rest.global_step == 12 and rest.epochs_done == 3
     _assert_identical(tmp_path / "a" / "last.pt", tmp_path / "b" / "last.pt")
-    assert [r["epoch"] for r in rest.history] == [1, 2, 3]
+    _assert_same_history(straight, tmp_path / "b")
+
+
+# A signal mid-epoch, and on an epoch's last step: that checkpoint holds every step of the
+# epoch but not its record or validation, which the resume must produce, not an empty epoch.
+@pytest.mark.parametrize(
+    ("at", "signum"), [(6, signal.SIGINT), (4, signal.SIGINT), (7, signal.SIGTERM)]
+)
+def test_a_signal_saves_a_checkpoint_that_resumes_exactly(
+    tiny: TinyVersion, tmp_path: Path, at: int, signum: int
+) -> None:
+    straight = _straight(tiny, tmp_path / "a")
+    config = resolve_config("tiny-cpu", BUSY)
+    with pytest.raises(TrainingInterrupted) as stopped:
+        train(tiny.manifest, tiny.blobs, config, tmp_path / "b", version_id=tiny.version_id,
+              reporter=_SignalAt(at, signum))  # fmt: skip
+    last = tmp_path / "b" / "last.pt"
+    assert stopped.value.checkpoint == last and stopped.value.exit_code == 128 + signum
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    saved = load_checkpoint(last)
+    assert saved["global_step"] == at  # the step under way was finished, then saved
+    assert (saved["epoch"], saved["epoch_step"]) == ((at - 1) // 4, (at - 1) % 4 + 1)
+    assert saved["epoch_partial"]["loss_steps"] == saved["epoch_step"]
+    rest = _resume(tiny, tmp_path / "b", last)
+    assert rest.global_step == 12 and rest.epochs_done == 3
+    _assert_identical(tmp_path / "a" / "last.pt", last)
+    _assert_same_history(straight, tmp_path / "b")
+
+
+def test_a_crash_after_a_step_checkpoint_on_the_epochs_last_step(
+    tiny: TinyVersion, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """save_every_steps dividing the epoch writes last.pt on its last step; a crash before
+    the end-of-epoch save (here in the first validation) leaves that checkpoint."""
+    values = {**BUSY, "save_every_steps": 4}  # 4 steps an epoch
+    straight = _straight(tiny, tmp_path / "a", values)
+    validate = run_module._validate
+
+    def crash_once(*args: Any) -> dict[str, Any]:
+        monkeypatch.setattr(run_module, "_validate", validate)
+        raise RuntimeError("the machine went down")
+
+    monkeypatch.setattr(run_module, "_validate", crash_once)
+    with pytest.raises(RuntimeError, match="went down"):
+        _straight(tiny, tmp_path / "b", values)
+    last = tmp_path / "b" / "last.pt"
+    saved = load_checkpoint(last)
+    assert (saved["epoch"], saved["epoch_step"], saved["history"]) == (0, 4, [])
+    _resume(tiny, tmp_path / "b", last)
+    _assert_same_history(straight, tmp_path / "b")
+
+
+def test_resuming_from_an_earlier_checkpoint_rewrites_the_history(
+    tiny: TinyVersion, tmp_path: Path
+) -> None:
+    straight = _straight(tiny, tmp_path / "a")
+    run, last, early = tmp_path / "b", tmp_path / "b" / "last.pt", tmp_path / "b" / "early.pt"
+    _straight(tiny, run, {**BUSY, "max_steps": 4})  # one epoch
+    shutil.copyfile(last, early)
+    _resume(tiny, run, last)  # to the end: epochs 1, 2, 3
+    # Back to epoch 1, and a step budget ends the resumed run after epoch 2: the file says
+    # what that run's checkpoint says, not [1, 2, 3, 2].
+    again = _resume(tiny, run, early, max_steps=8)
+    assert [r["epoch"] for r in read_history(run / "metrics.jsonl")] == [1, 2]
+    assert [r["epoch"] for r in again.history] == [1, 2]
+    _resume(tiny, run, last)
+    _assert_same_history(straight, run)
+
+
+def test_validation_autocasts_to_the_configured_dtype() -> None:
+    """float16 runs validated in bfloat16."""
+    seen: list[torch.dtype] = []
+
+    class Probe(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(3 * 4 * 4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.fc(x.flatten(1))
+            seen.append(y.dtype)
+            return y
+
+    images = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
+    parts = SimpleNamespace(
+        ema=None, model=Probe(), val_loader=[(images, torch.tensor([0, 1]))],
+        normalize=DeviceNormalize((0.5,) * 3, (0.5,) * 3, device=torch.device("cpu")),
+    )  # fmt: skip
+    cpu = torch.device("cpu")
+    for amp, dtype, expected in [(True, "float16", torch.float16),
+                                 (True, "bfloat16", torch.bfloat16),
+                                 (False, "float16", torch.float32)]:  # fmt: skip
+        seen.clear()
+        config = TrainConfig(amp=amp, amp_dtype=dtype)
+        run_module._validate(parts, config, cpu)  # type: ignore[arg-type]
+        assert seen == [expected]
 
 
 def test_resume_refuses_a_changed_config_unless_forced(tiny: TinyVersion, tmp_path: Path) -> None:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
@@ -50,13 +55,38 @@ class ProgressReporter:
         self.progress.update(self.task, advance=1, info=info)
 
     def epoch_end(self, record: dict[str, Any]) -> None:
-        parts = [f"epoch {record['epoch']}", f"train loss {record['train_loss']:.3f}"]
+        parts = [f"epoch {record['epoch']}", f"train loss {_figure(record['train_loss'], 3)}"]
         for key, value in record.items():
             if key.startswith("val_top") and key.endswith("_error"):  # val_top1_error ...
                 k = key.removeprefix("val_top").removesuffix("_error")
                 parts.append(f"val top-{k} error {value:.3f}")
-        parts.append(f"{record['images_per_s']:.0f} img/s")
+        parts.append(f"{_figure(record['images_per_s'], 0)} img/s")
         self.progress.console.print("  ".join(parts))
+
+
+def _figure(value: float | None, digits: int) -> str:
+    """A record's number; ``n/a`` where a resumed checkpoint could not say (older format)."""
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+@contextmanager
+def training_warnings() -> Iterator[None]:
+    """Within the block, each :class:`~synsetlab.train.loop.TrainingWarning` is one yellow
+    line on stderr as it happens (other warnings as Python shows them)."""
+    from synsetlab.train.loop import TrainingWarning
+
+    with warnings.catch_warnings():  # restores showwarning after the block
+        warnings.simplefilter("always", TrainingWarning)
+        shown = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
+            if issubclass(category, TrainingWarning):
+                err_console.print(f"[yellow]warning:[/yellow] {escape(str(message))}")
+            else:
+                shown(message, category, *args, **kw)
+
+        warnings.showwarning = show
+        yield
 
 
 def train(
@@ -69,7 +99,15 @@ def train(
     batch_size: int | None = typer.Option(None, help="Images per step, all processes together."),
     lr: float | None = typer.Option(None, help="Peak learning rate."),
     seed: int | None = typer.Option(None, help="Seed of weights, order and augmentation."),
-    amp: bool | None = typer.Option(None, "--amp/--no-amp", help="bfloat16 autocast (CPU)."),
+    amp: bool | None = typer.Option(
+        None,
+        "--amp/--no-amp",
+        help="bfloat16 autocast on or off (default: on where the CPU or GPU computes bfloat16 "
+        "natively, else fp32).",
+    ),
+    threads: int | None = typer.Option(
+        None, help="torch threads on the CPU (default: the free CPUs less the loader's)."
+    ),
     channels_last: bool | None = typer.Option(None, "--channels-last/--no-channels-last"),
     compile: bool | None = typer.Option(None, "--compile/--no-compile", help="torch.compile."),
     pretrained: Path | None = typer.Option(None, help="Local weights file to start from."),
@@ -97,9 +135,10 @@ def train(
         "seed": seed, "amp": amp, "channels_last": channels_last, "compile": compile,
         "pretrained": None if pretrained is None else str(pretrained),
         "shards": None if shards is None else str(shards),
-        "max_steps": max_steps, "workers": workers, "device": device,
+        "max_steps": max_steps, "workers": workers, "threads": threads, "device": device,
     }  # fmt: skip
-    _run_training(version, recipe, overrides, set_, out, resume, force, prefix="")
+    _run_training(version, recipe, overrides, set_, out, resume, force, prefix="",
+                  command=["synsetlab", "train", version])  # fmt: skip
 
 
 def _run_training(
@@ -112,12 +151,17 @@ def _run_training(
     force: bool,
     *,
     prefix: str,
+    command: list[str],
 ) -> None:
-    """Resolve the config, train with a progress bar, print where the results are."""
+    """Resolve the config, train with a progress bar, print where the results are; on
+    Ctrl-C (or SIGTERM), print the ``command`` that resumes the run and exit 130 (143)."""
     console.quiet = os.environ.get("RANK", "0") != "0"  # under torchrun, rank 0 speaks
     start_loader_server(overrides.get("workers"))
     from synsetlab.train import resolve_config
     from synsetlab.train import train as run_training
+    from synsetlab.train.distributed import resolve_device
+    from synsetlab.train.interrupt import TrainingInterrupted
+    from synsetlab.train.setup import hardware_notes
     from synsetlab.versions import load_version
 
     with user_errors():
@@ -133,11 +177,18 @@ def _run_training(
             f"{v.manifest.splits.get(config.train_split, 0)} train images, "
             f"{len(v.manifest.classes)} classes -> {out}"
         )
-        with progress_bar(info=True) as progress:
-            result = run_training(
-                v.manifest, ws.blobs, config, out, version_id=v.id, resume=resume, force=force,
-                reporter=ProgressReporter(progress),
-            )  # fmt: skip
+        console.print(hardware_notes(config, resolve_device(config.device)))
+        try:
+            with training_warnings(), progress_bar(info=True) as progress:
+                result = run_training(
+                    v.manifest, ws.blobs, config, out, version_id=v.id, resume=resume,
+                    force=force, reporter=ProgressReporter(progress),
+                )  # fmt: skip
+        except TrainingInterrupted as stopped:
+            ws.close()
+            resume_line = shlex.join([*command, "--resume", str(stopped.checkpoint)])
+            console.print(f"interrupted; resume with: {resume_line}")
+            raise typer.Exit(stopped.exit_code) from None
         ws.close()
     state = "stopped at the step budget" if result.stopped_early else "done"
     best = result.best_val_top1_error
@@ -195,7 +246,8 @@ def finetune(
             "optim.lr": lr, "max_steps": max_steps, "device": device, "model": model,
             "workers": workers,
         }  # fmt: skip
-    _run_training(version, base, overrides, set_, out, resume, force, prefix="finetune-")
+    _run_training(version, base, overrides, set_, out, resume, force, prefix="finetune-",
+                  command=["synsetlab", "finetune", version, "--from", str(source)])  # fmt: skip
 
 
 def evaluate(

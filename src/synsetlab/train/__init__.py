@@ -6,7 +6,8 @@
 
 from synsetlab.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from synsetlab.train.config import RecipeError, TrainConfig, recipe_names, resolve_config
-from synsetlab.train.loop import TrainingError, evaluate
+from synsetlab.train.interrupt import TrainingInterrupted
+from synsetlab.train.loop import TrainingError, TrainingWarning, evaluate
 from synsetlab.train.models import ModelError, create_model
 from synsetlab.train.run import TrainResult, train
 
@@ -17,6 +18,8 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "TrainingError",
+    "TrainingInterrupted",
+    "TrainingWarning",
     "create_model",
     "evaluate",
     "load_checkpoint",

@@ -20,12 +20,13 @@ import numpy as np
 import torch
 
 from synsetlab.atomic import atomic_file
+from synsetlab.errors import UserError
 
 FORMAT = "synsetlab-checkpoint-1"
 REQUIRED = ("format", "arch", "classes", "config", "state_dict", "epoch", "global_step")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint or weights file is missing, corrupt, not what was asked for, or does not
     fit the architecture (training, fine-tuning, inference and feature extraction alike)."""
 

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from synsetlab.data.transforms import TransformConfig
+from synsetlab.errors import UserError
 from synsetlab.train.adversarial import AdversarialConfig
 from synsetlab.train.checkpoint import saved_config
 from synsetlab.train.distill import DistillConfig
@@ -106,8 +107,12 @@ class TrainConfig(BaseModel):
     distill: DistillConfig | None = None
     #: Decay of an exponential moving average of the weights (``None``: no EMA).
     ema_decay: float | None = Field(default=None, gt=0, lt=1)
-    #: Mixed precision: bfloat16 on CPU, bfloat16 or float16 on CUDA.
-    amp: bool = False
+    #: Mixed precision (autocast): ``auto`` turns it on where the device computes
+    #: ``amp_dtype`` natively (a CPU with AVX512-BF16 or AMX, a GPU from Ampere on) and trains
+    #: in fp32 elsewhere, where it would be emulated and slower (:mod:`synsetlab.train.hardware`);
+    #: ``true``/``false`` are obeyed. A run records what ``auto`` chose, and its resume keeps it.
+    amp: bool | Literal["auto"] = "auto"
+    #: bfloat16 on CPU; bfloat16 or float16 (with a gradient scaler) on CUDA.
     amp_dtype: Literal["bfloat16", "float16"] = "bfloat16"
     channels_last: bool = False
     compile: bool = False
@@ -130,6 +135,11 @@ class TrainConfig(BaseModel):
     save_every_steps: int | None = Field(default=None, ge=1)
     #: Data-loading processes per training process.
     workers: int = Field(default=2, ge=0)
+    #: torch's intra-op threads on the CPU (``None``: ``OMP_NUM_THREADS`` when set, else the
+    #: available CPUs less those the loader and the rest of the machine need; see
+    #: :func:`synsetlab.train.hardware.choose_threads`). The count changes float rounding: a
+    #: resume continues bit for bit with the same count.
+    threads: int | None = Field(default=None, ge=1)
     #: ``auto``: CUDA when available, else CPU.
     device: str = "auto"
     #: Process-group backend under torchrun. ``auto``: NCCL on CUDA, gloo on the CPU. gloo
@@ -148,10 +158,12 @@ class TrainConfig(BaseModel):
 
 
 #: Fields a resumed run may change: they decide how the run executes, not its result.
-EXECUTION_FIELDS = frozenset({"max_steps", "save_every_steps", "workers", "device", "dist_backend"})
+EXECUTION_FIELDS = frozenset(
+    {"max_steps", "save_every_steps", "workers", "threads", "device", "dist_backend"}
+)
 
 
-class RecipeError(ValueError):
+class RecipeError(UserError, ValueError):
     """A recipe or override cannot be read or does not fit :class:`TrainConfig`."""
 
 
@@ -205,8 +217,9 @@ def resolve_config(
     checkpoint's config; none: the defaults, or with ``resume`` that checkpoint's own config
     less its execution fields), then ``overrides`` (dotted keys -> values, ``None`` values
     ignored), then ``assignments`` (``"section.key=value"`` strings)."""
-    if recipe is None and resume is not None:
-        recipe = saved_config(resume, execution=EXECUTION_FIELDS)
+    saved = saved_config(resume, execution=EXECUTION_FIELDS) if resume is not None else None
+    if recipe is None:
+        recipe = saved
     if isinstance(recipe, dict):
         values: dict[str, Any] = copy.deepcopy(recipe)
     else:
@@ -221,9 +234,19 @@ def resolve_config(
                 raise RecipeError(f"{'.'.join(path)}: {part} is not a section")
         target[path[-1]] = value
     try:
-        return TrainConfig.model_validate(values)
+        config = TrainConfig.model_validate(values)
     except ValidationError as e:
         raise RecipeError(f"invalid training config ({describe(e)})") from e
+    return inherit_amp(config, saved)
+
+
+def inherit_amp(config: TrainConfig, saved: dict[str, Any] | None) -> TrainConfig:
+    """``config`` resuming a run saved with ``saved`` (its config): ``amp: auto`` keeps the
+    precision the run chose when it started, wherever it resumes (the choice depends on the
+    machine, and a resume must continue the same computation)."""
+    if config.amp == "auto" and saved is not None and isinstance(saved.get("amp"), bool):
+        return config.model_copy(update={"amp": saved["amp"]})
+    return config
 
 
 def describe(error: ValidationError) -> str:

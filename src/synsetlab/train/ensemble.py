@@ -23,6 +23,7 @@ import torch
 
 from synsetlab.blobs import BlobStore
 from synsetlab.data import VersionDataset
+from synsetlab.errors import UserError
 from synsetlab.manifest import Manifest
 from synsetlab.metrics import ClassificationReport, classification_report, topk_error
 from synsetlab.taxonomy.wordnet import Taxonomy
@@ -36,7 +37,7 @@ from synsetlab.train.inference import (
 from synsetlab.train.loop import EvalOutput
 
 
-class EnsembleError(ValueError):
+class EnsembleError(UserError, ValueError):
     """Checkpoints cannot be ensembled as asked; the message names the one at fault."""
 
 

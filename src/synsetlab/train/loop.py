@@ -28,12 +28,18 @@ from torch.nn.parallel import DistributedDataParallel
 
 from synsetlab.data import DeviceNormalize
 from synsetlab.data.loader import mix_seed
+from synsetlab.errors import UserError
 from synsetlab.train.config import TrainConfig
 from synsetlab.train.distributed import World, all_reduce_mean
 
 
-class TrainingError(ValueError):
+class TrainingError(UserError, ValueError):
     """A run cannot start or go on as asked; the message says why and what to try."""
+
+
+class TrainingWarning(UserWarning):
+    """A run starts in a way that is likely not what its user wants (emulated bfloat16, no
+    validation split); the CLI prints it as one yellow line."""
 
 
 class Criterion(Protocol):
@@ -114,11 +120,18 @@ def reseed(seed: int, step: int) -> None:
     np.random.seed(value % 2**32)
 
 
-def autocast(config: TrainConfig, device: torch.device) -> AbstractContextManager[Any]:
+def amp_dtype(config: TrainConfig) -> torch.dtype | None:
+    """The autocast dtype of a config whose ``amp`` is decided (``None``: fp32)."""
+    if config.amp == "auto":  # decided by train() / build_parts before any step
+        raise RuntimeError("amp: auto must be decided for a device first (setup.resolve_amp)")
     if not config.amp:
-        return nullcontext()
-    dtype = torch.bfloat16 if config.amp_dtype == "bfloat16" else torch.float16
-    return torch.autocast(device.type, dtype=dtype)
+        return None
+    return torch.bfloat16 if config.amp_dtype == "bfloat16" else torch.float16
+
+
+def autocast(config: TrainConfig, device: torch.device) -> AbstractContextManager[Any]:
+    dtype = amp_dtype(config)
+    return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
 NORM_LAYERS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
@@ -152,23 +165,32 @@ def train_one_epoch(
     ema: ModelEmaV3 | None,
     scaler: torch.amp.GradScaler,
     reporter: Reporter,
-    on_step_end: Callable[[int], bool],
-) -> tuple[float, int]:
-    """Optimiser steps until the loader ends or ``on_step_end`` says stop.
+    on_step_end: Callable[[int, float], bool],
+    interrupted: Callable[[], bool] = lambda: False,
+) -> int:
+    """Optimiser steps until the loader ends, ``on_step_end`` says stop, or ``interrupted``.
 
-    Returns (mean loss over the steps taken, steps taken). ``on_step_end(global_step)``
-    returns True to stop after that step (a step budget, or a mid-epoch checkpoint).
+    ``on_step_end(global_step, loss)`` gets each step's loss (the mean over processes) and
+    returns True to stop after that step (a step budget). ``interrupted()`` is asked before
+    each step (a signal arrived: stop at this step boundary). Returns the steps taken.
     """
     set_train_mode(model, config)
-    total, taken, step = 0.0, 0, first_step
+    taken, step = 0, first_step
     batches = iter(loader)
-    while True:
+    while not interrupted():
         micro_batches = []
-        for _ in range(steps.accum):
-            batch = next(batches, None)
-            if batch is None:
+        try:
+            for _ in range(steps.accum):
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                micro_batches.append(batch)
+        except Exception:
+            # A terminal's Ctrl-C reaches the loader's workers too, which then die: the
+            # weights are still those of the last whole step, so stop there.
+            if interrupted():
                 break
-            micro_batches.append(batch)
+            raise
         if len(micro_batches) < steps.accum:
             break
         reseed(config.seed, step)
@@ -189,7 +211,8 @@ def train_one_epoch(
                     loss = criterion(model, x, y)
                 scaler.scale(loss / steps.accum).backward()
             summed += loss.detach().float()
-        step_loss = float(summed) / steps.accum  # one device sync per step, not per micro-batch
+        # Every process logs (and checkpoints) the same mean: one device sync per step.
+        step_loss = float(all_reduce_mean(summed, world)) / steps.accum
         if not math.isfinite(step_loss):
             raise TrainingError(
                 f"the loss is {step_loss} at step {step + 1}: training stopped; the last "
@@ -204,13 +227,11 @@ def train_one_epoch(
         step += 1
         if ema is not None:
             ema.update(model, step=step)
-        total += step_loss
         taken += 1
         reporter.step(steps.per_process * world.size, step_loss, optimizer.param_groups[0]["lr"])
-        if on_step_end(step):
+        if on_step_end(step, step_loss):
             break
-    mean = all_reduce_mean(torch.tensor(total / max(taken, 1), device=device), world)
-    return float(mean), taken
+    return taken
 
 
 @dataclass
@@ -231,14 +252,15 @@ def evaluate(
     *,
     normalize: DeviceNormalize,
     device: torch.device,
-    amp: bool = False,
+    amp_dtype: torch.dtype | None = None,
     tta_flip: bool = False,
 ) -> EvalOutput:
     """Softmax outputs of ``model`` over ``loader`` (and the mean cross-entropy where every
-    label is known). ``tta_flip`` averages the probabilities of each image and its mirror."""
+    label is known), autocast to ``amp_dtype`` when given (a run validates in its training
+    precision). ``tta_flip`` averages the probabilities of each image and its mirror."""
     model.eval()
     probs, labels = [], []
-    precision = torch.autocast(device.type, dtype=torch.bfloat16) if amp else nullcontext()
+    precision = nullcontext() if amp_dtype is None else torch.autocast(device.type, dtype=amp_dtype)
     for images, y in loader:
         x = normalize(images)
         with precision:

@@ -9,10 +9,12 @@ import torch
 import torchvision
 from torch import nn
 
+from synsetlab.errors import UserError
+
 TORCHVISION_PREFIX = "tv/"
 
 
-class ModelError(ValueError):
+class ModelError(UserError, ValueError):
     """A model name or its weights cannot be used; the message says what to do."""
 
 

@@ -34,6 +34,7 @@ from torch import nn
 
 import synsetlab
 from synsetlab.atomic import atomic_file
+from synsetlab.errors import UserError
 from synsetlab.train.inference import LoadedModel, load_model
 
 #: Opsets the TorchScript exporter writes (torch.onnx._constants: ONNX_MIN_OPSET to
@@ -44,7 +45,7 @@ INPUT_NAME, OUTPUT_NAME = "images", "logits"
 CHECK_INPUTS = 3
 
 
-class OnnxExportError(ValueError):
+class OnnxExportError(UserError, ValueError):
     """A model cannot be exported, or its ONNX outputs differ from PyTorch's."""
 
 

@@ -3,8 +3,8 @@ logs, and exact resumption. Under torchrun every process runs it; only rank 0 wr
 
 from __future__ import annotations
 
-import json
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,17 +26,22 @@ from synsetlab.train.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from synsetlab.train.config import TrainConfig, check_resume, config_changes
+from synsetlab.train.config import TrainConfig, check_resume, config_changes, inherit_amp
 from synsetlab.train.distributed import World, barrier, close_world, init_world, resolve_device
+from synsetlab.train.hardware import AmpChoice, ThreadChoice, read_cpuinfo, training_threads
+from synsetlab.train.history import append_record, write_history
+from synsetlab.train.interrupt import StopRequest, TrainingInterrupted, stop_on_signals
 from synsetlab.train.loop import (
     Reporter,
     SilentReporter,
     TrainingError,
+    TrainingWarning,
+    amp_dtype,
     evaluate,
     train_one_epoch,
 )
 from synsetlab.train.models import ModelError, load_weights
-from synsetlab.train.setup import TrainingParts, build_parts
+from synsetlab.train.setup import TrainingParts, build_parts, resolve_amp
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,10 @@ class TrainResult:
     stopped_early: bool
     history: list[dict[str, Any]] = field(default_factory=list)
     best_val_top1_error: float | None = None
+    #: The precision the run trained in, and why.
+    amp: AmpChoice | None = None
+    #: torch's intra-op threads on the CPU (``None`` on a GPU, where torch's default stays).
+    threads: ThreadChoice | None = None
 
 
 @dataclass
@@ -92,6 +101,33 @@ class Progress:
     global_step: int = 0
     best: float | None = None  # least validation top-1 error so far
     history: list[dict[str, Any]] = field(default_factory=list)
+    # The current epoch's partial sums, so that a resumed epoch's record covers all its
+    # steps: step losses (the mean over processes), the steps summed (fewer than epoch_step
+    # only after a resume from a checkpoint without sums), and training seconds.
+    loss_sum: float = 0.0
+    loss_steps: int = 0
+    seconds: float = 0.0
+
+    def partial(self) -> dict[str, Any]:
+        return {"loss_sum": self.loss_sum, "loss_steps": self.loss_steps, "seconds": self.seconds}
+
+    def restart_epoch(self) -> None:
+        self.epoch_step, self.loss_sum, self.loss_steps, self.seconds = 0, 0.0, 0, 0.0
+
+    def close_epoch(self, lr: float, batch_size: int) -> dict[str, Any]:
+        """Count the current epoch done; return its line of ``metrics.jsonl`` before
+        validation (``None`` for what a checkpoint without partial sums cannot say)."""
+        steps = self.loss_steps
+        record = {
+            "epoch": self.epoch + 1,
+            "step": self.global_step,
+            "train_loss": self.loss_sum / steps if steps else None,
+            "lr": lr,
+            "images_per_s": steps * batch_size / self.seconds if steps and self.seconds else None,
+        }
+        self.epoch += 1
+        self.restart_epoch()
+        return record
 
 
 def train(
@@ -111,13 +147,26 @@ def train(
 
     ``resume``: continue from a checkpoint exactly; refused when the config or the dataset
     version differs (execution fields such as ``max_steps`` aside) unless ``force``.
+
+    ``amp: auto`` is decided for the device (:func:`synsetlab.train.setup.resolve_amp`; a
+    resume keeps the run's choice) and torch's threads on the CPU are chosen
+    (:func:`synsetlab.train.hardware.choose_threads`), both recorded in ``config.yaml``.
+    Autocast the device only emulates, and a run without validation, each give a
+    :class:`TrainingWarning`.
+
+    SIGINT or SIGTERM (in the main thread) ends the step under way, saves ``last.pt`` and
+    raises :class:`~synsetlab.train.interrupt.TrainingInterrupted`.
     """
     device = resolve_device(config.device)
     world = init_world(device, config.dist_backend)
     try:
         reporter = reporter if reporter is not None and world.is_main else SilentReporter()
-        return _main(manifest, blobs, config, RunPaths(Path(out)), version_id, resume, force,
-                     reporter, device, world)  # fmt: skip
+        threads = training_threads(config.threads, workers=config.workers, device=device)
+        with threads as chosen, stop_on_signals() as stop:
+            result = _main(manifest, blobs, config, RunPaths(Path(out)), version_id, resume,
+                           force, reporter, device, world, stop)  # fmt: skip
+            result.threads = chosen
+            return result
     finally:
         close_world(world)
 
@@ -133,22 +182,29 @@ def _main(
     reporter: Reporter,
     device: torch.device,
     world: World,
+    stop: StopRequest,
 ) -> TrainResult:
-    checkpoint, changed = (
-        _checked_resume(resume, config, manifest, version_id, force) if resume else (None, False)
-    )
+    checkpoint = load_checkpoint(resume, suggest="last.pt") if resume else None
+    if checkpoint is not None:
+        config = inherit_amp(config, checkpoint["config"])
+    config, amp = resolve_amp(config, device)
+    changed = False
+    if checkpoint is not None:
+        changed = _check_resume(checkpoint, resume, config, manifest, version_id, force)
     if checkpoint is None and paths.last.exists():
         raise TrainingError(
             f"{paths.root} already holds a run; continue it with --resume {paths.last}, or "
             "choose another --out"
         )
     parts = build_parts(config, manifest, blobs, device, world, version_id)
+    if world.is_main:
+        _warn_at_start(amp, parts, config, manifest)
     progress = Progress()
     if checkpoint is not None:
         progress = _restore(parts, checkpoint, resume, same_config=not changed)
         if changed:  # the new schedule, counted in the new steps per epoch, from a whole epoch
             progress.global_step = progress.epoch * parts.steps.per_epoch
-            progress.epoch_step = 0
+            progress.restart_epoch()
     if checkpoint is not None and parts.shards is not None and progress.epoch_step:
         _check_stream_resumable(checkpoint, config, world, resume)
     train_model: nn.Module = parts.model
@@ -158,57 +214,49 @@ def _main(
     if config.compile:
         train_model = torch.compile(train_model)
 
+    saved: tuple[int, int] | None = None  # (epoch, global step) that last.pt holds
+
     def save(path: Path) -> None:
+        nonlocal saved
         if world.is_main:
             save_checkpoint(path, _checkpoint(parts, config, manifest, version_id, progress, world))
+        saved = (progress.epoch, progress.global_step)
 
-    writer = _open_logs(paths, config, version_id, manifest) if world.is_main else None
+    def interrupt() -> TrainingInterrupted:
+        """Save where the run stands (unless last.pt holds it already); the exception to raise."""
+        assert stop.signum is not None
+        if saved != (progress.epoch, progress.global_step):
+            save(paths.last)
+        return TrainingInterrupted(stop.signum, paths.last)
+
+    writer = None
+    if world.is_main:
+        resumed = checkpoint is not None
+        writer = _open_logs(paths, config, version_id, manifest, amp, resumed=resumed,
+                            history=len(progress.history))  # fmt: skip
+        write_history(paths.metrics, progress.history)  # the checkpoint's epochs, no later ones
     stopped = False
     try:
         while progress.epoch < config.epochs:
+            if stop:
+                raise interrupt()
             if config.max_steps is not None and progress.global_step >= config.max_steps:
                 stopped = True
                 break
-            parts.sampler.set_epoch(progress.epoch)
-            parts.sampler.set_position(progress.epoch_step * parts.steps.per_process)
-            if parts.shards is not None:
-                parts.shards.set_epoch(progress.epoch)
-                parts.shards.set_position(
-                    progress.epoch_step * parts.steps.accum, parts.steps.micro
+            # An epoch whose steps are all done (a step checkpoint on its last step) only
+            # lacks its record, validation and checkpoint: it goes straight to them.
+            if progress.epoch_step < parts.steps.per_epoch:
+                _train_steps(train_model, parts, config, progress, device, world, reporter,
+                             stop, lambda: save(paths.last))  # fmt: skip
+                if stop:
+                    raise interrupt()
+                budget_spent = (
+                    config.max_steps is not None and progress.global_step >= config.max_steps
                 )
-            reporter.epoch_start(
-                progress.epoch + 1, config.epochs, parts.steps.per_epoch - progress.epoch_step
-            )
-            started, first_step = time.perf_counter(), progress.global_step
-
-            def on_step_end(step: int) -> bool:
-                progress.global_step, progress.epoch_step = step, progress.epoch_step + 1
-                spent = config.max_steps is not None and step >= config.max_steps
-                every = config.save_every_steps
-                if spent or (every and step % every == 0):
-                    save(paths.last)
-                return spent
-
-            train_loss, _ = train_one_epoch(
-                train_model, parts.train_loader, config=config, steps=parts.steps,
-                first_step=progress.global_step, optimizer=parts.optimizer,
-                scheduler=parts.scheduler, criterion=parts.criterion, normalize=parts.normalize,
-                device=device, world=world, mixup=parts.mixup, erase=parts.erase, ema=parts.ema,
-                scaler=parts.scaler, reporter=reporter, on_step_end=on_step_end,
-            )  # fmt: skip
-            budget_spent = config.max_steps is not None and progress.global_step >= config.max_steps
-            if budget_spent and progress.epoch_step < parts.steps.per_epoch:
-                stopped = True  # mid-epoch: last.pt holds the position
-                break
-            progress.epoch, progress.epoch_step = progress.epoch + 1, 0
-            seconds = time.perf_counter() - started
-            record: dict[str, Any] = {
-                "epoch": progress.epoch,
-                "step": progress.global_step,
-                "train_loss": train_loss,
-                "lr": parts.optimizer.param_groups[0]["lr"],
-                "images_per_s": (progress.global_step - first_step) * config.batch_size / seconds,
-            }
+                if budget_spent and progress.epoch_step < parts.steps.per_epoch:
+                    stopped = True  # mid-epoch: last.pt holds the position
+                    break
+            record = progress.close_epoch(parts.optimizer.param_groups[0]["lr"], config.batch_size)
             validate = progress.epoch % config.eval_every == 0 or progress.epoch == config.epochs
             improved = parts.val_set is None  # without validation, the last is the best
             if parts.val_set is not None and validate and world.is_main:
@@ -238,6 +286,74 @@ def _main(
         stopped,
         progress.history,
         progress.best,
+        amp,
+    )
+
+
+def _train_steps(
+    model: nn.Module,
+    parts: TrainingParts,
+    config: TrainConfig,
+    progress: Progress,
+    device: torch.device,
+    world: World,
+    reporter: Reporter,
+    stop: StopRequest,
+    save_last: Any,
+) -> None:
+    """The rest of the current epoch's steps (or fewer: a step budget, a signal), adding to
+    ``progress``'s partial sums; ``save_last()`` writes ``last.pt`` where the config asks and
+    on a signal."""
+    parts.sampler.set_epoch(progress.epoch)
+    parts.sampler.set_position(progress.epoch_step * parts.steps.per_process)
+    if parts.shards is not None:
+        parts.shards.set_epoch(progress.epoch)
+        parts.shards.set_position(progress.epoch_step * parts.steps.accum, parts.steps.micro)
+    reporter.epoch_start(
+        progress.epoch + 1, config.epochs, parts.steps.per_epoch - progress.epoch_step
+    )
+    started, seconds_before = time.perf_counter(), progress.seconds
+
+    def on_step_end(step: int, loss: float) -> bool:
+        progress.global_step, progress.epoch_step = step, progress.epoch_step + 1
+        progress.loss_sum += loss
+        progress.loss_steps += 1
+        progress.seconds = seconds_before + time.perf_counter() - started
+        spent = config.max_steps is not None and step >= config.max_steps
+        every = config.save_every_steps
+        if spent or stop or (every and step % every == 0):
+            save_last()
+        return spent or bool(stop)
+
+    train_one_epoch(
+        model, parts.train_loader, config=config, steps=parts.steps,
+        first_step=progress.global_step, optimizer=parts.optimizer,
+        scheduler=parts.scheduler, criterion=parts.criterion, normalize=parts.normalize,
+        device=device, world=world, mixup=parts.mixup, erase=parts.erase, ema=parts.ema,
+        scaler=parts.scaler, reporter=reporter, on_step_end=on_step_end,
+        interrupted=lambda: bool(stop),
+    )  # fmt: skip
+
+
+def _warn_at_start(
+    amp: AmpChoice, parts: TrainingParts, config: TrainConfig, manifest: Manifest
+) -> None:
+    """A :class:`TrainingWarning` for each thing a user likely did not mean."""
+    if amp.warning() is not None:
+        warnings.warn(amp.warning(), TrainingWarning, stacklevel=4)
+    if parts.val_set is not None:
+        return
+    if config.val_split is None:
+        why = "val_split is off"
+    else:
+        have = ", ".join(sorted(manifest.splits)) or "none"
+        why = f"the version has no {config.val_split!r} split (its splits: {have})"
+    warnings.warn(
+        f"training without validation: {why}. No validation error is measured, and best.pt "
+        "is simply the last epoch's. Split off a val set (synsetlab split --val-per-class N) "
+        "and freeze a new version, or name another split with --set val_split=NAME",
+        TrainingWarning,
+        stacklevel=4,
     )
 
 
@@ -248,7 +364,7 @@ def _validate(parts: TrainingParts, config: TrainConfig, device: torch.device) -
     assert parts.val_loader is not None
     model = parts.ema.module if parts.ema is not None else parts.model
     out = evaluate(model, parts.val_loader, normalize=parts.normalize, device=device,
-                   amp=config.amp)  # fmt: skip
+                   amp_dtype=amp_dtype(config))  # fmt: skip
     k5 = min(5, out.probs.shape[1])
     return {
         "val_loss": out.loss,
@@ -280,6 +396,7 @@ def _checkpoint(
         "scaler": parts.scaler.state_dict(),
         "epoch": progress.epoch,
         "epoch_step": progress.epoch_step,
+        "epoch_partial": progress.partial(),
         "global_step": progress.global_step,
         "world_size": world.size,
         "rng": rng_state(),
@@ -318,12 +435,18 @@ def _restore(
         # An EMA switched on by the new config starts from the resumed weights.
         parts.ema.module.load_state_dict(saved_ema or parts.model.state_dict())
     set_rng_state(checkpoint["rng"])
+    # Checkpoints from before the partial sums: the epoch's record covers the steps after
+    # the resume only.
+    partial = checkpoint.get("epoch_partial") or {}
     return Progress(
         epoch=checkpoint["epoch"],
         epoch_step=checkpoint["epoch_step"],
         global_step=checkpoint["global_step"],
         best=checkpoint.get("best_val_top1_error"),
         history=list(checkpoint.get("history", [])),
+        loss_sum=float(partial.get("loss_sum", 0.0)),
+        loss_steps=int(partial.get("loss_steps", 0)),
+        seconds=float(partial.get("seconds", 0.0)),
     )
 
 
@@ -346,13 +469,17 @@ def _check_stream_resumable(
         )
 
 
-def _checked_resume(
-    path: Path, config: TrainConfig, manifest: Manifest, version_id: str, force: bool
-) -> tuple[dict[str, Any], bool]:
-    """The checkpoint to resume from, and whether the run's config or version changed (only
-    with ``force``)."""
-    checkpoint = load_checkpoint(path, suggest="last.pt")
-    require_classifier(checkpoint, path)
+def _check_resume(
+    checkpoint: dict[str, Any],
+    path: Path | None,
+    config: TrainConfig,
+    manifest: Manifest,
+    version_id: str,
+    force: bool,
+) -> bool:
+    """Whether the run's config or version changed (only with ``force``); refuses what
+    cannot be resumed."""
+    require_classifier(checkpoint, path or "")
     changed = check_resume(
         config_changes(checkpoint["config"], config),
         checkpoint.get("version_id") == version_id,
@@ -366,32 +493,46 @@ def _checked_resume(
             f"{len(manifest.classes)} ({shared} shared); fine-tune from it instead "
             "(synsetlab finetune --from)"
         )
-    return checkpoint, changed
+    return changed
 
 
-def _open_logs(paths: RunPaths, config: TrainConfig, version_id: str, manifest: Manifest) -> Any:
-    """Write ``config.yaml``; return a TensorBoard writer."""
+def _open_logs(
+    paths: RunPaths,
+    config: TrainConfig,
+    version_id: str,
+    manifest: Manifest,
+    amp: AmpChoice,
+    *,
+    resumed: bool,
+    history: int = 0,
+) -> Any:
+    """Write ``config.yaml`` (the config with ``amp`` decided, and why); return a TensorBoard
+    writer (on a resume, without the events of epochs after the checkpoint's)."""
     import timm
     import torchvision
     from torch.utils.tensorboard import SummaryWriter
 
     paths.root.mkdir(parents=True, exist_ok=True)
+    cpu = read_cpuinfo()
     document = {
         "config": config.model_dump(mode="json"),
         "dataset_version": version_id,
         "classes": len(manifest.classes),
+        "precision": amp.describe(),
+        "cpu": None if cpu is None else cpu.model,
+        "threads": torch.get_num_threads(),
         "synsetlab": synsetlab.__version__,
         "torch": str(torch.__version__),
         "torchvision": str(torchvision.__version__),
         "timm": timm.__version__,
     }
     paths.config.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    return SummaryWriter(str(paths.tensorboard))
+    # Scalars are logged per epoch: purging from the next epoch drops a longer earlier run's.
+    return SummaryWriter(str(paths.tensorboard), purge_step=history + 1 if resumed else None)
 
 
 def _log_epoch(paths: RunPaths, writer: Any, record: dict[str, Any]) -> None:
-    with paths.metrics.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+    append_record(paths.metrics, record)
     for key, value in record.items():
         if key not in ("epoch", "step") and value is not None:
             writer.add_scalar(key, value, record["epoch"])

@@ -41,6 +41,7 @@ from synsetlab.train.checkpoint import (
 from synsetlab.train.config import EXECUTION_FIELDS, TrainConfig
 from synsetlab.train.distill import create_distillation_criterion
 from synsetlab.train.distributed import World
+from synsetlab.train.hardware import AmpChoice, choose_amp, choose_threads, local_processes
 from synsetlab.train.loop import (
     NORM_LAYERS,
     Criterion,
@@ -49,6 +50,25 @@ from synsetlab.train.loop import (
     plan_steps,
 )
 from synsetlab.train.models import ModelError, classifier_prefix, create_model, load_weights
+
+
+def resolve_amp(config: TrainConfig, device: torch.device) -> tuple[TrainConfig, AmpChoice]:
+    """``config`` with ``amp: auto`` decided for ``device`` (see
+    :func:`synsetlab.train.hardware.choose_amp`), and the choice with its reason. A run saves
+    the decided config, so that its resume trains in the same precision anywhere."""
+    choice = choose_amp(config.amp, config.amp_dtype, device)
+    return config.model_copy(update={"amp": choice.enabled}), choice
+
+
+def hardware_notes(config: TrainConfig, device: torch.device) -> str:
+    """What a run of ``config`` on ``device`` decides about the hardware, in one line: its
+    precision and (on the CPU) torch's threads, each with the reason."""
+    notes = [resolve_amp(config, device)[1].describe()]
+    if device.type == "cpu":
+        threads = choose_threads(config.threads, workers=config.workers,
+                                 processes=local_processes())  # fmt: skip
+        notes.append(threads.describe())
+    return "; ".join(notes)
 
 
 def build_model(config: TrainConfig, classes: Sequence[str]) -> nn.Module:
@@ -109,11 +129,12 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], list[str] | None]
 
 def source_config(path: Path, *, linear: bool = False) -> dict[str, Any] | None:
     """The training config a synsetlab checkpoint records (``None`` for other files), minus
-    what a new run must not inherit: where it ran and what it started from, and for a
+    what a new run must not inherit: where it ran and what it started from, the precision
+    the source's machine chose (the new run decides for its own: ``amp: auto``), and for a
     ``linear`` probe the layer decay a full fine-tune may have used."""
     inherited = saved_config(path, execution=EXECUTION_FIELDS)
     if inherited is not None:
-        for name in ("pretrained", "finetune", "freeze_bn"):
+        for name in ("pretrained", "finetune", "freeze_bn", "amp"):
             inherited.pop(name, None)
         if linear:
             inherited.get("optim", {}).pop("layer_decay", None)
@@ -300,6 +321,8 @@ def build_parts(
     """Datasets, sampler, model (on ``device``), optimiser, schedule, EMA, loss and mixing."""
     if config.sync_bn and world.distributed and device.type == "cpu":
         raise TrainingError("sync_bn needs CUDA devices (torch syncs batch norm on GPUs only)")
+    if config.amp == "auto":
+        config, _ = resolve_amp(config, device)
     if device.type == "cpu" and config.amp and config.amp_dtype == "float16":
         raise TrainingError("float16 autocast is for CUDA; use --set amp_dtype=bfloat16 on CPU")
     bf16 = config.amp and config.amp_dtype == "bfloat16"
@@ -368,7 +391,7 @@ def build_parts(
         scheduler=create_scheduler(config, optimizer, steps.per_epoch),
         ema=ModelEmaV3(model, decay=config.ema_decay) if config.ema_decay else None,
         scaler=torch.amp.GradScaler(
-            device.type, enabled=config.amp and config.amp_dtype == "float16"
+            device.type, enabled=config.amp is True and config.amp_dtype == "float16"
         ),
         criterion=create_criterion(config, train_set, device, manifest.classes),
         mixup=mixup,

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from synsetlab.errors import UserError
 from synsetlab.train.checkpoint import saved_config
 from synsetlab.train.config import describe
 from synsetlab.train.models import TORCHVISION_PREFIX
@@ -18,10 +19,10 @@ METHOD_NAMES = ("simclr", "moco")
 
 
 #: Fields that change how a run executes, never its result: a resume may change them.
-SSL_EXECUTION_FIELDS = frozenset({"workers", "device"})
+SSL_EXECUTION_FIELDS = frozenset({"workers", "threads", "device"})
 
 
-class SSLError(ValueError):
+class SSLError(UserError, ValueError):
     """A pretraining run cannot start or go on as asked; the message says what to change."""
 
 
@@ -78,6 +79,9 @@ class SSLConfig(BaseModel):
     # Fields below change how a run executes, never its result.
     #: Data-loading processes.
     workers: int = Field(default=0, ge=0)
+    #: torch's intra-op threads on the CPU (``None``: as training chooses them, see
+    #: :func:`synsetlab.train.hardware.choose_threads`).
+    threads: int | None = Field(default=None, ge=1)
     #: ``auto``: CUDA when available, else CPU.
     device: str = "auto"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Iterable
@@ -29,6 +28,8 @@ from synsetlab.manifest import Manifest
 from synsetlab.train.checkpoint import load_checkpoint, load_moments, save_checkpoint
 from synsetlab.train.config import TrainConfig, check_resume, config_changes
 from synsetlab.train.distributed import resolve_device
+from synsetlab.train.hardware import training_threads
+from synsetlab.train.history import append_record, write_history
 from synsetlab.train.loop import Reporter, SilentReporter, reseed
 from synsetlab.train.ssl.config import (
     SSL_EXECUTION_FIELDS,
@@ -159,38 +160,38 @@ def pretrain(
         if changed:  # the new schedule, counted in the new steps per epoch
             step = len(history) * steps
     _write_config(out_dir / "config.yaml", config, version_id)
-    # Rewritten from the checkpoint: lines of epochs after it (or of a run that died before
-    # its first last.pt) go.
-    lines = "".join(json.dumps(record) + "\n" for record in history)
-    (out_dir / "metrics.jsonl").write_text(lines, encoding="utf-8")
-    for epoch in range(len(history) + 1, config.epochs + 1):
-        sampler.set_epoch(epoch - 1)
-        loader = create_loader(
-            dataset, batch_size=config.batch_size, sampler=sampler, workers=config.workers,
-            drop_last=True, pin_memory=device.type == "cuda",
-        )  # fmt: skip
-        reporter.epoch_start(epoch, config.epochs, steps)
-        started = time.perf_counter()
-        loss, taken = pretrain_one_epoch(
-            model, loader, config=config, first_step=step, optimizer=optimizer,
-            scheduler=scheduler, normalize=normalize, reporter=reporter,
-        )  # fmt: skip
-        step += taken
-        record: dict[str, Any] = {
-            "epoch": epoch,
-            "step": step,
-            "train_loss": loss,
-            "lr": optimizer.param_groups[0]["lr"],
-            "images_per_s": taken * config.batch_size / (time.perf_counter() - started),
-        }
-        if probe and (epoch % config.knn_every == 0 or epoch == config.epochs):
-            record["val_knn_top1_accuracy"] = _knn(model.backbone, manifest, blobs, config)
-        history.append(record)
-        with (out_dir / "metrics.jsonl").open("a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-        state = _checkpoint(model, optimizer, scheduler, config, manifest, version_id, history)
-        save_checkpoint(last, state)
-        reporter.epoch_end(record)
+    # From the checkpoint: lines of epochs after it (or of a run that died before its first
+    # last.pt) go.
+    write_history(out_dir / "metrics.jsonl", history)
+    # Fewer threads than CPUs where other work shares them (hardware.choose_threads).
+    with training_threads(config.threads, workers=config.workers, device=device):
+        for epoch in range(len(history) + 1, config.epochs + 1):
+            sampler.set_epoch(epoch - 1)
+            loader = create_loader(
+                dataset, batch_size=config.batch_size, sampler=sampler, workers=config.workers,
+                drop_last=True, pin_memory=device.type == "cuda",
+            )  # fmt: skip
+            reporter.epoch_start(epoch, config.epochs, steps)
+            started = time.perf_counter()
+            loss, taken = pretrain_one_epoch(
+                model, loader, config=config, first_step=step, optimizer=optimizer,
+                scheduler=scheduler, normalize=normalize, reporter=reporter,
+            )  # fmt: skip
+            step += taken
+            record: dict[str, Any] = {
+                "epoch": epoch,
+                "step": step,
+                "train_loss": loss,
+                "lr": optimizer.param_groups[0]["lr"],
+                "images_per_s": taken * config.batch_size / (time.perf_counter() - started),
+            }
+            if probe and (epoch % config.knn_every == 0 or epoch == config.epochs):
+                record["val_knn_top1_accuracy"] = _knn(model.backbone, manifest, blobs, config)
+            history.append(record)
+            append_record(out_dir / "metrics.jsonl", record)
+            state = _checkpoint(model, optimizer, scheduler, config, manifest, version_id, history)
+            save_checkpoint(last, state)
+            reporter.epoch_end(record)
     return PretrainResult(out_dir, last, len(history), step, history)
 
 
