@@ -224,7 +224,7 @@ class _Pass:
         self.banded = np.zeros(len(a.unique), dtype=bool)
         self.count = np.zeros(len(a.unique), dtype=np.int64)
         self.key_b = np.zeros(0, dtype=np.uint64)  # the other side's substrings, per pass
-        self.found = _Nearest(limits.k, limits.chunk_pairs, self_join=self.self_join)
+        self.found = _Nearest(len(a.unique), limits.k, limits.chunk_pairs, self_join=self.self_join)
 
     def crowded(self) -> np.ndarray:
         if self.limits.crowd_limit is None:
@@ -297,10 +297,10 @@ class _Pass:
         owner = a_idx[key_a[a_idx] == key]
         self._sample(owner, b_idx)
         self.banded[a_idx] = True
-        crowded = self.crowded()
-        a_idx = a_idx[~crowded[a_idx]]
-        if self.self_join:
-            b_idx = b_idx[~crowded[b_idx]]
+        if self.limits.crowd_limit is not None:  # only the run's members: runs are many
+            a_idx = a_idx[self.estimate[a_idx] < self.limits.crowd_limit]
+            if self.self_join:
+                b_idx = b_idx[self.estimate[b_idx] < self.limits.crowd_limit]
         half = self.limits.max_run // 2
         offsets = np.arange(-half, half + 1)
         per_chunk = max(1, self.limits.chunk_pairs // len(offsets))
@@ -419,19 +419,26 @@ class _Nearest:
     """The ``k`` nearest others of each index, folded in from chunks of pairs (all pairs
     when ``k`` is None): memory ``O(k N + chunk)`` whatever the data."""
 
-    def __init__(self, k: int | None, chunk: int, *, self_join: bool) -> None:
+    def __init__(self, n: int, k: int | None, chunk: int, *, self_join: bool) -> None:
         self.k, self.chunk, self.self_join = k, chunk, self_join
         self.parts: list[np.ndarray] = []
-        self.pending = 0
+        self.pending = self.kept = 0
+        # Distance of each index's k-th nearest so far: a farther candidate cannot enter.
+        self.worst = np.full(n, 1 << 30, dtype=np.int64)
 
     def add(self, i: np.ndarray, j: np.ndarray, d: np.ndarray) -> None:
         if self.self_join:
-            keep = i != j
+            keep = (i != j) & (d <= np.maximum(self.worst[i], self.worst[j]))
             i, j, d = np.minimum(i, j)[keep], np.maximum(i, j)[keep], d[keep]
+        else:
+            keep = d <= self.worst[i]
+            i, j, d = i[keep], j[keep], d[keep]
         self.parts.append(np.stack([i, j, d], axis=1).astype(np.int64))
         self.pending += len(i)
-        if self.pending > 2 * self.chunk:
-            self.parts, self.pending = [self._reduce()], 0
+        # Reduce when the new rows outnumber the kept ones: each row is sorted O(1) times.
+        if self.pending > max(2 * self.chunk, self.kept):
+            rows = self._reduce()
+            self.parts, self.pending, self.kept = [rows], 0, len(rows)
 
     def drop(self, crowded: np.ndarray) -> np.ndarray:
         """The pairs found, without those of ``crowded`` ``a`` hashes (and ``b`` ones in a
@@ -462,6 +469,8 @@ class _Nearest:
             starts = np.flatnonzero(np.insert(owner[1:] != owner[:-1], 0, True))
             rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.append(starts, len(order))))
             kept[order[rank < self.k]] = True
+            at_k = order[rank == self.k - 1]
+            self.worst[rows[at_k, own]] = rows[at_k, 2]
         return rows[kept]
 
 
