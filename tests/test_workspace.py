@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import inspect
 
 from synsetlab.catalog import current_revision, head_revision
-from synsetlab.settings import load_settings
+from synsetlab.settings import SettingsError, load_settings
 from synsetlab.workspace import WorkspaceError, find_workspace, init_workspace, open_workspace
 
 
@@ -73,10 +73,10 @@ def test_settings_priority_env_over_file_over_default(
 
 def test_bad_settings_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "synsetlab.toml").write_text("max_image_pixels = \n")
-    with pytest.raises(ValueError, match="not valid TOML"):
+    with pytest.raises(SettingsError, match="not valid TOML"):
         load_settings(tmp_path)
     (tmp_path / "synsetlab.toml").write_text("no_such_setting = 1\n")
-    with pytest.raises(ValueError, match="no_such_setting"):
+    with pytest.raises(SettingsError, match="no_such_setting"):
         load_settings(tmp_path)
 
 
@@ -98,5 +98,5 @@ def test_quality_thresholds_from_file_and_environment(
     quality = load_settings(tmp_path).quality
     assert (quality.min_std, quality.min_side, quality.max_aspect) == (3.0, 32, 4.0)
     (tmp_path / "synsetlab.toml").write_text("[quality]\nmin_sidee = 3\n")
-    with pytest.raises(ValueError, match="min_sidee"):
+    with pytest.raises(SettingsError, match="min_sidee"):
         load_settings(tmp_path)

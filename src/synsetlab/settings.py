@@ -12,8 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+import pydantic_settings
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from synsetlab.errors import UserError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -21,6 +24,12 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 WORKSPACE_FILE = "synsetlab.toml"
+ENV_PREFIX = "SYNSETLAB_"
+
+
+class SettingsError(UserError, ValueError):
+    """A setting in ``synsetlab.toml``, a ``SYNSETLAB_*`` environment variable or an override
+    that cannot be accepted; the message names the setting and where to fix it."""
 
 
 class QualityThresholds(BaseModel):
@@ -114,16 +123,20 @@ class ServerSettings(BaseModel):
     def checked_secret(self) -> str | None:
         """The secret key; ``None`` in development without one (the app makes a random one).
 
-        Raises ``ValueError`` outside development when the key is missing or a placeholder.
+        Raises :class:`SettingsError` outside development when the key is missing or a
+        placeholder.
         """
         key = self.secret_key.get_secret_value() if self.secret_key else None
         if not self.development and (key is None or key.strip().lower() in _PLACEHOLDER_KEYS):
-            raise ValueError(
+            raise SettingsError(
                 f"server environment is {self.environment!r} but no real secret key is set: "
                 "set SYNSETLAB_SERVER__SECRET_KEY to a long random string (32+ characters)"
             )
         if not self.development and len(key or "") < 32:
-            raise ValueError("the server's secret key must be at least 32 characters long")
+            raise SettingsError(
+                "the server's secret key must be at least 32 characters long: set "
+                "SYNSETLAB_SERVER__SECRET_KEY to a longer random string"
+            )
         return key
 
 
@@ -131,7 +144,7 @@ class Settings(BaseSettings):
     """Settings of one workspace (see the module docstring for where values come from)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="SYNSETLAB_", env_nested_delimiter="__", extra="forbid"
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid"
     )
 
     #: Folder holding ``synsetlab.toml``; found from the current directory when unset.
@@ -175,7 +188,10 @@ class Settings(BaseSettings):
 
 
 def read_workspace_file(root: Path) -> dict[str, Any]:
-    """The settings written in ``root/synsetlab.toml`` (empty when absent)."""
+    """The settings written in ``root/synsetlab.toml`` (empty when absent).
+
+    Raises :class:`SettingsError` when the file is not valid TOML.
+    """
     path = root / WORKSPACE_FILE
     if not path.exists():
         return {}
@@ -183,12 +199,21 @@ def read_workspace_file(root: Path) -> dict[str, Any]:
         try:
             return tomllib.load(f)
         except tomllib.TOMLDecodeError as e:
-            raise ValueError(f"{path} is not valid TOML ({e}); fix or remove the line") from e
+            raise SettingsError(f"{path} is not valid TOML ({e}); fix or remove the line") from e
 
 
 def load_settings(workspace: Path | None = None, **overrides: Any) -> Settings:
-    """Settings for ``workspace``: overrides > environment > ``synsetlab.toml`` > defaults."""
-    from_env = Settings()
+    """Settings for ``workspace``: overrides > environment > ``synsetlab.toml`` > defaults.
+
+    Raises :class:`SettingsError` naming every setting that cannot be accepted (an unknown
+    name, a value of the wrong type or out of range) and where it can be fixed.
+    """
+    try:
+        from_env = Settings()
+    except (ValidationError, pydantic_settings.SettingsError) as e:
+        raise SettingsError(
+            f"invalid {ENV_PREFIX}* environment variable ({_describe(e)}); fix or unset it"
+        ) from e
     root = workspace or from_env.workspace
     values: dict[str, Any] = read_workspace_file(root) if root else {}
     for name in from_env.model_fields_set:
@@ -199,4 +224,20 @@ def load_settings(workspace: Path | None = None, **overrides: Any) -> Settings:
     values.update({k: v for k, v in overrides.items() if v is not None})
     if root is not None:
         values["workspace"] = Path(root).resolve()
-    return Settings(**values)
+    try:
+        return Settings(**values)
+    except ValidationError as e:
+        where = f"{Path(root) / WORKSPACE_FILE} or " if root is not None else ""
+        raise SettingsError(
+            f"invalid settings ({_describe(e)}); fix them in {where}the {ENV_PREFIX}* environment"
+        ) from e
+
+
+def _describe(error: ValidationError | ValueError) -> str:
+    """Every problem of a validation error as ``"field.path: message; ..."``, without the
+    input values (a secret key must not reach a terminal or a log)."""
+    if not isinstance(error, ValidationError):
+        return str(error)
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in error.errors()
+    )
