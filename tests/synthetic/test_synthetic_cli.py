@@ -9,7 +9,7 @@ import typer
 from typer.testing import CliRunner
 
 from synsetlab.cli.synthetic import app, parse_classes, parse_size
-from synsetlab.synthetic import load_truth
+from synsetlab.synthetic import SyntheticConfigError, load_truth
 
 root = typer.Typer()
 root.add_typer(app, name="synthetic")
@@ -77,5 +77,5 @@ def test_no_arguments_shows_help() -> None:
 def test_parse_size_and_classes() -> None:
     assert parse_size("96x64") == (96, 64)
     assert parse_classes(" circle, n13879320 ,,heart") == ("n13873502", "n13879320", "n13865904")
-    with pytest.raises(ValueError, match="WIDTHxHEIGHT"):
+    with pytest.raises(SyntheticConfigError, match="WIDTHxHEIGHT"):
         parse_size("96x")

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 
-from synsetlab.synthetic import SHAPE_CLASSES, SyntheticConfig, planted_count
+from synsetlab.errors import UserError
+from synsetlab.synthetic import (
+    SHAPE_CLASSES,
+    SyntheticConfig,
+    SyntheticConfigError,
+    load_truth,
+    planted_count,
+)
 
 CIRCLE, TRIANGLE = "n13873502", "n13879320"
 
@@ -66,16 +75,25 @@ def test_planted_count_rounds_half_up(rate: float, n_clean: int, expected: int) 
         ({"classes": (CIRCLE,), "wrong_label_rate": 0.1}, "at least two classes"),
     ],
 )
-def test_bad_config_raises_value_error_naming_the_field(
+def test_bad_config_is_a_user_error_naming_the_field(
     overrides: dict[str, object], message: str
 ) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(SyntheticConfigError, match=message) as raised:
         SyntheticConfig(**overrides)  # type: ignore[arg-type]
+    # The CLI prints a UserError as one line; ValueError stays a base for older callers.
+    assert isinstance(raised.value, UserError)
+    assert isinstance(raised.value, ValueError)
 
 
 def test_unknown_wnid_error_lists_the_known_classes() -> None:
-    with pytest.raises(ValueError, match=r"n13873502 \(circle\)"):
+    with pytest.raises(SyntheticConfigError, match=r"n13873502 \(circle\)"):
         SyntheticConfig(classes=("n99999999",))
+
+
+def test_truth_of_another_format_version_is_a_user_error(tmp_path: Path) -> None:
+    (tmp_path / "truth.json").write_text(json.dumps({"format_version": 0, "files": []}))
+    with pytest.raises(SyntheticConfigError, match=r"format_version 0.*Regenerate"):
+        load_truth(tmp_path)
 
 
 def test_png_fraction_of_one_is_allowed() -> None:

@@ -9,7 +9,13 @@ import typer
 from rich.table import Table
 
 from synsetlab.cli.context import console, user_errors
-from synsetlab.synthetic import SHAPE_CLASSES, SyntheticConfig, SyntheticReport, generate
+from synsetlab.synthetic import (
+    SHAPE_CLASSES,
+    SyntheticConfig,
+    SyntheticConfigError,
+    SyntheticReport,
+    generate,
+)
 
 app = typer.Typer(
     help="Synthetic ImageNet-style datasets of plane figures, with planted faults and their truth.",
@@ -29,7 +35,7 @@ def parse_size(text: str) -> tuple[int, int]:
     """``"96x96"`` -> ``(96, 96)`` (width, height in pixels)."""
     width, sep, height = text.lower().partition("x")
     if not (sep and width.strip().isdigit() and height.strip().isdigit()):
-        raise ValueError(f"--size must look like WIDTHxHEIGHT, e.g. 96x96; got {text!r}")
+        raise SyntheticConfigError(f"--size must look like WIDTHxHEIGHT, e.g. 96x96; got {text!r}")
     return int(width), int(height)
 
 

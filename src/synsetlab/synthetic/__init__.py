@@ -20,7 +20,12 @@ Example::
     wrong = [f.path for f in truth.files if f.wrong_label]
 """
 
-from synsetlab.synthetic._config import SHAPE_CLASSES, SyntheticConfig, planted_count
+from synsetlab.synthetic._config import (
+    SHAPE_CLASSES,
+    SyntheticConfig,
+    SyntheticConfigError,
+    planted_count,
+)
 from synsetlab.synthetic._faults import CORRUPT_DEFECTS, NEAR_DUPLICATE_TRANSFORMS
 from synsetlab.synthetic._generate import SyntheticReport, generate
 from synsetlab.synthetic._truth import KINDS, FileTruth, Kind, SyntheticTruth, load_truth
@@ -33,6 +38,7 @@ __all__ = [
     "FileTruth",
     "Kind",
     "SyntheticConfig",
+    "SyntheticConfigError",
     "SyntheticReport",
     "SyntheticTruth",
     "generate",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from synsetlab.errors import UserError
+
 #: The classes: WordNet 3.0 noun synsets of plane figures, wnid -> name.
 SHAPE_CLASSES: dict[str, str] = {
     "n13873502": "circle",
@@ -18,6 +20,12 @@ SHAPE_CLASSES: dict[str, str] = {
     "n13865904": "heart",
     "n13876371": "spiral",
 }
+
+
+class SyntheticConfigError(UserError, ValueError):
+    """A generator option (or the config a ``truth.json`` records) that cannot be accepted;
+    the message names the field and the values it takes."""
+
 
 #: Smallest accepted width or height, in pixels: below it the figures stop being recognisable.
 MIN_IMAGE_SIDE = 16
@@ -79,45 +87,47 @@ def _check_rate(name: str, value: float, *, upper_inclusive: bool = False) -> No
     in_range = is_number and (0.0 <= value <= 1.0 if upper_inclusive else 0.0 <= value < 1.0)
     if not in_range:  # also rejects NaN, which fails every comparison
         interval = "[0, 1]" if upper_inclusive else "[0, 1)"
-        raise ValueError(f"{name} must be in {interval}, got {value!r}")
+        raise SyntheticConfigError(f"{name} must be in {interval}, got {value!r}")
 
 
 def validate_config(config: SyntheticConfig) -> None:
-    """Raise ``ValueError`` naming the first bad field of ``config``."""
+    """Raise :class:`SyntheticConfigError` naming the first bad field of ``config``."""
     if not config.classes:
-        raise ValueError("classes is empty; give at least one wnid of SHAPE_CLASSES")
+        raise SyntheticConfigError("classes is empty; give at least one wnid of SHAPE_CLASSES")
     unknown = [wnid for wnid in config.classes if wnid not in SHAPE_CLASSES]
     if unknown:
         known = ", ".join(f"{wnid} ({name})" for wnid, name in SHAPE_CLASSES.items())
-        raise ValueError(f"unknown wnid(s) {', '.join(unknown)} in classes; known: {known}")
+        raise SyntheticConfigError(
+            f"unknown wnid(s) {', '.join(unknown)} in classes; known: {known}"
+        )
     if len(set(config.classes)) != len(config.classes):
-        raise ValueError(f"classes has repeated wnids: {', '.join(config.classes)}")
+        raise SyntheticConfigError(f"classes has repeated wnids: {', '.join(config.classes)}")
     if isinstance(config.per_class, bool) or not isinstance(config.per_class, int):
-        raise ValueError(f"per_class must be an integer, got {config.per_class!r}")
+        raise SyntheticConfigError(f"per_class must be an integer, got {config.per_class!r}")
     if config.per_class < 1:
-        raise ValueError(f"per_class must be at least 1, got {config.per_class}")
+        raise SyntheticConfigError(f"per_class must be at least 1, got {config.per_class}")
     if len(config.image_size) != 2 or any(
         not isinstance(side, int) or side < MIN_IMAGE_SIDE for side in config.image_size
     ):
-        raise ValueError(
+        raise SyntheticConfigError(
             f"image_size must be (width, height) with integer sides >= {MIN_IMAGE_SIDE} px, "
             f"got {config.image_size!r}"
         )
     if isinstance(config.seed, bool) or not isinstance(config.seed, int) or config.seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {config.seed!r}")
+        raise SyntheticConfigError(f"seed must be a non-negative integer, got {config.seed!r}")
     if not 0.0 <= config.size_jitter < 0.5:
-        raise ValueError(f"size_jitter must be in [0, 0.5), got {config.size_jitter!r}")
+        raise SyntheticConfigError(f"size_jitter must be in [0, 0.5), got {config.size_jitter!r}")
     _check_rate("png_fraction", config.png_fraction, upper_inclusive=True)
     for name in ("exact_duplicate_rate", "near_duplicate_rate", "corrupt_rate", "wrong_label_rate"):
         _check_rate(name, getattr(config, name))
     _check_rate("lying_extension_rate", config.lying_extension_rate)
     if config.lying_extension_rate > config.png_fraction:
-        raise ValueError(
+        raise SyntheticConfigError(
             f"lying_extension_rate ({config.lying_extension_rate}) cannot exceed png_fraction "
             f"({config.png_fraction}): lying-extension images are PNGs named .jpg"
         )
     if len(config.classes) == 1 and planted_count(config.wrong_label_rate, config.n_clean) > 0:
-        raise ValueError(
+        raise SyntheticConfigError(
             "wrong_label_rate > 0 needs at least two classes to file images under a wrong one; "
             "add classes or set wrong_label_rate=0"
         )

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from synsetlab.synthetic._config import SyntheticConfig
+from synsetlab.synthetic._config import SyntheticConfig, SyntheticConfigError
 
 Kind = Literal["clean", "exact-duplicate", "near-duplicate", "corrupt"]
 #: Kinds of file, in the order they are counted and reported.
@@ -102,7 +102,11 @@ def write_truth(out_dir: Path, truth: SyntheticTruth) -> Path:
 
 
 def load_truth(out_dir: Path) -> SyntheticTruth:
-    """Read ``out_dir/truth.json``, written by :func:`~synsetlab.synthetic.generate`."""
+    """Read ``out_dir/truth.json``, written by :func:`~synsetlab.synthetic.generate`.
+
+    Raises FileNotFoundError when it is absent, :class:`SyntheticConfigError` when it was
+    written in another format version or records a config that cannot be accepted.
+    """
     path = Path(out_dir) / TRUTH_NAME
     if not path.is_file():
         raise FileNotFoundError(
@@ -111,7 +115,7 @@ def load_truth(out_dir: Path) -> SyntheticTruth:
     document = json.loads(path.read_text(encoding="utf-8"))
     version = document.get("format_version")
     if version != TRUTH_FORMAT_VERSION:
-        raise ValueError(
+        raise SyntheticConfigError(
             f"{path} has format_version {version!r}; this synsetlab reads {TRUTH_FORMAT_VERSION}. "
             "Regenerate the dataset with this version."
         )
