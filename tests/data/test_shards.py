@@ -17,6 +17,7 @@ from torchvision.transforms import v2
 
 from synsetlab.blobs import BlobStore
 from synsetlab.data import (
+    DataError,
     ShardDataset,
     TransformConfig,
     create_loader,
@@ -221,12 +222,12 @@ def test_resampled_ranks_yield_equal_numbers(
 
 def test_bad_exports_say_what_to_do(exported: tuple[Version, Path], tmp_path: Path) -> None:
     version, out = exported
-    with pytest.raises(ValueError, match=r"not a webdataset export.*--format webdataset"):
+    with pytest.raises(DataError, match=r"not a webdataset export.*--format webdataset"):
         shard_dataset(tmp_path, "train", transform=None)
     export_version(version.manifest, version.blobs, tmp_path / "folders", "imagefolder")
-    with pytest.raises(ValueError, match="'imagefolder' export, not a webdataset one"):
+    with pytest.raises(DataError, match="'imagefolder' export, not a webdataset one"):
         shard_dataset(tmp_path / "folders", "train", transform=None)
-    with pytest.raises(ValueError, match=r"no 'trian' shards; its splits: train \(6 samples\)"):
+    with pytest.raises(DataError, match=r"no 'trian' shards; its splits: train \(6 samples\)"):
         shard_dataset(out, "trian", transform=None)
     with pytest.raises(ValueError, match="shuffle_buffer"):
         shard_dataset(out, "train", transform=None, shuffle_buffer=-1)

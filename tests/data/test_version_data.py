@@ -12,6 +12,7 @@ from torch.utils.data import DistributedSampler
 from torchvision.transforms import v2
 
 from synsetlab.data import (
+    DataError,
     DeviceNormalize,
     ResumableSampler,
     TransformConfig,
@@ -35,7 +36,7 @@ def test_a_split_reads_images_and_labels_and_hides_test_labels(tiny: TinyVersion
     assert set(test.labels.tolist()) == {HIDDEN}
     revealed = VersionDataset(tiny.manifest, "test", tiny.blobs, reveal_hidden=True)
     assert set(revealed.labels.tolist()) == {0, 1, 2}
-    with pytest.raises(ValueError, match="no 'holdout' images; its splits: train"):
+    with pytest.raises(DataError, match="no 'holdout' images; its splits: train"):
         VersionDataset(tiny.manifest, "holdout", tiny.blobs)
 
 

@@ -9,12 +9,13 @@
   so a resumed run sees exactly the samples and augmentations an uninterrupted one would.
 """
 
-from synsetlab.data.dataset import VersionDataset, decode_image, decode_tensor
+from synsetlab.data.dataset import DataError, VersionDataset, decode_image, decode_tensor
 from synsetlab.data.loader import DeviceNormalize, ResumableSampler, create_loader
 from synsetlab.data.shards import ShardDataset, num_samples, shard_dataset
 from synsetlab.data.transforms import TransformConfig, create_transform
 
 __all__ = [
+    "DataError",
     "DeviceNormalize",
     "ResumableSampler",
     "ShardDataset",

@@ -16,7 +16,14 @@ from torchvision.transforms.v2.functional import pil_to_tensor
 
 from synsetlab.blobs import BlobStore
 from synsetlab.data.transforms import TransformConfig, create_transform
+from synsetlab.errors import UserError
 from synsetlab.manifest import Manifest, ManifestEntry
+
+
+class DataError(UserError, ValueError):
+    """Training input that cannot be read as asked: a split the version does not have, a
+    folder that is not a webdataset export; the message says what to pick instead."""
+
 
 #: The label of an image whose label is hidden (test split): what scoring code alone reads.
 HIDDEN = -1
@@ -155,7 +162,9 @@ class VersionDataset(Dataset):
         self.entries: list[ManifestEntry] = manifest.split(split)
         if not self.entries:
             have = ", ".join(f"{k} ({v})" for k, v in manifest.splits.items()) or "none"
-            raise ValueError(f"the version has no {split!r} images; its splits: {have}")
+            raise DataError(
+                f"the version has no {split!r} images; its splits: {have}. Pick one of those"
+            )
         self.split = split
         self.classes = manifest.classes
         self.blobs = blobs

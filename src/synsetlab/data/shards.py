@@ -53,7 +53,7 @@ import webdataset as wds
 from PIL import Image
 from torch.utils.data import IterableDataset
 
-from synsetlab.data.dataset import HIDDEN, decode_image, decode_tensor, seeded
+from synsetlab.data.dataset import HIDDEN, DataError, decode_image, decode_tensor, seeded
 from synsetlab.data.loader import mix_seed
 
 #: The file every export writes last (see :mod:`synsetlab.export`).
@@ -220,7 +220,7 @@ class ShardDataset(IterableDataset):
         elif (ext := next((e for e in OTHER_IMAGES if e in sample), None)) is not None:
             data, orientation = sample[ext], None  # as stored (PNG ...), EXIF included
         else:
-            raise ValueError(
+            raise DataError(
                 f"sample {key!r} of {sample.get('__url__')} has no image (.jpg, .png, .ppm "
                 "...): not a synsetlab webdataset shard; export the version again with "
                 "--format webdataset"
@@ -343,22 +343,22 @@ def read_shards(
 ) -> tuple[list[Shard], list[str], str | None]:
     """``(shards, classes, version id)`` of ``split`` in the webdataset export at ``export_dir``.
 
-    Raises ValueError when ``export_dir`` holds no webdataset export or the split has no
-    shards, FileNotFoundError when a listed shard is missing.
+    Raises :class:`~synsetlab.data.dataset.DataError` when ``export_dir`` holds no webdataset
+    export or the split has no shards, FileNotFoundError when a listed shard is missing.
     """
     out = Path(export_dir).expanduser()
     marker = out / EXPORT_MARKER
     if not marker.is_file():
-        raise ValueError(
+        raise DataError(
             f"{out} is not a webdataset export: it has no {EXPORT_MARKER}; "
             + EXPORT_HINT.format(out=out)
         )
     try:
         record = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        raise ValueError(f"cannot read {marker} ({e}); {EXPORT_HINT.format(out=out)}") from e
+        raise DataError(f"cannot read {marker} ({e}); {EXPORT_HINT.format(out=out)}") from e
     if record.get("format") != "webdataset":
-        raise ValueError(
+        raise DataError(
             f"{out} holds a {record.get('format')!r} export, not a webdataset one; "
             + EXPORT_HINT.format(out=out)
         )
@@ -369,7 +369,7 @@ def read_shards(
             for name, shards in listed.items()
             if shards
         )
-        raise ValueError(
+        raise DataError(
             f"the webdataset export at {out} has no {split!r} shards; "
             f"its splits: {have or 'none'}. Pick one of those, or export a version with "
             f"{split!r} images"
@@ -416,8 +416,8 @@ def shard_dataset(
     split over ranks and workers, and for ``resampled``; ``with_key`` adds each sample's key.
 
     Batch it with :func:`synsetlab.data.create_loader` (no sampler); call ``set_epoch`` before
-    each epoch. Raises ValueError when ``export_dir`` is not a webdataset export or ``split``
-    has no shards.
+    each epoch. Raises :class:`~synsetlab.data.dataset.DataError` when ``export_dir`` is not a
+    webdataset export or ``split`` has no shards.
     """
     shards, classes, version = read_shards(export_dir, split)
     return ShardDataset(
