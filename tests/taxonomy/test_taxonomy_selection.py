@@ -7,6 +7,7 @@ import time
 import pytest
 
 from synsetlab.taxonomy import (
+    SelectionError,
     Taxonomy,
     UnknownSynsetError,
     find_overlaps,
@@ -57,11 +58,11 @@ def test_all_available_when_count_is_none(wordnet: Taxonomy) -> None:
 
 
 def test_too_few_says_how_many(wordnet: Taxonomy) -> None:
-    with pytest.raises(ValueError, match="only 646 non-overlapping classes are available under"):
+    with pytest.raises(SelectionError, match="only 646 non-overlapping classes are available"):
         select_classes(wordnet, BIRD, 647)
-    with pytest.raises(ValueError, match="count must be at least 1"):
+    with pytest.raises(SelectionError, match="count must be at least 1"):
         select_classes(wordnet, BIRD, 0)
-    with pytest.raises(ValueError, match="at least one root"):
+    with pytest.raises(SelectionError, match="at least one root"):
         select_classes(wordnet, [], 1)
     with pytest.raises(UnknownSynsetError):
         select_classes(wordnet, "n99999999", 1)
@@ -75,7 +76,7 @@ def test_candidates_restrict_the_pool(wordnet: Taxonomy) -> None:
     assert len(chosen) == 20
     assert set(chosen) <= ilsvrc_birds
     assert set(select_classes(wordnet, BIRD, candidates=ilsvrc)) == ilsvrc_birds
-    with pytest.raises(ValueError, match=r"only 59 .* among the candidates"):
+    with pytest.raises(SelectionError, match=r"only 59 .* among the candidates"):
         select_classes(wordnet, BIRD, 60, candidates=ilsvrc)
     with pytest.raises(UnknownSynsetError):
         select_classes(wordnet, BIRD, 1, candidates=["n99999999"])
@@ -85,7 +86,7 @@ def test_leaves_of_the_candidates_not_of_wordnet(wordnet: Taxonomy) -> None:
     # finch is above brambling and goldfinch: only the two leaves of this pool qualify.
     pool = [FINCH, BRAMBLING, GOLDFINCH, DOG]
     assert select_classes(wordnet, BIRD, candidates=pool) == [BRAMBLING, GOLDFINCH]
-    with pytest.raises(ValueError, match="only 2"):
+    with pytest.raises(SelectionError, match="only 2"):
         select_classes(wordnet, BIRD, 3, candidates=pool)
 
 

@@ -21,7 +21,7 @@ from synsetlab.taxonomy.ilsvrc import (
     ilsvrc2012_index_to_id,
     ilsvrc2012_wnids,
 )
-from synsetlab.taxonomy.selection import find_overlaps, select_classes
+from synsetlab.taxonomy.selection import SelectionError, find_overlaps, select_classes
 from synsetlab.taxonomy.synset import ROOT_WNID, WNID_PATTERN, Synset, normalize_lemma
 from synsetlab.taxonomy.wordnet import Taxonomy
 
@@ -32,6 +32,7 @@ __all__ = [
     "AmbiguousNameError",
     "CustomClass",
     "InvalidClassError",
+    "SelectionError",
     "Synset",
     "Taxonomy",
     "TaxonomyError",

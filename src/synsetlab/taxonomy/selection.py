@@ -9,9 +9,15 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 
+from synsetlab.taxonomy.errors import TaxonomyError
 from synsetlab.taxonomy.wordnet import Taxonomy
 
-__all__ = ["find_overlaps", "select_classes"]
+__all__ = ["SelectionError", "find_overlaps", "select_classes"]
+
+
+class SelectionError(TaxonomyError, ValueError):
+    """A class selection that cannot be made: no roots, or more classes than the roots hold;
+    the message says how many can be picked."""
 
 
 def select_classes(
@@ -43,12 +49,15 @@ def select_classes(
     'bird' (dickeybird) is as likely to be picked as any one species. Several roots take turns.
 
     Returns:
-        The picked wnids, sorted. Raises ValueError when fewer than ``count`` can be picked (the
-        message says how many can) and UnknownSynsetError for an unknown root or candidate.
+        The picked wnids, sorted. Raises :class:`SelectionError` when fewer than ``count`` can
+        be picked (the message says how many can) and UnknownSynsetError for an unknown root
+        or candidate.
     """
     root_list = [roots] if isinstance(roots, str) else list(dict.fromkeys(roots))
     if not root_list:
-        raise ValueError("select_classes needs at least one root wnid")
+        raise SelectionError(
+            "select_classes needs at least one root wnid: pass one, e.g. n01503061 (bird)"
+        )
     subtrees = {root: taxonomy.descendants(root) for root in root_list}
     pool = set().union(*subtrees.values())
     if candidates is not None:
@@ -61,10 +70,10 @@ def select_classes(
     if count is None:
         count = available
     if count < 1:
-        raise ValueError(f"count must be at least 1, got {count}")
+        raise SelectionError(f"count must be at least 1, got {count}")
     if count > available:
         where = ", ".join(root_list) + (" among the candidates" if candidates is not None else "")
-        raise ValueError(
+        raise SelectionError(
             f"only {available} non-overlapping classes are available under {where}; "
             f"ask for at most {available}, or widen the roots"
         )
