@@ -8,11 +8,15 @@ Every module's own error class derives from it, keeping the builtin base it had 
 (``ValueError``, ``KeyError``, ...) so that callers catching those still work::
 
     UserError
+    ├── SettingsError           synsetlab.settings (synsetlab.toml, SYNSETLAB_* environment)
     ├── WorkspaceError          synsetlab.workspace
     ├── TaxonomyError           synsetlab.taxonomy.errors (UnknownSynsetError, ...)
+    │   └── SelectionError      synsetlab.taxonomy.selection
     ├── SourceError             synsetlab.ingest.records
     ├── SplitError              synsetlab.splits
     ├── VersionError            synsetlab.versions
+    ├── DataError               synsetlab.data (a missing split, not a webdataset export)
+    ├── SyntheticConfigError    synsetlab.synthetic
     ├── ChallengeError          synsetlab.challenge.errors (NotFoundError, ...)
     ├── SubmissionError         synsetlab.challenge.formats
     ├── RecipeError, TrainingError, CheckpointError, ModelError, EnsembleError,

@@ -42,13 +42,13 @@ def ensemble(
     """
     start_loader_server(workers)
     from synsetlab.train.distributed import resolve_device
-    from synsetlab.train.ensemble import evaluate_ensemble, load_ensemble
+    from synsetlab.train.ensemble import EnsembleError, evaluate_ensemble, load_ensemble
     from synsetlab.versions import load_version
 
     with user_errors():
         checkpoints, version = split_inputs(inputs)
         if tta not in ("none", "flip"):
-            raise ValueError(f"unknown --tta {tta!r}: none or flip")
+            raise EnsembleError(f"unknown --tta {tta!r}: none or flip")
         ws = current_workspace()
         v = load_version(ws, version)
         torch_device = resolve_device(device)
@@ -72,14 +72,17 @@ def ensemble(
 
 def split_inputs(inputs: list[str]) -> tuple[list[Path], str]:
     """``[checkpoint, ..., version]`` -> (checkpoint paths, version); two checkpoints at least."""
+    # Imported here: torch loads only when an ensemble command runs, not for `synsetlab --help`.
+    from synsetlab.train.ensemble import EnsembleError
+
     version = inputs[-1]
     if Path(version).suffix == ".pt" or Path(version).is_file():
-        raise ValueError(
+        raise EnsembleError(
             f"the last argument {version!r} is a checkpoint: put the version after the "
             "checkpoints, e.g. synsetlab ensemble runs/a/best.pt runs/b/best.pt v1"
         )
     if len(inputs) < 3:
-        raise ValueError(
+        raise EnsembleError(
             "give two or more checkpoints, then the version, e.g. "
             "synsetlab ensemble runs/a/best.pt runs/b/best.pt v1 (one checkpoint: "
             "synsetlab evaluate)"
@@ -89,12 +92,16 @@ def split_inputs(inputs: list[str]) -> tuple[list[Path], str]:
 
 def parse_weights(text: str | None) -> list[float] | None:
     """``"2,1"`` -> ``[2.0, 1.0]``; ``None`` stays ``None`` (equal weights)."""
+    from synsetlab.train.ensemble import EnsembleError
+
     if text is None:
         return None
     try:
         return [float(part) for part in text.split(",")]
     except ValueError:
-        raise ValueError(f"--weights {text!r} is not comma-separated numbers, e.g. 2,1") from None
+        raise EnsembleError(
+            f"--weights {text!r} is not comma-separated numbers, e.g. 2,1"
+        ) from None
 
 
 def _fmt(value: float | None) -> str:
