@@ -20,7 +20,9 @@ Every module's own error class derives from it, keeping the builtin base it had 
     ├── ChallengeError          synsetlab.challenge.errors (NotFoundError, ...)
     ├── SubmissionError         synsetlab.challenge.formats
     ├── RecipeError, TrainingError, CheckpointError, ModelError, EnsembleError,
-    │   OnnxExportError, SSLError   synsetlab.train
+    │   OnnxExportError, SSLError, EvaluationError, DeviceError   synsetlab.train
+    ├── BoxXMLError, UnknownClassError, SourceInUseError   synsetlab.ingest
+    ├── CsrfError, RateLimitedError   synsetlab.server.security
     ├── OutputExistsError, ExportError   synsetlab.export
     └── ClientError             synsetlab.client
 """

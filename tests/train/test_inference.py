@@ -129,3 +129,21 @@ def test_a_submission_lists_every_test_image_once(
     assert rows[0] == ["ImageId", "PredictionString"]
     assert {r[0] for r in rows[1:]} == {e.sha256 for e in tiny.manifest.split("test")}
     assert all(sorted(r[1].split()) == sorted(CLASSES) for r in rows[1:])  # top-3 of 3
+
+
+def test_option_mistakes_are_user_errors_naming_the_way_out() -> None:
+    # The CLI prints a UserError as one line; a bare ValueError would be a bug's traceback.
+    from synsetlab.errors import UserError
+    from synsetlab.train.distributed import DeviceError, resolve_device
+    from synsetlab.train.inference import EvaluationError
+    from synsetlab.train.robustness import check_corruption, check_epsilon, check_severity
+
+    with pytest.raises(DeviceError, match="use auto, cpu, cuda or cuda:N"):
+        resolve_device("tpu")
+    with pytest.raises(EvaluationError, match="known:"):
+        check_corruption("spin")
+    with pytest.raises(EvaluationError, match="1, 2, 3, 4, 5"):
+        check_severity(7)
+    with pytest.raises(EvaluationError, match="finite number"):
+        check_epsilon(-1.0)
+    assert issubclass(DeviceError, UserError) and issubclass(EvaluationError, UserError)

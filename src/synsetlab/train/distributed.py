@@ -8,6 +8,12 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from synsetlab.errors import UserError
+
+
+class DeviceError(UserError, ValueError):
+    """A device or distributed backend that this machine cannot give."""
+
 
 @dataclass(frozen=True)
 class World:
@@ -37,7 +43,7 @@ def init_world(device: torch.device, backend: str = "auto") -> World:
     if backend == "auto":
         backend = "nccl" if device.type == "cuda" else "gloo"
     if backend == "nccl" and device.type != "cuda":
-        raise ValueError(
+        raise DeviceError(
             f"the nccl backend needs CUDA devices, and this process trains on {device}: use "
             "--set dist_backend=gloo (or auto) on the CPU"
         )
@@ -67,18 +73,18 @@ def all_reduce_mean(value: torch.Tensor, world: World) -> torch.Tensor:
 
 def resolve_device(name: str, world: World | None = None) -> torch.device:
     """``auto``: this process's CUDA device when there is one, else the CPU. A device this
-    machine lacks is a ``ValueError`` that says what to ask for instead."""
+    machine lacks is a :class:`DeviceError` (a UserError) that says what to ask for instead."""
     if name != "auto":
         try:
             device = torch.device(name)
         except RuntimeError:
-            raise ValueError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N") from None
+            raise DeviceError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N") from None
         if device.type == "cuda":
             count = torch.cuda.device_count() if torch.cuda.is_available() else 0
             if count == 0:
-                raise ValueError(f"{name}: CUDA is not available here; use --device cpu or auto")
+                raise DeviceError(f"{name}: CUDA is not available here; use --device cpu or auto")
             if device.index is not None and device.index >= count:
-                raise ValueError(f"there is no {name}: this machine has {count} CUDA device(s)")
+                raise DeviceError(f"there is no {name}: this machine has {count} CUDA device(s)")
         return device
     if torch.cuda.is_available():
         local = int(os.environ.get("LOCAL_RANK", "0")) if world is None else world.local_rank

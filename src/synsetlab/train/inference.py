@@ -22,6 +22,7 @@ from synsetlab.challenge.formats import kaggle_csv
 from synsetlab.data import DeviceNormalize, VersionDataset, create_loader, create_transform
 from synsetlab.data.dataset import decode_image
 from synsetlab.data.transforms import TransformConfig
+from synsetlab.errors import UserError
 from synsetlab.manifest import Manifest
 from synsetlab.metrics import ClassificationReport, classification_report, topk_predictions
 from synsetlab.taxonomy.wordnet import Taxonomy
@@ -34,6 +35,12 @@ from synsetlab.train.checkpoint import (
 from synsetlab.train.config import TrainConfig
 from synsetlab.train.loop import EvalOutput, evaluate
 from synsetlab.train.models import ModelError, create_model, load_weights
+
+
+class EvaluationError(UserError, ValueError):
+    """An evaluation or prediction that cannot run as asked (hidden labels, no images, an
+    unknown format or option); the message says what to do instead."""
+
 
 #: Image file suffixes ``predict`` picks up in folders (Pillow reads them all).
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
@@ -170,7 +177,7 @@ def evaluation_dir(checkpoint: Path, version: str, split: str, *, tta_flip: bool
 def require_known_labels(labels: np.ndarray, split: str) -> None:
     """Refuse to score a split whose labels are hidden (-1)."""
     if (labels < 0).any():
-        raise ValueError(
+        raise EvaluationError(
             f"the {split!r} split's labels are hidden: only the challenge scorer reads them; "
             "evaluate on val, or make a submission (synsetlab submission)"
         )
@@ -260,9 +267,9 @@ def predict_files(
     """Top-``topk`` classes (wnid, first lemma, probability) of each image file; files that
     cannot be decoded get an empty ``top`` (a ``ValueError`` when none can)."""
     if not paths:
-        raise ValueError("no image files to predict")
+        raise EvaluationError("no image files to predict")
     if topk < 1:
-        raise ValueError(f"--topk {topk}: give at least 1")
+        raise EvaluationError(f"--topk {topk}: give at least 1")
     data = loaded.config.data
     dataset = _FilesDataset(paths, create_transform(data, train=False), data)
     device = torch.device(device)
@@ -279,7 +286,7 @@ def predict_files(
         )
         results.append(Prediction(str(path), () if label == UNREADABLE else top))
     if all(not p.top for p in results):
-        raise ValueError(
+        raise EvaluationError(
             f"none of the {len(results)} file(s) could be decoded as an image, e.g. {paths[0]}"
         )
     return results
@@ -299,7 +306,7 @@ PREDICTION_FORMATS = ("csv", "json", "kaggle")
 def check_prediction_format(fmt: str) -> None:
     """Raise ValueError unless ``fmt`` is one of :data:`PREDICTION_FORMATS` (before predicting)."""
     if fmt not in PREDICTION_FORMATS:
-        raise ValueError(f"unknown format {fmt!r}: {', '.join(PREDICTION_FORMATS)}")
+        raise EvaluationError(f"unknown format {fmt!r}: {', '.join(PREDICTION_FORMATS)}")
 
 
 def write_predictions(predictions: Sequence[Prediction], fmt: str) -> str:

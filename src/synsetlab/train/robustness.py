@@ -37,7 +37,7 @@ from synsetlab.data.loader import mix_seed
 from synsetlab.manifest import Manifest
 from synsetlab.metrics import topk_error, topk_predictions
 from synsetlab.train.adversarial import pgd
-from synsetlab.train.inference import LoadedModel, split_loader
+from synsetlab.train.inference import EvaluationError, LoadedModel, split_loader
 
 #: The corruptions, in ImageNet-C's order.
 CORRUPTIONS = ("gaussian_noise", "gaussian_blur", "jpeg_compression", "contrast")
@@ -72,17 +72,17 @@ PARAMETERS: dict[int, dict[str, tuple[float, ...]]] = {
 
 def check_corruption(corruption: str) -> None:
     if corruption not in CORRUPTIONS:
-        raise ValueError(f"unknown corruption {corruption!r}; known: {', '.join(CORRUPTIONS)}")
+        raise EvaluationError(f"unknown corruption {corruption!r}; known: {', '.join(CORRUPTIONS)}")
 
 
 def check_severity(severity: int) -> None:
     if isinstance(severity, bool) or severity not in SEVERITIES:
-        raise ValueError(f"severity {severity!r} is not one of 1, 2, 3, 4, 5")
+        raise EvaluationError(f"severity {severity!r} is not one of 1, 2, 3, 4, 5")
 
 
 def check_epsilon(epsilon: float) -> None:
     if not (math.isfinite(epsilon) and epsilon >= 0):
-        raise ValueError(f"epsilon {epsilon!r} must be a finite number >= 0 (units of 1/255)")
+        raise EvaluationError(f"epsilon {epsilon!r} must be a finite number >= 0 (units of 1/255)")
 
 
 def corruption_parameter(corruption: str, severity: int, side: int) -> float:
@@ -256,7 +256,7 @@ def _labelled_loader(
         reveal_hidden=reveal_hidden,
     )  # fmt: skip
     if (dataset.labels < 0).any():
-        raise ValueError(
+        raise EvaluationError(
             f"the {split!r} split's labels are hidden: score robustness on val; only evaluation "
             "code may reveal them (reveal_hidden=True)"
         )
@@ -340,7 +340,7 @@ def evaluate_pgd(
     for epsilon in epsilons:
         check_epsilon(epsilon)
     if steps < 1:
-        raise ValueError(f"steps {steps!r} must be >= 1")
+        raise EvaluationError(f"steps {steps!r} must be >= 1")
     loader = _labelled_loader(
         loaded, manifest, blobs, split,
         batch_size=batch_size, workers=workers, reveal_hidden=reveal_hidden,
