@@ -14,6 +14,16 @@ against the others' whole frames, statistics check), then ``cluster``. faiss
 ``IndexBinaryMultiHash`` (the same search in a library) is timed for reference.
 Target: ours >= 5x faster at 100k with equal or better recall; time growing <= N log N.
 
+``--crowded N [N ...]`` is the case real collections make: N small greyscale pictures (32 px)
+that are slight variations (shift, gain, noise) of 20 templates, look-alikes but not copies,
+so most hashes have hundreds to thousands of others within the radius. It times the search
+alone (hashes are computed from the arrays by the pHash rule of ``measure``) and reports
+each method's peak RSS, each run in a fresh process: ours with its default
+``SearchLimits`` (crowded hashes flagged, 16 links kept a hash); every pair
+(``pairs_within``: the same search listing every pair within the radius, what the search
+returned before the limits) up to ``--baseline-search-max`` pictures; and imagededup's
+``find_duplicates(encoding_map=...)`` up to 5000 (both grow as N^2).
+
 ``--recall-only`` skips the timing and measures the linking rule on the synthetic figure
 dataset instead (``synsetlab.synthetic``, 1000 clean images and 20 copies per transform per
 seed, 3 seeds): recall per transform and precision, with and without the centre hashes.
@@ -21,6 +31,7 @@ seed, 3 seeds): recall per transform and precision, with and without the centre 
     python bench/duplicates.py                        # 2000 and 10000 images
     python bench/duplicates.py --sizes 20000 100000
     python bench/duplicates.py --recall-only
+    python bench/duplicates.py --crowded 20000 70000 1000000
 """
 
 from __future__ import annotations
@@ -205,7 +216,7 @@ def default_links(
         phash_inset=hashes[:, 3] if insets else None,
         dhash_inset=hashes[:, 4] if insets else None,
         stats=stats, max_distance=radius, max_dhash_distance=radius,
-    )  # fmt: skip
+    ).links  # fmt: skip
 
 
 def run_faiss(hashes: np.ndarray, radius: int) -> float:
@@ -321,6 +332,118 @@ def recall_only(root: Path, seeds: list[int], radius: int, workers: int) -> None
     )
 
 
+#: Crowded case: templates, and the variations' shift (px), gain and noise (grey levels).
+CROWD_TEMPLATES = 20
+CROWD_SHIFT, CROWD_GAIN, CROWD_NOISE = 2, 0.1, 6.0
+#: Most pictures imagededup searches in the crowded case.
+IMAGEDEDUP_CROWDED_MAX = 5000
+
+
+def crowded_hashes(n: int, seed: int = 0) -> np.ndarray:
+    """``(n,)`` int64 pHashes of small grey variations of :data:`CROWD_TEMPLATES` templates:
+    one to three dark ellipses on a light flat background (a product shot), shifted by up to
+    :data:`CROWD_SHIFT` px, scaled in brightness and given noise."""
+    from synsetlab.curate.measure import _DCT8
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:32, 0:32]
+    templates = np.empty((CROWD_TEMPLATES, 32, 32))
+    for t in range(CROWD_TEMPLATES):
+        templates[t] = rng.uniform(200, 250)
+        for _ in range(rng.integers(1, 4)):
+            (cx, cy), (rx, ry) = rng.uniform(8, 24, 2), rng.uniform(4, 12, 2)
+            inside = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1
+            templates[t][inside] = rng.uniform(20, 150)
+    out = np.empty(n, dtype=np.int64)
+    for start in range(0, n, 20_000):
+        b = min(20_000, n - start)
+        img = templates[rng.integers(0, CROWD_TEMPLATES, b)]
+        for axis in (1, 2):
+            shift = rng.integers(-CROWD_SHIFT, CROWD_SHIFT + 1, b)
+            for d in range(-CROWD_SHIFT, CROWD_SHIFT + 1):
+                img[shift == d] = np.roll(img[shift == d], d, axis=axis)
+        img = img * rng.uniform(1 - CROWD_GAIN, 1 + CROWD_GAIN, (b, 1, 1))
+        img += rng.normal(0, CROWD_NOISE, img.shape)
+        # measure's pHash rule on a 32 px grey picture: 8 x 8 lowest DCT terms above their median
+        low = np.round(np.einsum("ij,bjk,lk->bil", _DCT8, img, _DCT8).reshape(b, 64), 6)
+        bits = low > np.sort(low, axis=1)[:, 31:33].mean(axis=1, keepdims=True)
+        out[start : start + b] = np.packbits(bits, axis=1).view(">i8").ravel()
+    return out
+
+
+def _in_child(fn: Callable[[], T]) -> tuple[float, float, T]:
+    """``fn()`` in a forked process: ``(seconds, peak RSS in GB, result)``."""
+    import multiprocessing as mp
+    import resource
+
+    def run(queue: mp.Queue) -> None:
+        start = time.perf_counter()
+        result = fn()
+        seconds = time.perf_counter() - start
+        queue.put((seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, result))
+
+    context = mp.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=run, args=(queue,))
+    child.start()
+    out = queue.get()
+    child.join()
+    return out
+
+
+def bench_crowded(sizes: list[int], radius: int, search_max: int) -> None:
+    """Time and peak RSS of the searches on :func:`crowded_hashes`."""
+    from synsetlab.curate.hamming_index import pairs_within, search
+
+    print(f"crowded: {CROWD_TEMPLATES} templates, 32 px grey variations; radius {radius} bits")
+    print(f"{'images':>8} {'method':<24} {'search s':>9} {'peak GB':>8} {'pairs':>10} "
+          f"{'crowded':>8}")  # fmt: skip
+    times: dict[int, float] = {}
+    for n in sorted(sizes):
+        hashes = crowded_hashes(n)
+
+        def ours(hashes: np.ndarray = hashes) -> tuple[int, int]:
+            r = search(hashes, radius=radius)
+            return len(r.pairs), int(r.crowded.sum())
+
+        def every_pair(hashes: np.ndarray = hashes) -> tuple[int, int]:
+            return len(pairs_within(hashes, radius=radius)), 0
+
+        def imagededup(hashes: np.ndarray = hashes) -> tuple[int, int]:
+            from imagededup.methods import PHash
+
+            mask = (1 << 64) - 1
+            encoding = {str(k): f"{h & mask:016x}" for k, h in enumerate(hashes.tolist())}
+            found = PHash(verbose=False).find_duplicates(
+                encoding_map=encoding, max_distance_threshold=radius
+            )
+            return sum(len(v) for v in found.values()) // 2, 0
+
+        methods = [("ours (bounded)", ours)]
+        if n <= search_max:
+            methods.append(("every pair (pairs_within)", every_pair))
+        if n <= IMAGEDEDUP_CROWDED_MAX:  # 88 s at 5k: its result lists grow as N^2
+            methods.append(("imagededup PHash", imagededup))
+        rows = {}
+        for name, fn in methods:
+            try:
+                seconds, peak, (pairs, crowded) = _in_child(fn)
+            except ImportError:
+                continue
+            rows[name] = seconds
+            print(f"{n:>8} {name:<24} {seconds:>9.2f} {peak:>8.2f} {pairs:>10} {crowded:>8}")
+        times[n] = rows["ours (bounded)"]
+        for name in rows:
+            if name != "ours (bounded)":
+                print(f"{n:>8} {name} / ours: {rows[name] / times[n]:.1f}x time")
+    if len(times) > 1:
+        small, large = min(times), max(times)
+        nlogn = large * math.log(large) / (small * math.log(small))
+        print(f"growth {small} -> {large}: ours {times[large] / times[small]:.2f}x; "
+              f"N log N {nlogn:.2f}x, N^2 {(large / small) ** 2:.0f}x")  # fmt: skip
+    print("peak GB: the child process's maximum RSS, the hashes and Python included")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 10000])
@@ -335,9 +458,14 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                         help="synthetic datasets of --recall-only")  # fmt: skip
+    parser.add_argument("--crowded", type=int, nargs="+", default=None,
+                        help="sizes of the crowded case (search only, peak RSS)")  # fmt: skip
     args = parser.parse_args()
     logging.disable(logging.INFO)  # imagededup logs every step at INFO
     cores = os.cpu_count() or 1
+    if args.crowded:
+        bench_crowded(args.crowded, args.max_distance, args.baseline_search_max)
+        return
     if args.recall_only:
         with tempfile.TemporaryDirectory() as tmp:
             recall_only(Path(tmp), args.seeds, args.max_distance, cores)

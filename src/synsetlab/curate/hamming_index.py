@@ -358,7 +358,8 @@ def _owners_first(entries: np.ndarray, key_a: np.ndarray) -> np.ndarray:
     run_key = entries >> np.uint64(33)
     own_key = key_a[(entries & _ID_MASK).astype(np.int64)]
     group = np.where(own_key == run_key, np.uint64(0), own_key + np.uint64(1))
-    return entries[np.lexsort((group, run_key))]
+    # Keys have at most MAX_SUBSTRING_BITS (30) bits: one 61-bit sort key, a stable sort.
+    return entries[np.argsort((run_key << np.uint64(31)) | group, kind="stable")]
 
 
 def _first_partners(run_key: np.ndarray, own_key: np.ndarray) -> np.ndarray:
