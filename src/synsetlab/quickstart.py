@@ -14,33 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
-from synsetlab.catalog.models import Finding, Image, RejectedFile
-from synsetlab.catalog.summary import CatalogSummary, summarize
-from synsetlab.curate.decisions import exclude_findings
-from synsetlab.curate.duplicates import find_duplicates
-from synsetlab.curate.quality import find_quality_issues
-from synsetlab.ingest.manifest import open_manifest
-from synsetlab.ingest.pipeline import IngestReport, ProgressFn, ingest
-from synsetlab.report import build_datasheet
-from synsetlab.settings import WORKSPACE_FILE
-from synsetlab.splits import SplitPlan, SplitReport, assign_splits
-from synsetlab.synthetic import (
-    SyntheticConfig,
-    SyntheticReport,
-    SyntheticTruth,
-    generate,
-    load_truth,
-)
-from synsetlab.versions import LoadedVersion, freeze
-
 if TYPE_CHECKING:
+    # Imported where used instead: `synsetlab --help` reads DEFAULT_PER_CLASS, and the stages
+    # bring SQLAlchemy, SciPy and matplotlib (seconds of start-up).
+    from synsetlab.catalog.summary import CatalogSummary
     from synsetlab.challenge.leaderboard import Board
+    from synsetlab.ingest.pipeline import IngestReport, ProgressFn
     from synsetlab.metrics import ClassificationReport
+    from synsetlab.splits import SplitReport
+    from synsetlab.synthetic import SyntheticReport, SyntheticTruth
     from synsetlab.train import TrainResult
     from synsetlab.train.loop import Reporter
-from synsetlab.workspace import Workspace, init_workspace
+    from synsetlab.versions import LoadedVersion
+    from synsetlab.workspace import Workspace
 
 SYNTHETIC_DIR = "sources/shapes"
 VERSION = "v1"
@@ -90,6 +76,8 @@ def prepare_directory(directory: Path, *, force: bool) -> Path:
 
     Only a folder that is a synsetlab workspace is ever removed.
     """
+    from synsetlab.settings import WORKSPACE_FILE
+
     directory = Path(directory).expanduser().resolve()
     if directory.exists() and any(directory.iterdir()):
         if not force:
@@ -123,8 +111,20 @@ def run_quickstart(
     freeze version v1 and write its datasheet; score every stage against the planted faults.
     With ``train``, also train the ``tiny-cpu`` recipe (with ``train_overrides``) on v1,
     evaluate it on val and write a submission for the hidden test split."""
+    from synsetlab.catalog.summary import summarize
+    from synsetlab.curate.decisions import exclude_findings
+    from synsetlab.curate.duplicates import find_duplicates
+    from synsetlab.curate.quality import find_quality_issues
+    from synsetlab.ingest.manifest import open_manifest
+    from synsetlab.ingest.pipeline import ingest
+    from synsetlab.report import build_datasheet
+    from synsetlab.splits import SplitPlan, assign_splits
+    from synsetlab.synthetic import SyntheticConfig, SyntheticConfigError, generate, load_truth
+    from synsetlab.versions import freeze
+    from synsetlab.workspace import init_workspace
+
     if per_class < 5:
-        raise ValueError(
+        raise SyntheticConfigError(
             f"per_class must be at least 5 (train, val and test need images), got {per_class}"
         )
     directory = prepare_directory(directory, force=force)
@@ -264,6 +264,10 @@ def _challenge(ws: Workspace, report: QuickstartReport) -> None:
 
 
 def _score_corrupt(ws: Workspace, truth: SyntheticTruth) -> PlantedVsFound:
+    from sqlalchemy import select
+
+    from synsetlab.catalog.models import RejectedFile
+
     with ws.session() as s:
         rejected = set(s.scalars(select(RejectedFile.source_key)))
     corrupt = {f.path for f in truth.files if f.kind == "corrupt"}
@@ -273,12 +277,20 @@ def _score_corrupt(ws: Workspace, truth: SyntheticTruth) -> PlantedVsFound:
 
 
 def _images_by_key(ws: Workspace) -> dict[str, int]:
+    from sqlalchemy import select
+
+    from synsetlab.catalog.models import Image
+
     with ws.session() as s:
         return dict(s.execute(select(Image.source_key, Image.id)).all())
 
 
 def _clusters(ws: Workspace, kinds: tuple[str, ...]) -> dict[int, set[str]]:
     """image id -> the duplicate clusters (by kind) it was found in."""
+    from sqlalchemy import select
+
+    from synsetlab.catalog.models import Finding
+
     out: dict[int, set[str]] = defaultdict(set)
     with ws.session() as s:
         for f in s.scalars(select(Finding).where(Finding.kind.in_(kinds))):
@@ -319,6 +331,9 @@ def _label_issues(
     workers: int | None,
     on_progress: ProgressFn | None,
 ) -> PlantedVsFound:
+    from sqlalchemy import select
+
+    from synsetlab.catalog.models import Finding
     from synsetlab.curate.label_issues import find_label_issues
 
     # The quick model's defaults: ~2 min on two idle cores for the default 1,000 images.

@@ -112,6 +112,14 @@ def freeze(ws: Workspace, name: str) -> LoadedVersion:
 
 def load_version(ws: Workspace, ref: str) -> LoadedVersion:
     """A version by name, full id, or an unambiguous id prefix of at least 8 characters."""
+    row = find_version(ws, ref)
+    manifest = Manifest.from_bytes(ws.blobs.get(row.id))
+    return LoadedVersion(row.id, row.name, row.created_at, manifest)
+
+
+def find_version(ws: Workspace, ref: str) -> Version:
+    """The catalog row of a version, as :func:`load_version` finds it, without reading its
+    manifest: commands check a version argument with it before their slow imports."""
     with ws.session() as s:
         row = s.scalar(select(Version).where(Version.name == ref))
         if row is None and len(ref) >= 8:
@@ -127,8 +135,7 @@ def load_version(ws: Workspace, ref: str) -> LoadedVersion:
                 f"no version {ref!r} (versions: {names}); freeze one with "
                 "`synsetlab version freeze --name NAME`"
             )
-        manifest = Manifest.from_bytes(ws.blobs.get(row.id))
-        return LoadedVersion(row.id, row.name, row.created_at, manifest)
+        return row
 
 
 def list_versions(ws: Workspace) -> list[Version]:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -20,8 +21,14 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from synsetlab.taxonomy import Taxonomy, TaxonomyError
-from synsetlab.workspace import Workspace, WorkspaceError, find_workspace, open_workspace
+from synsetlab.errors import UserError
+
+if TYPE_CHECKING:
+    # Not at run time: the workspace brings SQLAlchemy and Alembic (seconds of start-up), which
+    # ``--help``, ``--version`` and commands without a workspace never need.
+    from synsetlab.catalog import Version
+    from synsetlab.taxonomy import Taxonomy
+    from synsetlab.workspace import Workspace
 
 # soft_wrap: narrative lines are never broken mid-path (tables still fit the terminal).
 console = Console(highlight=False, soft_wrap=True)
@@ -56,11 +63,16 @@ def advance(progress: Progress, task: TaskID) -> Callable[[int, int | None], Non
 
 def current_workspace() -> Workspace:
     """The workspace the command runs in (``--workspace``, env, or the current folder)."""
+    from synsetlab.workspace import open_workspace
+
     return open_workspace(state.workspace)
 
 
 def current_taxonomy() -> Taxonomy:
     """WordNet 3.0 nouns plus the current workspace's own classes, if a workspace is open."""
+    from synsetlab.taxonomy import Taxonomy
+    from synsetlab.workspace import WorkspaceError, find_workspace
+
     if state.workspace is None and find_workspace() is None:
         return Taxonomy.wordnet()
     try:
@@ -73,15 +85,43 @@ def current_taxonomy() -> Taxonomy:
         ws.close()
 
 
+def require_paths(*given: tuple[str, Path | None]) -> None:
+    """Refuse each path that does not exist as a user error (``given``: pairs of what the
+    path is, e.g. ``"--resume"``, and the path; ``None``: not given).
+
+    Commands call it before importing torch, so that a mistyped path fails at once rather
+    than after seconds of imports; the library's own checks still say more (a folder given
+    for a file, a file that is no checkpoint)."""
+    for what, path in given:
+        if path is not None and not path.expanduser().exists():
+            raise UserError(
+                f"{what} {path} does not exist; check the path (relative to {Path.cwd()})"
+            )
+
+
+def open_version(ref: str) -> tuple[Workspace, Version]:
+    """The current workspace and the catalog row of its version ``ref`` (name or id), found
+    with one query and neither the manifest nor torch, so that a mistyped version fails at
+    once. The caller closes the workspace."""
+    from synsetlab.versions import find_version
+
+    ws = current_workspace()
+    try:
+        return ws, find_version(ws, ref)
+    except BaseException:
+        ws.close()
+        raise
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Print the errors a user can cause (bad input, missing files) as one red line on stderr
     and exit with status 1, without a traceback."""
     try:
         yield
-    # SourceError, InvalidClassError and pydantic's ValidationError are ValueErrors;
-    # UnknownSynsetError is a TaxonomyError.
-    except (WorkspaceError, TaxonomyError, ValueError, OSError) as e:
+    # Every module's own error (WorkspaceError, TaxonomyError, ...) is a UserError; pydantic's
+    # ValidationError is a ValueError.
+    except (UserError, ValueError, OSError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         err_console.print(f"[red]error:[/red] {escape(str(message))}", highlight=False)
         raise typer.Exit(1) from None

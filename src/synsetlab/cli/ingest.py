@@ -3,18 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from synsetlab.catalog import LabelState
 from synsetlab.cli.context import advance, console, current_workspace, progress_bar, user_errors
-from synsetlab.ingest.pipeline import IngestReport, ingest
-from synsetlab.ingest.records import SourceSpec
+
+if TYPE_CHECKING:
+    from synsetlab.ingest.pipeline import IngestReport
+    from synsetlab.ingest.records import SourceSpec
 
 app = typer.Typer(no_args_is_help=True)
+
+
+class LabelStateChoice(str, Enum):
+    """The values of :class:`synsetlab.catalog.LabelState`, which ``--label-state`` offers.
+
+    Repeated here because Typer reads the options of every command at start-up, and the
+    catalog's own enum would bring SQLAlchemy into ``synsetlab --help``; a test pins that the
+    two agree.
+    """
+
+    candidate = "candidate"
+    verified = "verified"
+    rejected = "rejected"
+
 
 WORKERS = typer.Option(
     None, "--workers", help="Decode processes (default: every core; 0 = in this process)."
@@ -40,10 +57,13 @@ REPLACE = typer.Option(
 def run(
     open_source: Callable[[], SourceSpec],
     workers: int | None,
-    label_state: LabelState | None,
+    label_state: LabelStateChoice | None,
     replace: bool = False,
 ) -> IngestReport:
     """Open the workspace and the source, run the pipeline with a progress bar, print a report."""
+    from synsetlab.catalog import LabelState
+    from synsetlab.ingest.pipeline import ingest
+
     with user_errors():
         ws = current_workspace()
         spec = open_source()
@@ -52,7 +72,7 @@ def run(
             report = ingest(
                 ws,
                 spec,
-                label_state=label_state,
+                label_state=None if label_state is None else LabelState(label_state.value),
                 workers=workers,
                 on_progress=advance(progress, task),
                 replace=replace,
@@ -86,7 +106,7 @@ def imagefolder(
         None, help="Split to record for every image (train/val/test)."
     ),
     workers: int | None = WORKERS,
-    label_state: LabelState | None = LABEL_STATE,
+    label_state: LabelStateChoice | None = LABEL_STATE,
     replace: bool = REPLACE,
 ) -> None:
     """Class folders of images, as torchvision's ImageFolder reads them.
@@ -109,7 +129,7 @@ def manifest(
         ..., help="CSV with path,wnid[,split][,xmin,ymin,xmax,ymax] columns, or JSON Lines."
     ),
     workers: int | None = WORKERS,
-    label_state: LabelState | None = LABEL_STATE,
+    label_state: LabelStateChoice | None = LABEL_STATE,
     replace: bool = REPLACE,
 ) -> None:
     """Files listed in a CSV or JSONL manifest, with labels and optional boxes.
@@ -129,7 +149,7 @@ def ilsvrc2012(
     splits: list[str] = SPLITS,
     include_test: bool = typer.Option(False, help="Also ingest the unlabelled test tar."),
     workers: int | None = WORKERS,
-    label_state: LabelState | None = LABEL_STATE,
+    label_state: LabelStateChoice | None = LABEL_STATE,
     replace: bool = REPLACE,
 ) -> None:
     """The real ILSVRC-2012 archives: nested train tar, flat val tar, devkit ground truth.
@@ -152,7 +172,7 @@ def kaggle_loc(
     splits: list[str] = SPLITS,
     include_test: bool = typer.Option(False, help="Also ingest the unlabelled test images."),
     workers: int | None = WORKERS,
-    label_state: LabelState | None = LABEL_STATE,
+    label_state: LabelStateChoice | None = LABEL_STATE,
     replace: bool = REPLACE,
 ) -> None:
     """Kaggle's ImageNet Object Localization layout, boxes included.
@@ -178,7 +198,7 @@ def idx(
     ),
     split: str | None = typer.Option(None, help="Split to record (train/val/test)."),
     workers: int | None = WORKERS,
-    label_state: LabelState | None = LABEL_STATE,
+    label_state: LabelStateChoice | None = LABEL_STATE,
     replace: bool = REPLACE,
 ) -> None:
     """MNIST-style IDX files (raw or gzipped), labels mapped to wnids by --classes.
@@ -205,7 +225,7 @@ def cifar(
         None, help="One wnid per line, line i = label i (CIFAR-10 has a built-in mapping)."
     ),
     workers: int | None = WORKERS,
-    label_state: LabelState | None = LABEL_STATE,
+    label_state: LabelStateChoice | None = LABEL_STATE,
     replace: bool = REPLACE,
 ) -> None:
     """CIFAR-10/100 python batches; train and test splits kept.

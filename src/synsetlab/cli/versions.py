@@ -6,8 +6,6 @@ import typer
 from rich.table import Table
 
 from synsetlab.cli.context import console, current_workspace, user_errors
-from synsetlab.splits import SPLITS, SplitPlan, assign_splits
-from synsetlab.versions import diff_versions, freeze, list_versions, load_version
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -31,6 +29,8 @@ def split(
 
     Example: synsetlab split --val-per-class 50 --test-per-class 100 --seed 0
     """
+    from synsetlab.splits import SPLITS, SplitPlan, assign_splits
+
     plan = SplitPlan(
         val_per_class=val_per_class,
         test_per_class=test_per_class,
@@ -75,6 +75,8 @@ def freeze_(
 
     Example: synsetlab version freeze --name v1
     """
+    from synsetlab.versions import freeze
+
     with user_errors():
         ws = current_workspace()
         v = freeze(ws, name)
@@ -94,6 +96,8 @@ def list_() -> None:
 
     Example: synsetlab version list
     """
+    from synsetlab.versions import list_versions
+
     with user_errors():
         ws = current_workspace()
         versions = list_versions(ws)
@@ -122,6 +126,8 @@ def diff(
 
     Example: synsetlab version diff v1 v2
     """
+    from synsetlab.versions import diff_versions, load_version
+
     with user_errors():
         ws = current_workspace()
         d = diff_versions(load_version(ws, a).manifest, load_version(ws, b).manifest)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from synsetlab.catalog.summary import CatalogSummary, summarize
 from synsetlab.cli.context import console, current_workspace, user_errors
-from synsetlab.taxonomy import Taxonomy
-from synsetlab.workspace import init_workspace
+
+if TYPE_CHECKING:
+    from synsetlab.catalog.summary import CatalogSummary
+    from synsetlab.taxonomy import Taxonomy
 
 
 def init(
@@ -24,6 +26,8 @@ def init(
 
     Example: synsetlab init ./birds
     """
+    from synsetlab.workspace import init_workspace
+
     with user_errors():
         ws = init_workspace(directory, db_url=db_url, blob_url=blob_url)
         console.print(f"workspace [bold]{ws.root}[/bold]")
@@ -39,6 +43,8 @@ def status(
 
     Example: synsetlab status
     """
+    from synsetlab.catalog.summary import summarize
+
     with user_errors():
         ws = current_workspace()
         with ws.session() as s:
