@@ -115,8 +115,12 @@ def test_predictions_as_a_kaggle_submission_and_an_unknown_format(
     assert all(r[1].split() == by_name[r[0]] for r in rows[1:])
     with pytest.raises(ValueError, match="unknown format 'xml': csv, json, kaggle"):
         write_predictions(predictions, "xml")
-    # The command refuses it before loading the checkpoint (here: none).
-    result = CliRunner().invoke(app, ["predict", "none.pt", str(tmp_path), "--format", "xml"])
+    # The command refuses it before loading the checkpoint (here: a file that is none; a
+    # missing one is refused even earlier).
+    (tmp_path / "none.pt").write_bytes(b"not a checkpoint")
+    result = CliRunner().invoke(
+        app, ["predict", str(tmp_path / "none.pt"), str(tmp_path), "--format", "xml"]
+    )
     assert result.exit_code != 0 and "unknown format 'xml': csv, json, kaggle" in result.output
 
 

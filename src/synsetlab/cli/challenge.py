@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from synsetlab.cli.context import console, current_workspace, user_errors
+from synsetlab.cli.context import console, current_workspace, require_paths, user_errors
 
 app = typer.Typer(no_args_is_help=True)
 team_app = typer.Typer(no_args_is_help=True)
@@ -201,6 +201,8 @@ def baseline(
 
     Example: synsetlab challenge baseline shapes-2026 runs/tiny-cpu-v1/best.pt
     """
+    with user_errors():  # before torch: a mistyped path fails at once
+        require_paths(("checkpoint", checkpoint))
     from synsetlab.challenge.baselines import baseline_from_checkpoint
     from synsetlab.train.distributed import resolve_device
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from synsetlab.cli.context import console, user_errors
+from synsetlab.cli.context import console, require_paths, user_errors
 
 
 def export_model(
@@ -25,6 +25,8 @@ def export_model(
 
     Example: synsetlab export-model runs/tiny-cpu-v1/best.pt tiny.onnx
     """
+    with user_errors():  # before torch: a mistyped path fails at once
+        require_paths(("checkpoint", checkpoint))
     from synsetlab.train.onnx_export import export_onnx
 
     with user_errors():

@@ -10,9 +10,10 @@ import typer
 
 from synsetlab.cli.context import (
     console,
-    current_workspace,
     err_console,
+    open_version,
     progress_bar,
+    require_paths,
     user_errors,
 )
 from synsetlab.cli.train import ProgressReporter
@@ -66,6 +67,9 @@ def pretrain(
 
     Example: synsetlab pretrain v1 --method simclr --use-unlabelled --epochs 5
     """
+    with user_errors():  # before torch: a mistyped version or path fails at once
+        require_paths(("--resume", resume))
+        ws, found = open_version(version)
     start_loader_server(workers)
     from synsetlab.train.config import parse_assignment
     from synsetlab.train.ssl import hidden_splits, resolve_ssl_config, unlabelled_manifest
@@ -83,8 +87,7 @@ def pretrain(
             key, value = parse_assignment(assignment)
             values[".".join(key)] = value
         config = resolve_ssl_config(values, resume=resume)
-        ws = current_workspace()
-        v = load_version(ws, version)
+        v = load_version(ws, found.id)
         default = (
             resume.parent
             if resume

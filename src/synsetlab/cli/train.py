@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -19,12 +19,17 @@ from rich.table import Table
 from synsetlab.atomic import atomic_file
 from synsetlab.cli.context import (
     console,
-    current_workspace,
     err_console,
+    open_version,
     progress_bar,
+    require_paths,
     user_errors,
 )
 from synsetlab.parallel import start_loader_server
+
+if TYPE_CHECKING:
+    from synsetlab.catalog import Version
+    from synsetlab.workspace import Workspace
 
 DEVICE = typer.Option("auto", help="cpu, cuda, cuda:1 ... (auto: CUDA when available).")
 TTA = typer.Option("none", "--tta", help="Test-time augmentation: none or flip.")
@@ -137,12 +142,16 @@ def train(
         "shards": None if shards is None else str(shards),
         "max_steps": max_steps, "workers": workers, "threads": threads, "device": device,
     }  # fmt: skip
-    _run_training(version, recipe, overrides, set_, out, resume, force, prefix="",
+    with user_errors():  # before torch: a mistyped version or path fails at once
+        require_paths(("--pretrained", pretrained), ("--shards", shards), ("--resume", resume))
+        ws, found = open_version(version)
+    _run_training(ws, found, recipe, overrides, set_, out, resume, force, prefix="",
                   command=["synsetlab", "train", version])  # fmt: skip
 
 
 def _run_training(
-    version: str,
+    ws: Workspace,
+    found: Version,
     recipe: str | dict[str, Any] | None,
     overrides: dict[str, Any],
     assignments: list[str],
@@ -153,8 +162,9 @@ def _run_training(
     prefix: str,
     command: list[str],
 ) -> None:
-    """Resolve the config, train with a progress bar, print where the results are; on
-    Ctrl-C (or SIGTERM), print the ``command`` that resumes the run and exit 130 (143)."""
+    """Resolve the config, train on ``found`` (a version of ``ws``, checked before torch was
+    imported) with a progress bar, print where the results are; on Ctrl-C (or SIGTERM), print
+    the ``command`` that resumes the run and exit 130 (143)."""
     console.quiet = os.environ.get("RANK", "0") != "0"  # under torchrun, rank 0 speaks
     start_loader_server(overrides.get("workers"))
     from synsetlab.train import resolve_config
@@ -166,8 +176,7 @@ def _run_training(
 
     with user_errors():
         config = resolve_config(recipe, overrides, assignments, resume=resume)
-        ws = current_workspace()
-        v = load_version(ws, version)
+        v = load_version(ws, found.id)
         if out is None:
             recipe_name = recipe if isinstance(recipe, str) else config.model
             name = f"{prefix}{Path(recipe_name).stem}-{v.name}"
@@ -233,11 +242,14 @@ def finetune(
 
     Example: synsetlab finetune v1 --from runs/tiny-cpu-v1/best.pt --mode linear --epochs 2
     """
-    from synsetlab.train.setup import source_config
-
     with user_errors():
         if mode not in (None, "full", "linear"):
             raise ValueError(f"unknown --mode {mode!r}: full or linear")
+        # Before torch (source_config brings it): a mistyped version or path fails at once.
+        require_paths(("--from", source), ("--resume", resume))
+        ws, found = open_version(version)
+        from synsetlab.train.setup import source_config
+
         # Default: resuming, the run's own config; else the source run's recipe.
         base = recipe or (None if resume else source_config(source, linear=mode == "linear"))
         overrides: dict[str, Any] = {
@@ -246,7 +258,7 @@ def finetune(
             "optim.lr": lr, "max_steps": max_steps, "device": device, "model": model,
             "workers": workers,
         }  # fmt: skip
-    _run_training(version, base, overrides, set_, out, resume, force, prefix="finetune-",
+    _run_training(ws, found, base, overrides, set_, out, resume, force, prefix="finetune-",
                   command=["synsetlab", "finetune", version, "--from", str(source)])  # fmt: skip
 
 
@@ -275,6 +287,11 @@ def evaluate(
 
     Example: synsetlab evaluate runs/tiny-cpu-v1/best.pt v1 --split val --tta flip
     """
+    with user_errors():  # before torch: a mistyped option, version or path fails at once
+        _check_tta(tta)
+        epsilons, levels = _listed(pgd_eps, float), _listed(severities, int)
+        require_paths(("checkpoint", checkpoint))
+        ws, found = open_version(version)
     start_loader_server(workers)
     from synsetlab.train.distributed import resolve_device
     from synsetlab.train.inference import evaluate_split, evaluation_dir, load_model
@@ -282,9 +299,7 @@ def evaluate(
     from synsetlab.versions import load_version
 
     with user_errors():
-        _check_tta(tta)
-        ws = current_workspace()
-        v = load_version(ws, version)
+        v = load_version(ws, found.id)
         torch_device = resolve_device(device)
         loaded = load_model(checkpoint, device=torch_device)
         out = out or evaluation_dir(checkpoint, v.name, split, tta_flip=tta == "flip")
@@ -295,8 +310,8 @@ def evaluate(
         )  # fmt: skip
         names = CORRUPTIONS if corruptions == "all" else _listed(corruptions, str)
         robustness = evaluate_robustness(
-            loaded, v.manifest, ws.blobs, split, pgd_epsilons=_listed(pgd_eps, float),
-            pgd_steps=pgd_steps, corruptions=names, severities=_listed(severities, int),
+            loaded, v.manifest, ws.blobs, split, pgd_epsilons=epsilons,
+            pgd_steps=pgd_steps, corruptions=names, severities=levels,
             out_dir=out, batch_size=batch_size, workers=workers, device=torch_device,
         )  # fmt: skip
         ws.close()
@@ -336,6 +351,9 @@ def predict(
 
     Example: synsetlab predict runs/tiny-cpu-v1/best.pt photos/ --topk 5 --format csv
     """
+    with user_errors():  # before torch: a mistyped option or path fails at once
+        _check_tta(tta)
+        require_paths(("checkpoint", checkpoint), *(("input", path) for path in inputs))
     from synsetlab.cli.context import current_taxonomy
     from synsetlab.train.distributed import resolve_device
     from synsetlab.train.inference import (
@@ -347,7 +365,6 @@ def predict(
     )
 
     with user_errors():
-        _check_tta(tta)
         check_prediction_format(format)
         torch_device = resolve_device(device)
         loaded = load_model(checkpoint, device=torch_device)
@@ -386,15 +403,17 @@ def submission(
 
     Example: synsetlab submission runs/tiny-cpu-v1/best.pt v1 submission.csv
     """
+    with user_errors():  # before torch: a mistyped option, version or path fails at once
+        _check_tta(tta)
+        require_paths(("checkpoint", checkpoint))
+        ws, found = open_version(version)
     start_loader_server(workers)
     from synsetlab.train.distributed import resolve_device
     from synsetlab.train.inference import load_model, write_submission
     from synsetlab.versions import load_version
 
     with user_errors():
-        _check_tta(tta)
-        ws = current_workspace()
-        v = load_version(ws, version)
+        v = load_version(ws, found.id)
         torch_device = resolve_device(device)
         loaded = load_model(checkpoint, device=torch_device)
         rows = write_submission(
