@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/duplicates.py
 	$(BIN)/python bench/scoring.py
 	$(BIN)/python bench/server_load.py
+	$(BIN)/python bench/startup.py
 
 clean:
 	rm -rf $(VENV) quickstart-workspace .pytest_cache .ruff_cache
