@@ -15,6 +15,7 @@ Every module's own error class derives from it, keeping the builtin base it had 
     ├── SourceError             synsetlab.ingest.records
     ├── SplitError              synsetlab.splits
     ├── VersionError            synsetlab.versions
+    ├── SearchError             synsetlab.curate.hamming_index (duplicate search options)
     ├── DataError               synsetlab.data (a missing split, not a webdataset export)
     ├── SyntheticConfigError    synsetlab.synthetic
     ├── ChallengeError          synsetlab.challenge.errors (NotFoundError, ...)

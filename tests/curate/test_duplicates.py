@@ -29,12 +29,14 @@ from synsetlab.curate.duplicates import (
 )
 from synsetlab.curate.hamming_index import (
     EXACT,
+    SearchError,
     SearchLimits,
     pairs_within,
     plan,
     popcount64,
     search,
 )
+from synsetlab.errors import UserError
 from synsetlab.ingest.imagefolder import open_imagefolder
 from synsetlab.ingest.manifest import open_manifest
 from synsetlab.ingest.pipeline import ingest
@@ -492,10 +494,14 @@ def test_search_keeps_k_nearest_of_a_dense_group_that_is_not_crowded() -> None:
 
 
 def test_search_limits_refuse_nonsense() -> None:
-    with pytest.raises(ValueError, match="k must be"):
+    # User errors (the CLI's --links-per-image, --crowd-limit, --max-distance pass them on).
+    with pytest.raises(SearchError, match="k must be"):
         SearchLimits(k=0)
-    with pytest.raises(ValueError, match="crowd_limit"):
+    with pytest.raises(SearchError, match="crowd_limit"):
         SearchLimits(crowd_limit=0)
+    with pytest.raises(SearchError, match="radius"):
+        search(np.zeros(3, dtype=np.int64), radius=65)
+    assert issubclass(SearchError, UserError)
 
 
 @pytest.fixture

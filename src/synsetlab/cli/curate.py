@@ -27,13 +27,25 @@ def duplicates(
     ),
     arch: str | None = typer.Option(None, help="timm model name of the --embeddings weights."),
     similarity: float = typer.Option(0.95, help="Cosine similarity that links two embeddings."),
+    crowd_limit: int = typer.Option(
+        1000,
+        help="Images with this many others within --max-distance are too crowded to link "
+        "(tiny, flat or look-alike pictures): flagged crowded-hash instead.",
+    ),
+    links_per_image: int = typer.Option(
+        16, help="Nearest links kept per image: bounds memory on crowded data."
+    ),
     workers: int | None = WORKERS,
 ) -> None:
     """Exact (same sha256) and near duplicates, clustered; copies that straddle splits.
 
+    Memory stays bounded whatever the data: each image keeps its --links-per-image nearest
+    links, and images whose hashes are crowded are flagged instead of linked.
+
     Example: synsetlab curate duplicates --flips
     """
     from synsetlab.curate.duplicates import find_duplicates
+    from synsetlab.curate.hamming_index import SearchLimits
 
     with user_errors():
         ws = current_workspace()
@@ -49,13 +61,23 @@ def duplicates(
             embeddings=vectors,
             embedding_threshold=similarity,
             workers=workers,
+            limits=SearchLimits(k=links_per_image, crowd_limit=crowd_limit),
         )
         ws.close()
     table = Table("finding", "clusters", "images", title=f"Duplicates among {r.contents} contents")
     table.add_row("exact-duplicate", str(r.exact_clusters), str(r.exact_images))
     table.add_row("near-duplicate", str(r.near_clusters), str(r.near_images))
     table.add_row("split-leak", "", str(r.leak_images))
+    table.add_row("crowded-hash", "", str(r.crowded_images))
     console.print(table)
+    if r.crowded_images:
+        console.print(
+            f"[yellow]{r.crowded_images} images ({r.crowded_contents} contents) have hashes too "
+            f"crowded to compare: about {r.crowd_limit} or more others within {max_distance} "
+            "bits (tiny, flat or look-alike pictures). They are flagged crowded-hash, not "
+            "linked; compare them with --embeddings, or see synsetlab findings list --kind "
+            "crowded-hash[/yellow]"
+        )
     console.print(
         f"{r.seconds:.1f} s; see synsetlab findings list --kind near-duplicate; "
         "exclude with synsetlab findings exclude --kind exact-duplicate --keep first"

@@ -56,6 +56,7 @@ from sqlalchemy.orm import Session
 from synsetlab.catalog.models import BlobSignals, Image, SplitAssignment
 from synsetlab.curate.findings import NewFinding, replace_findings
 from synsetlab.curate.hamming_index import (
+    SearchError,
     SearchLimits,
     SearchResult,
     pairs_within,
@@ -319,7 +320,7 @@ def embedding_pairs(
     if x.ndim != 2 or len(x) == 0:
         raise ValueError(f"embeddings must be a non-empty (N, D) array, got shape {x.shape}")
     if not -1.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold is a cosine similarity in [-1, 1], got {threshold}")
+        raise SearchError(f"threshold is a cosine similarity in [-1, 1], got {threshold}")
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     faiss.normalize_L2(x)

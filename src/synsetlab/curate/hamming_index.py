@@ -40,6 +40,13 @@ from math import comb
 
 import numpy as np
 
+from synsetlab.errors import UserError
+
+
+class SearchError(UserError, ValueError):
+    """Search options that cannot be used (a radius beyond 64 bits, a limit below 1)."""
+
+
 #: Widest substring: its key, a side bit and a 32-bit row number must share one uint64.
 MAX_SUBSTRING_BITS = 30
 #: Most substrings tried; beyond it the per-substring radius is 0 and collisions explode.
@@ -106,11 +113,11 @@ class SearchLimits:
 
     def __post_init__(self) -> None:
         if self.k is not None and self.k < 1:
-            raise ValueError(f"k must be at least 1 (or None for every pair), got {self.k}")
+            raise SearchError(f"k must be at least 1 (or None for every pair), got {self.k}")
         if self.crowd_limit is not None and self.crowd_limit < 1:
-            raise ValueError(f"crowd_limit must be at least 1 (or None), got {self.crowd_limit}")
+            raise SearchError(f"crowd_limit must be at least 1 (or None), got {self.crowd_limit}")
         if self.max_run < 2 or self.sample < 1 or self.chunk_pairs < self.max_run**2 // 4:
-            raise ValueError("max_run >= 2, sample >= 1 and chunk_pairs >= max_run^2 / 4 needed")
+            raise SearchError("max_run >= 2, sample >= 1 and chunk_pairs >= max_run^2 / 4 needed")
 
 
 #: Every pair, nothing crowded: :func:`pairs_within`'s limits.
@@ -160,7 +167,7 @@ def search(
     Ties between equally near others go to the smaller index.
     """
     if radius < 0 or radius > 64:
-        raise ValueError(f"radius must be in [0, 64] bits, got {radius}")
+        raise SearchError(f"radius must be in [0, 64] bits, got {radius}")
     ua = np.ascontiguousarray(a, dtype=np.int64).view(np.uint64).ravel()
     ub = None if b is None else np.ascontiguousarray(b, dtype=np.int64).view(np.uint64).ravel()
     if max(len(ua), 0 if ub is None else len(ub)) >= 1 << 31:
