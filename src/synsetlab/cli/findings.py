@@ -6,7 +6,7 @@ import json
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from synsetlab.cli.context import console, current_workspace, user_errors
 from synsetlab.curate.decisions import exclude_findings, relabel_findings, undo
@@ -30,14 +30,27 @@ def list_(
             counts = count_findings(s)
             rows = list_findings(s, kind=kind, limit=show)
             keys = source_keys(s, [f.image_id for f in rows if f.image_id])
+        taxonomy = ws.taxonomy()
         ws.close()
     console.print(", ".join(f"{k} {n}" for k, n in counts.items()) or "no findings yet")
-    table = Table("id", "kind", "image", "class", "score", "detail")
+    # Keys and details fold onto more lines rather than end in "...": a cut key names no file.
+    table = Table("id", "kind", Column("image", overflow="fold"), Column("class", overflow="fold"),
+                  "score", Column("detail", overflow="fold"))  # fmt: skip
+
+    def named(wnid: str) -> str:
+        return f"{wnid} {taxonomy.name_of(wnid, default='?')}"
+
+    wnid_keys = ("given", "suggested", "ancestor", "descendant")  # details that name classes
+
     for f in rows:
-        detail = ", ".join(f"{k}={_short(v)}" for k, v in sorted(f.detail.items()))
+        detail = ", ".join(
+            f"{k}={named(v) if k in wnid_keys and isinstance(v, str) else _short(v)}"
+            for k, v in sorted(f.detail.items())
+        )
         score = "" if f.score is None else f"{f.score:.3f}"
         image = keys.get(f.image_id, "") if f.image_id else ""
-        table.add_row(str(f.id), f.kind, escape(image), f.wnid or "", score, escape(detail))
+        wnid = named(f.wnid) if f.wnid else ""
+        table.add_row(str(f.id), f.kind, escape(image), escape(wnid), score, escape(detail))
     if rows:
         console.print(table)
 
