@@ -5,8 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from synsetlab.catalog.current import current_images
-from synsetlab.catalog.models import Label, LabelState
-from synsetlab.curate.decisions import exclude, exclude_findings, relabel, undo
+from synsetlab.catalog.models import Label, LabelState, SplitAssignment
+from synsetlab.curate.decisions import (
+    exclude,
+    exclude_findings,
+    hidden_test_ids,
+    relabel,
+    relabel_findings,
+    undo,
+)
 from synsetlab.curate.findings import NewFinding, count_findings, list_findings, replace_findings
 from synsetlab.ingest.imagefolder import open_imagefolder
 from synsetlab.ingest.pipeline import ingest
@@ -91,3 +98,34 @@ def test_exclude_findings_keeps_one_per_cluster(
     assert kept == {ids[0], ids[3], ids[5]}
     with sqlite_workspace.session() as s:
         assert undo(s, reason="finding:exact-duplicate") == 3
+
+
+def test_relabel_findings_leaves_hidden_test_labels_alone_unless_asked(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """A hidden test label is a challenge's answer key: it moves only when asked to."""
+    ids = ingest_six(workspace, tmp_path)
+    train_image, test_image = ids[3], ids[4]  # goldfinches, found to be bramblings
+    with workspace.session() as s:
+        s.add(SplitAssignment(image_id=train_image, split="train", hidden=False))
+        s.add(SplitAssignment(image_id=test_image, split="test", hidden=True))
+        detail = {"given": GOLDFINCH, "suggested": BRAMBLING}
+        replace_findings(
+            s,
+            ["label-issue"],
+            [NewFinding("label-issue", i, wnid=GOLDFINCH, score=0.9, detail=detail)
+             for i in (train_image, test_image)],
+        )  # fmt: skip
+    with workspace.session() as s:
+        assert hidden_test_ids(s) == {test_image}
+        report = relabel_findings(s, min_score=0.5)
+    assert (report.relabelled, report.hidden_test_skipped) == (1, 1)
+    with workspace.session() as s:
+        now = {c.image_id: c.wnid for c in current_images(s)}
+    assert (now[train_image], now[test_image]) == (BRAMBLING, GOLDFINCH)
+
+    with workspace.session() as s:
+        report = relabel_findings(s, min_score=0.5, include_hidden_test=True)
+    assert (report.relabelled, report.hidden_test_skipped) == (2, 0)
+    with workspace.session() as s:
+        assert {c.image_id: c.wnid for c in current_images(s)}[test_image] == BRAMBLING

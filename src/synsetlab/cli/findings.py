@@ -83,17 +83,29 @@ def relabel_(
     min_score: float = typer.Option(
         0.5, help="Accept suggestions of label issues above this score."
     ),
+    include_hidden_test: bool = typer.Option(
+        False, help="Also relabel images of the hidden test split (the challenge's answer key)."
+    ),
 ) -> None:
     """Relabel images to the class that label-issue findings suggest (undo restores them).
 
+    Images of the hidden test split keep their labels unless --include-hidden-test is given.
     Example: synsetlab findings relabel --min-score 0.8
     """
     with user_errors():
         ws = current_workspace()
         with ws.session() as s:
-            n = relabel_findings(s, min_score=min_score)
+            r = relabel_findings(s, min_score=min_score, include_hidden_test=include_hidden_test)
         ws.close()
-    console.print(f"relabelled {n} images; undo: synsetlab findings undo --kind label-issue")
+    console.print(
+        f"relabelled {r.relabelled} images; undo: synsetlab findings undo --kind label-issue"
+    )
+    if r.hidden_test_skipped:
+        console.print(
+            f"[yellow]warning:[/yellow] {r.hidden_test_skipped} images of the hidden test split "
+            "kept their labels (the challenge's answer key); review them with synsetlab "
+            "findings list --kind label-issue, and relabel them with --include-hidden-test"
+        )
 
 
 @app.command("undo")

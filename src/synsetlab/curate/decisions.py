@@ -22,6 +22,7 @@ from synsetlab.catalog.models import (
     Image,
     Label,
     LabelState,
+    SplitAssignment,
 )
 
 Keep = Literal["first", "best", "none"]
@@ -109,18 +110,44 @@ def exclude_findings(s: Session, kind: str, *, keep: Keep = "first") -> int:
     return exclude(s, sorted(chosen), reason=f"finding:{kind}", finding_ids=chosen)
 
 
-def relabel_findings(s: Session, *, min_score: float = 0.5) -> int:
+def hidden_test_ids(s: Session) -> set[int]:
+    """Images in the hidden test split of the next version: their labels are the answer key,
+    which only scoring code reads."""
+    return set(s.scalars(select(SplitAssignment.image_id).where(SplitAssignment.hidden)))
+
+
+@dataclass
+class RelabelReport:
+    """What :func:`relabel_findings` did."""
+
+    relabelled: int
+    #: Images of the hidden test split whose findings were passed over (``include_hidden_test``
+    #: not given): their labels stay as they are.
+    hidden_test_skipped: int = 0
+
+
+def relabel_findings(
+    s: Session, *, min_score: float = 0.5, include_hidden_test: bool = False
+) -> RelabelReport:
     """Relabel every image whose ``label-issue`` finding scores at least ``min_score`` to the
-    class the finding suggests; returns how many. Undone with reason ``finding:label-issue``."""
+    class the finding suggests. Undone with reason ``finding:label-issue``.
+
+    Images in the hidden test split are passed over (and counted) unless
+    ``include_hidden_test``: a hidden label is the answer key of a challenge, and changing it
+    moves every score computed against it, so it takes a deliberate choice.
+    """
     query = select(Finding).where(Finding.kind == "label-issue", Finding.score >= min_score)
-    n = 0
+    hidden = hidden_test_ids(s)
+    report = RelabelReport(relabelled=0)
     for f in s.scalars(query.order_by(Finding.id)):
-        if f.image_id and f.detail.get("suggested"):
-            relabel(
-                s, f.image_id, f.detail["suggested"], reason="finding:label-issue", finding_id=f.id
-            )
-            n += 1
-    return n
+        if not (f.image_id and f.detail.get("suggested")):
+            continue
+        if f.image_id in hidden and not include_hidden_test:
+            report.hidden_test_skipped += 1
+            continue
+        relabel(s, f.image_id, f.detail["suggested"], reason="finding:label-issue", finding_id=f.id)
+        report.relabelled += 1
+    return report
 
 
 @dataclass
