@@ -16,6 +16,7 @@ Every module's own error class derives from it, keeping the builtin base it had 
     ├── SplitError              synsetlab.splits
     ├── VersionError            synsetlab.versions
     ├── SearchError             synsetlab.curate.hamming_index (duplicate search options)
+    ├── LabelIssueError         synsetlab.curate.label_issues
     ├── DataError               synsetlab.data (a missing split, not a webdataset export)
     ├── SyntheticConfigError    synsetlab.synthetic
     ├── ChallengeError          synsetlab.challenge.errors (NotFoundError, ...)

@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from synsetlab.catalog.current import current_images
 from synsetlab.cli.app import app
+from synsetlab.curate.decisions import hidden_test_ids
+from synsetlab.curate.findings import NewFinding, replace_findings
+from synsetlab.workspace import open_workspace
 from tests.cli.test_readme import code_blocks
 
 runner = CliRunner(env={"COLUMNS": "200"})
@@ -72,3 +76,38 @@ def test_version_and_export_errors_are_clear(shapes: Path) -> None:
     ):
         result = runner.invoke(app, args)
         assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_label_issues_prints_its_estimate_and_leaves_the_hidden_test_split_out(
+    shapes: Path,
+) -> None:
+    run("synsetlab split --val-per-class 2 --test-per-class 2 --seed 0")
+    out = run("synsetlab curate label-issues --epochs 1 --folds 2 --image-size 16 --workers 0")
+    assert "checking 108 images in 10 classes with a quick model (4 steps on 108 images)" in out
+    assert out.index("about ") < out.index("likely label issues")  # the estimate comes first
+    assert "20 images of the hidden test split left out" in out  # 2 a class, 10 classes
+
+
+def test_relabel_warns_and_keeps_hidden_test_labels_unless_asked(shapes: Path) -> None:
+    run("synsetlab split --val-per-class 2 --test-per-class 2 --seed 0")
+    ws = open_workspace(shapes)
+    with ws.session() as s:
+        test_image = min(hidden_test_ids(s))
+        given = next(c.wnid for c in current_images(s) if c.image_id == test_image)
+        other = "n13873502" if given != "n13873502" else "n13879320"  # circle, or triangle
+        detail = {"given": given, "suggested": other}
+        replace_findings(
+            s, ["label-issue"], [NewFinding("label-issue", test_image, given, 0.9, detail)]
+        )
+    ws.close()
+
+    out = run("synsetlab findings relabel")
+    assert "relabelled 0 images" in out
+    assert "warning: 1 images of the hidden test split kept their labels" in out
+    assert "--include-hidden-test" in out
+    out = run("synsetlab findings relabel --include-hidden-test")
+    assert "relabelled 1 images" in out and "warning" not in out
+    ws = open_workspace(shapes)
+    with ws.session() as s:
+        assert next(c.wnid for c in current_images(s) if c.image_id == test_image) == other
+    ws.close()

@@ -25,7 +25,9 @@ def duplicates(
     embeddings: Path | None = typer.Option(
         None, help="Also link images whose CNN embeddings agree: a local weights file."
     ),
-    arch: str | None = typer.Option(None, help="timm model name of the --embeddings weights."),
+    arch: str | None = typer.Option(
+        None, help="Model of bare --embeddings weights: a timm name, or tv/<name> for torchvision."
+    ),
     similarity: float = typer.Option(0.95, help="Cosine similarity that links two embeddings."),
     crowd_limit: int = typer.Option(
         1000,
@@ -90,24 +92,47 @@ def label_issues(
         "auto",
         help="'auto' trains a small CNN here; or a local weights file (timm or torchvision).",
     ),
-    arch: str | None = typer.Option(None, help="Model name the weights file belongs to (timm)."),
+    arch: str | None = typer.Option(
+        None, help="Model of a bare weights file: a timm name, or tv/<name> for torchvision."
+    ),
     folds: int = typer.Option(5, help="Cross-validation folds for out-of-sample probabilities."),
     seed: int = typer.Option(0, help="Seed of the folds and the quick model."),
     image_size: int = typer.Option(64, help="Side of the images fed to the feature model, px."),
-    epochs: int | None = typer.Option(None, help="Epochs of the quick model (default: its own)."),
+    epochs: int | None = typer.Option(
+        None, help="Passes of the quick model over the images, at most (default: 60)."
+    ),
+    max_steps: int | None = typer.Option(
+        None, help="Optimiser steps of the quick model, at most (default: 4000)."
+    ),
+    include_hidden_test: bool = typer.Option(
+        False, help="Also check the hidden test split (the challenge's answer key)."
+    ),
     device: str | None = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
     workers: int | None = WORKERS,
 ) -> None:
     """Likely wrong labels by confident learning (cleanlab), ranked, with the suggested class.
 
+    Prints the work and its estimated time before it starts. Images of the hidden test split
+    are left out unless --include-hidden-test is given.
     Example: synsetlab curate label-issues
     """
-    from synsetlab.curate.features import QuickModelConfig
-    from synsetlab.curate.label_issues import find_label_issues
+    from dataclasses import replace
 
-    quick = QuickModelConfig() if epochs is None else QuickModelConfig(epochs=epochs)
+    from synsetlab.curate.features import QuickModelConfig
+    from synsetlab.curate.label_issues import LabelIssuePlan, find_label_issues
+
+    limits = {"epochs": epochs, "max_steps": max_steps}
+    quick = replace(QuickModelConfig(), **{k: v for k, v in limits.items() if v is not None})
+
     with user_errors(), progress_bar() as progress:
-        task = progress.add_task("quick model epochs", total=None)
+        task = progress.add_task("label issues", total=None)
+
+        def on_plan(plan: LabelIssuePlan) -> None:
+            progress.console.print(plan.describe())
+
+        def on_stage(name: str, units: int) -> None:
+            progress.update(task, description=name, completed=0, total=units)
+
         ws = current_workspace()
         r = find_label_issues(
             ws,
@@ -119,6 +144,9 @@ def label_issues(
             quick=quick,
             device=device,
             workers=workers,
+            include_hidden_test=include_hidden_test,
+            on_plan=on_plan,
+            on_stage=on_stage,
             on_progress=advance(progress, task),
         )
         ws.close()
@@ -129,6 +157,17 @@ def label_issues(
     )
     if r.skipped_images:
         console.print(f"{r.skipped_images} images skipped: their classes have fewer than {folds}")
+    if r.hidden_test_skipped:
+        console.print(
+            f"{r.hidden_test_skipped} images of the hidden test split left out "
+            "(check them with --include-hidden-test)"
+        )
+    if r.hidden_test_issues:
+        console.print(
+            f"[yellow]warning:[/yellow] {r.hidden_test_issues} of the issues are hidden test "
+            'images (detail "hidden_test"); findings relabel leaves them alone unless given '
+            "--include-hidden-test"
+        )
     console.print(
         "see synsetlab findings list --kind label-issue; accept: synsetlab findings relabel"
     )

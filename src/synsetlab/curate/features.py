@@ -2,23 +2,25 @@
 
 Two kinds of feature model:
 
-- a checkpoint the user gives (:func:`load_backbone`), trained on other data, used as it is;
+- a checkpoint the user gives (:func:`load_backbone`), trained on other data, used as it is.
+  It is read by the training package's loaders, so any model ``synsetlab train`` makes (timm
+  or torchvision ``tv/<name>``) or ``finetune --from`` accepts works here;
 - the *quick model* (:func:`train_quick_model`): a half-width timm ``resnet10t`` trained from
-  scratch here, on the images being checked, in under a minute of CPU for a few hundred
-  images. Its augmentations (crop, mirror, channel permutation, negative) and per-image
-  standardisation push it towards shape rather than colour, which a few hundred pictures
-  otherwise let it memorise. It is a weak model (see :class:`QuickModelConfig`): a checkpoint
-  trained on a large dataset finds label errors far better.
+  scratch here, on the images being checked, for a bounded number of optimiser steps (see
+  :class:`QuickModelConfig`). Its augmentations (crop, mirror, channel permutation, negative)
+  and per-image standardisation push it towards shape rather than colour, which a few hundred
+  pictures otherwise let it memorise. It is a weak model: a checkpoint trained on a large
+  dataset finds label errors far better.
 
 Pictures are decoded once into a ``(N, size, size, 3)`` uint8 array (whole picture squashed
 to a square, so nothing is cropped away) and kept in memory: label checking runs on small
-sizes (64 px is 12 KiB a picture).
+sizes (64 px is 12 KiB a picture: 0.6 GiB for 50,000 images; 32 px is a quarter of it).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,13 +29,35 @@ import timm
 import torch
 import torch.nn.functional as F  # noqa: N812 - the usual torch spelling
 from PIL import Image
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import nn
 
 from synsetlab.blobs import BlobStore
 from synsetlab.parallel import map_chunks
-from synsetlab.train.checkpoint import CheckpointError, evaluation_weights
-from synsetlab.train.models import pre_logits
+from synsetlab.train.checkpoint import CheckpointError
+from synsetlab.train.models import (
+    ModelError,
+    classifier_prefix,
+    create_model,
+    load_weights,
+    pre_logits,
+)
 from synsetlab.workspace import Workspace
+
+__all__ = [
+    "Backbone",
+    "CheckpointError",
+    "ModelError",
+    "QuickModelConfig",
+    "content_embeddings",
+    "decode_thumbnail",
+    "default_device",
+    "embed",
+    "load_backbone",
+    "load_thumbnails",
+    "standardize_per_image",
+    "train_quick_model",
+]
 
 # Pictures ----------------------------------------------------------------------------------------
 
@@ -64,18 +88,28 @@ def _decode_chunk(items: list[tuple[str, int]]) -> list[np.ndarray]:
 
 
 def load_thumbnails(
-    ws: Workspace, shas: list[str], *, size: int, workers: int | None = None
+    ws: Workspace,
+    shas: list[str],
+    *,
+    size: int,
+    workers: int | None = None,
+    on_decoded: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """Decode the stored images ``shas`` (in order) into a ``(N, size, size, 3)`` uint8 array.
 
     Each distinct content is decoded once. ``workers=0`` decodes in this process; the default
-    is the workspace's number of ingest workers.
+    is the workspace's number of ingest workers. ``on_decoded(n)`` is called as each chunk of
+    ``n`` distinct pictures is decoded.
     """
     workers = ws.settings.resolved_workers() if workers is None else workers
-    distinct = list(dict.fromkeys(shas))
+    rows: dict[str, list[int]] = {}  # each distinct content -> its rows in the output
+    for row, sha in enumerate(shas):
+        rows.setdefault(sha, []).append(row)
+    distinct = list(rows)
     if len(distinct) < POOL_THRESHOLD:
         workers = 0
-    decoded: dict[str, np.ndarray] = {}
+    # Filled in place as chunks arrive: the pictures are held once, not in a list then a copy.
+    out = np.empty((len(shas), size, size, 3), dtype=np.uint8)
     chunks = map_chunks(
         _decode_chunk,
         [(sha, size) for sha in distinct],
@@ -86,10 +120,11 @@ def load_thumbnails(
         chunk=64,
     )
     for items, pictures in chunks:
-        decoded.update((sha, picture) for (sha, _), picture in zip(items, pictures, strict=True))
-    if not shas:
-        return np.zeros((0, size, size, 3), dtype=np.uint8)
-    return np.stack([decoded[sha] for sha in shas])
+        for (sha, _), picture in zip(items, pictures, strict=True):
+            out[rows[sha]] = picture
+        if on_decoded is not None:
+            on_decoded(len(items))
+    return out
 
 
 #: ``(N, H, W, 3)`` uint8 pictures -> ``(N, 3, H, W)`` float model input.
@@ -107,22 +142,6 @@ def standardize_per_image(images: np.ndarray) -> torch.Tensor:
     return (x - mean) / (std + 1.0)  # +1 grey level: a flat picture stays finite
 
 
-def normalize_like(model: nn.Module) -> Normalize:
-    """Input normalised as ``model`` was trained: by the mean and std of its timm config.
-
-    ImageNet's mean and std when the model's ``pretrained_cfg`` names none.
-    """
-    cfg = getattr(model, "pretrained_cfg", None) or {}
-    mean = torch.tensor(cfg.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1)
-    std = torch.tensor(cfg.get("std", (0.229, 0.224, 0.225))).view(1, 3, 1, 1)
-
-    def normalize(images: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
-        return (x - mean) / std
-
-    return normalize
-
-
 # The quick model ---------------------------------------------------------------------------------
 
 
@@ -130,24 +149,22 @@ def normalize_like(model: nn.Module) -> Normalize:
 class QuickModelConfig:
     """How the quick model is built and trained.
 
-    Measured on the synthetic shapes (10 classes x 30 images, 10% wrong labels, 64 px, two
-    CPU cores, ``find_label_issues`` precision / recall of the wrong labels, chance
-    precision 0.10):
+    Its work is bounded twice: at most ``epochs`` passes over the images (what a few thousand
+    images get) and at most ``max_steps`` optimiser steps (what more get), so the training
+    time stops growing with the dataset; decoding and embedding still grow linearly, at a
+    small cost per image. Measured on the synthetic shapes (``bench/label_issues.py``, ten
+    classes, 5% planted wrong labels; one torch thread on the shared two-core machine):
 
-    =========================================  =====  =========  ===========  ===========
-    setting                                    time   accuracy   precision    recall
-    =========================================  =====  =========  ===========  ===========
-    one model, 30 epochs                       ~25 s  0.27       0.12         0.70
-    one model, 60 epochs (the default)         ~45 s  0.55-0.58  0.15-0.19    0.50-0.57
-    per fold (3 folds), 30 epochs each         ~42 s  0.19       0.14         0.73
-    per fold (2 folds), 32 px, 1/4 width, 200  ~44 s  0.20       0.13         0.90
-    one model, 32 px, 1/4 width, 200 epochs    ~38 s  0.92 [1]_  0.00         0.00
-    =========================================  =====  =========  ===========  ===========
+    =======  =====  ======  =========  ======  ===========  ======================
+    images   steps  passes  precision  recall  P@planted    CPU time (wall)
+    =======  =====  ======  =========  ======  ===========  ======================
+    1,060    2,040  60      0.77       0.35    0.35         409 s (old code: 400 s)
+    53,000   2,000  1.2     0.72       0.92    0.90         469 s (523 s)
+    53,000   4,000  2.4     0.95       0.96    0.96         849 s (1,001 s)
+    =======  =====  ======  =========  ======  ===========  ======================
 
-    .. [1] against the given labels: the model memorised them, wrong ones included.
-
-    Trained from scratch on ~200-300 pictures, the model generalises poorly (50-60% of held-out
-    shapes at best in this budget); trained longer, it memorises the wrong labels too.
+    Without the step budget, 53,000 images would take 99,420 steps (60 epochs): ~5 h of CPU
+    at the cost per step measured here.
     """
 
     #: timm architecture; its ``channels`` and ``stem_width`` are overridden below.
@@ -156,8 +173,11 @@ class QuickModelConfig:
     channels: tuple[int, int, int, int] = (32, 64, 128, 256)
     #: Channels of the first stem convolution (resnet10t: 24, then 32, 64).
     stem_width: int = 16
-    #: Passes over the images: ~45 s for 300 images at 64 px on two CPU cores.
+    #: Passes over the images, at most: ~2 min for 1,000 images on two idle CPU cores.
     epochs: int = 60
+    #: Optimiser steps, at most: ~0.19 s each at 64 px on one core (4,000: ~13 min; less on
+    #: two idle cores, whose two torch threads share each step).
+    max_steps: int = 4000
     #: Images per optimiser step.
     batch_size: int = 32
     #: Peak learning rate of AdamW's one-cycle schedule.
@@ -165,9 +185,11 @@ class QuickModelConfig:
     weight_decay: float = 0.05
     #: Softened targets: some given labels are wrong, that is the point of the exercise.
     label_smoothing: float = 0.1
-    #: Train one model per cross-validation fold (strictly out-of-sample, ``folds - 1`` times
-    #: the cost) instead of one model on every image (see ``curate.label_issues``).
-    per_fold: bool = False
+
+    def steps(self, images: int) -> int:
+        """Optimiser steps of a model trained on ``images`` images."""
+        per_epoch = -(-images // self.batch_size)
+        return max(1, min(self.epochs * per_epoch, self.max_steps))
 
 
 def create_quick_model(num_classes: int, config: QuickModelConfig | None = None) -> nn.Module:
@@ -205,121 +227,173 @@ def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return out
 
 
+def _batches(n: int, size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """Endless batches of ``size`` indices of ``0..n-1``: successive shuffled passes, joined,
+    so every batch is full (batch norm needs two samples) and every image comes up once a
+    pass."""
+    pending = torch.zeros(0, dtype=torch.long)
+    while True:
+        while len(pending) < size:
+            pending = torch.cat([pending, torch.randperm(n, generator=generator)])
+        yield pending[:size]
+        pending = pending[size:]
+
+
 def train_quick_model(
     images: np.ndarray,
     labels: np.ndarray,
     *,
     num_classes: int,
     config: QuickModelConfig | None = None,
+    steps: int | None = None,
     seed: int = 0,
     device: str | torch.device = "cpu",
-    on_epoch: Callable[[], None] | None = None,
+    on_step: Callable[[], None] | None = None,
 ) -> nn.Module:
     """Train the quick model from scratch on ``images`` ``(N, H, W, 3)`` uint8, ``labels`` ``(N,)``.
 
-    Returns the model in eval mode, on ``device``. The same seed on the same device gives the
-    same model. ``on_epoch`` is called after each pass over the images.
+    ``steps``: optimiser steps (default ``config.steps(N)``). Returns the model in eval
+    mode, on ``device``. The same seed on the same device gives the same model. ``on_step``
+    is called after each optimiser step.
     """
     config = config or QuickModelConfig()
+    if len(images) < 2:
+        raise ValueError(f"the quick model needs at least 2 images, got {len(images)}")
+    steps = config.steps(len(images)) if steps is None else steps
     with torch.random.fork_rng(devices=[]):  # seed the initial weights, not the caller's RNG
         torch.manual_seed(seed)
         model = create_quick_model(num_classes, config).to(device)
     generator = torch.Generator().manual_seed(seed)
     y = torch.as_tensor(labels, dtype=torch.long)
-    n = len(images)
-    steps_per_epoch = -(-n // config.batch_size)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
-    total_steps = config.epochs * steps_per_epoch
     # A quarter of the steps warm up; OneCycleLR divides by zero when that is exactly one step
     # (4 steps in all), so very short runs warm up over 1.5 steps instead.
-    warmup = min(max(0.25, 1.5 / total_steps), 0.9)
+    warmup = min(max(0.25, 1.5 / steps), 0.9)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=total_steps, pct_start=warmup
+        optimizer, max_lr=config.lr, total_steps=steps, pct_start=warmup
     )
     model.train()
-    for _ in range(config.epochs):
-        order = torch.randperm(n, generator=generator)
-        for start in range(0, n, config.batch_size):
-            batch = order[start : start + config.batch_size]
-            if len(batch) < 2:  # batch norm needs two samples
-                schedule.step()
-                continue
-            inputs = augment(standardize_per_image(images[batch.numpy()]), generator)
-            loss = F.cross_entropy(
-                model(inputs.to(device)),
-                y[batch].to(device),
-                label_smoothing=config.label_smoothing,
-            )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-        if on_epoch is not None:
-            on_epoch()
+    batches = _batches(len(images), min(config.batch_size, len(images)), generator)
+    for _, batch in zip(range(steps), batches, strict=False):
+        inputs = augment(standardize_per_image(images[batch.numpy()]), generator)
+        loss = F.cross_entropy(
+            model(inputs.to(device)), y[batch].to(device), label_smoothing=config.label_smoothing
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if on_step is not None:
+            on_step()
     return model.eval()
 
 
 # Checkpoints -------------------------------------------------------------------------------------
 
 
-def load_backbone(path: Path | str, *, arch: str | None = None) -> nn.Module:
-    """A timm model with its classifier removed, its weights read from the local file ``path``.
+@dataclass
+class Backbone:
+    """A trained network without its classifier, and the input normalisation it was trained
+    with."""
 
-    Accepted files:
+    #: Maps ``(B, 3, H, W)`` normalised input to ``(B, D)`` features, in eval mode.
+    model: nn.Module
+    #: Channel mean and std on the 0-1 scale.
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    #: The architecture, as ``synsetlab train --model`` names it (timm name or ``tv/<name>``).
+    arch: str
 
-    - with ``arch`` (a timm model name, e.g. ``"resnet50"``): a state dict of that model, as
-      ``.safetensors`` or a torch ``.pth``/``.bin`` file, read by timm
-      (``pretrained_cfg_overlay=dict(file=path)``). torchvision ResNet state dicts load into
-      the timm ResNet of the same name (the parameter names are the same);
-    - without ``arch``: a training checkpoint holding ``{"arch": name, "state_dict": {...}}``
-      and optionally ``"state_dict_ema"`` (what timm's ``train.py`` saves) and
-      ``"model_kwargs"`` (what ``synsetlab train`` adds), read with
-      ``torch.load(weights_only=True)``.
+    def normalize(self, images: np.ndarray) -> torch.Tensor:
+        """``(N, H, W, 3)`` uint8 -> ``(N, 3, H, W)`` float, normalised as in training."""
+        x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+        mean = torch.tensor(self.mean).view(1, 3, 1, 1)
+        std = torch.tensor(self.std).view(1, 3, 1, 1)
+        return (x - mean) / std
 
-    Nothing is downloaded. Raises :class:`CheckpointError` naming what is missing.
+
+def load_backbone(path: Path | str, *, arch: str | None = None) -> Backbone:
+    """The feature network of the local weights file ``path``, its classifier removed.
+
+    Read by the training package's loaders, so whatever ``synsetlab evaluate`` or
+    ``finetune --from`` accepts works here:
+
+    - a ``synsetlab train`` checkpoint: :func:`synsetlab.train.inference.load_model` (timm or
+      torchvision ``tv/<name>`` models; EMA weights when kept; the run's normalisation);
+    - a ``synsetlab pretrain`` backbone, or a timm training checkpoint (``{"arch": name,
+      "state_dict": ...}``): its own architecture and ``model_kwargs``;
+    - with ``arch`` (``"resnet50"``, ``"tv/resnet18"``): a plain state dict of that model,
+      ``.pth``/``.bin`` or ``.safetensors``, read by
+      :func:`synsetlab.train.setup.read_weights` (torchvision ResNet weights also fit the
+      timm ResNet of the same name).
+
+    Nothing is downloaded. Raises :class:`CheckpointError` or :class:`ModelError` (both user
+    errors) naming the file and what to do.
     """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise CheckpointError(f"feature checkpoint {path} is not a file")
-    if arch is None:
-        return _from_training_checkpoint(path)
-    if not timm.is_model(arch):
-        raise CheckpointError(f"unknown timm architecture {arch!r}; see timm.list_models()")
-    try:
-        return timm.create_model(
-            arch, pretrained=True, pretrained_cfg_overlay={"file": str(path)}, num_classes=0
-        ).eval()
-    except (RuntimeError, OSError, KeyError) as e:
-        raise CheckpointError(f"{path} is not a state dict of timm model {arch!r}: {e}") from e
+    from synsetlab.train.checkpoint import FORMAT, checkpoint_file
+    from synsetlab.train.inference import load_model
 
-
-def _from_training_checkpoint(path: Path) -> nn.Module:
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, EOFError) as e:  # also weights_only's refusal of pickled args
+    path = checkpoint_file(path)
+    header = _header(path) if arch is None else {}
+    if arch is None and header.get("format") == FORMAT and not header.get("ssl_config"):
+        loaded = load_model(path)
+        model, data = loaded.model, loaded.config.data
+        return Backbone(_without_classifier(model), data.mean, data.std, loaded.config.model)
+    if arch is None and not isinstance(header.get("arch"), str):
         raise CheckpointError(
-            f"cannot read {path} as a training checkpoint ({e}); if it holds only weights, "
-            "name its architecture (a timm model name)"
-        ) from e
-    if not isinstance(checkpoint, dict) or "arch" not in checkpoint:
-        raise CheckpointError(
-            f"{path} has no 'arch' entry; name its architecture (a timm model name)"
+            f"{path} does not name its architecture: give it (--arch, a timm model name or "
+            "tv/<name> for torchvision)"
         )
-    arch = checkpoint["arch"]
-    if not timm.is_model(arch):
-        raise CheckpointError(f"{path} names unknown timm architecture {arch!r}")
-    state, _ = evaluation_weights(checkpoint)
-    model = timm.create_model(arch, num_classes=0, **(checkpoint.get("model_kwargs") or {}))
-    classifier = model.default_cfg.get("classifier", "fc")
-    kept = {k: v for k, v in state.items() if not k.startswith(f"{classifier}.")}
+    name = arch or header["arch"]
+    model = _model_with_weights(path, name, {} if arch else header.get("model_kwargs") or {})
+    mean, std = _normalization(model, header.get("config"))
+    return Backbone(_without_classifier(model), mean, std, name)
+
+
+def _header(path: Path) -> dict:
+    """A checkpoint's top-level entries (memory-mapped: the weights are not read); ``{}`` for
+    a file that is no such dict (the weights loader then says why it cannot be read)."""
     try:
-        missing, _ = model.load_state_dict(kept, strict=False)
-    except RuntimeError as e:  # a weight of the wrong shape
-        raise CheckpointError(f"{path} does not fit timm model {arch!r}: {e}") from e
-    if missing:
-        raise CheckpointError(f"{path} lacks {len(missing)} weights of {arch!r}, e.g. {missing[0]}")
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # torch raises several types; read_weights reports unreadable files
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _model_with_weights(path: Path, arch: str, model_kwargs: dict) -> nn.Module:
+    """``arch`` built by the training package, holding the weights of ``path`` (its head, of
+    whatever size, is dropped afterwards)."""
+    from synsetlab.train.setup import read_weights  # the training stack: only when used
+
+    state, _ = read_weights(path)
+    model = create_model(arch, num_classes=1, **model_kwargs)
+    try:
+        load_weights(model, state, strict_head=False)
+    except ModelError as e:
+        raise CheckpointError(f"{path} does not fit {arch!r}: {e}") from e
+    return model.eval()
+
+
+def _normalization(model: nn.Module, config: object) -> tuple[tuple[float, ...], ...]:
+    """The mean and std a synsetlab config records, else the timm model's own, else
+    ImageNet's."""
+    data = config.get("data", {}) if isinstance(config, dict) else {}
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    mean = data.get("mean") or cfg.get("mean") or IMAGENET_DEFAULT_MEAN
+    std = data.get("std") or cfg.get("std") or IMAGENET_DEFAULT_STD
+    return tuple(mean), tuple(std)
+
+
+def _without_classifier(model: nn.Module) -> nn.Module:
+    """``model`` with its classifier replaced by the identity, so that ``model(x)`` gives the
+    pooled features: timm's ``reset_classifier(0)``; for torchvision, the head module
+    (``fc``, ``classifier``) swapped out."""
+    if hasattr(model, "reset_classifier"):
+        model.reset_classifier(0)
+    else:
+        setattr(model, classifier_prefix(model), nn.Identity())
     return model.eval()
 
 
@@ -334,25 +408,29 @@ def embed(
     normalize: Normalize,
     batch_size: int = 256,
     device: str | torch.device = "cpu",
+    on_batch: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Penultimate-layer features ``(N, D)`` of a timm model, and its softmax ``(N, C)``.
+    """Penultimate-layer features ``(N, D)`` of a model, and its softmax ``(N, C)``.
 
-    ``images`` is ``(N, H, W, 3)`` uint8, turned into model input a batch at a time by
-    ``normalize`` (:func:`standardize_per_image` for the quick model, :func:`normalize_like`
-    for a checkpoint), so only the small uint8 pictures are ever all in memory. The softmax
-    is ``None`` for a model without a classifier.
+    ``model`` is the quick model (a timm classifier) or a :class:`Backbone`'s network (no
+    classifier: the softmax is ``None``). ``images`` is ``(N, H, W, 3)`` uint8, turned into
+    model input a batch at a time by ``normalize`` (:func:`standardize_per_image` for the
+    quick model, :meth:`Backbone.normalize` for a checkpoint), so only the small uint8
+    pictures are ever all in memory. ``on_batch(n)`` is called after each batch of ``n``.
     """
     model = model.to(device).eval()
-    has_head = getattr(model, "num_classes", 0) > 0
+    has_head = getattr(model, "num_classes", 0) > 0 and hasattr(model, "forward_head")
     features, probs = [], []
     for start in range(0, len(images), batch_size):
         x = normalize(images[start : start + batch_size]).to(device)
-        pooled = pre_logits(model, x)
+        pooled = pre_logits(model, x) if has_head else model(x)
         features.append(pooled.float().cpu())
         if has_head:
             probs.append(torch.softmax(model.get_classifier()(pooled).float(), dim=1).cpu())
+        if on_batch is not None:
+            on_batch(len(x))
     if not features:
-        return np.zeros((0, model.num_features), np.float32), None
+        return np.zeros((0, getattr(model, "num_features", 0)), np.float32), None
     return torch.cat(features).numpy(), torch.cat(probs).numpy() if has_head else None
 
 
@@ -377,9 +455,9 @@ def content_embeddings(
     """
     from synsetlab.curate.duplicates import content_keys
 
-    model = load_backbone(checkpoint, arch=arch)
+    backbone = load_backbone(checkpoint, arch=arch)
     images = load_thumbnails(ws, content_keys(ws), size=image_size, workers=workers)
     features, _ = embed(
-        model, images, normalize=normalize_like(model), device=device or default_device()
+        backbone.model, images, normalize=backbone.normalize, device=device or default_device()
     )
     return np.asarray(features, dtype=np.float32)
