@@ -9,8 +9,6 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from synsetlab.cli.context import console, current_workspace, user_errors
-from synsetlab.curate.decisions import exclude_findings, relabel_findings, undo
-from synsetlab.curate.findings import count_findings, list_findings, source_keys
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -24,6 +22,8 @@ def list_(
 
     Example: synsetlab findings list --kind near-duplicate --show 20
     """
+    from synsetlab.curate.findings import count_findings, list_findings, source_keys
+
     with user_errors():
         ws = current_workspace()
         with ws.session() as s:
@@ -66,6 +66,8 @@ def exclude_(
 
     Example: synsetlab findings exclude --kind exact-duplicate --keep first
     """
+    from synsetlab.curate.decisions import exclude_findings
+
     if keep not in ("first", "best", "none"):
         raise typer.BadParameter("--keep must be first, best or none")
     with user_errors():
@@ -92,6 +94,8 @@ def relabel_(
     Images of the hidden test split keep their labels unless --include-hidden-test is given.
     Example: synsetlab findings relabel --min-score 0.8
     """
+    from synsetlab.curate.decisions import relabel_findings
+
     with user_errors():
         ws = current_workspace()
         with ws.session() as s:
@@ -118,6 +122,8 @@ def undo_(
 
     Example: synsetlab findings undo --kind exact-duplicate
     """
+    from synsetlab.curate.decisions import undo
+
     if sum(x is not None and x is not False for x in (kind, reason, all_ or None)) != 1:
         raise typer.BadParameter("give exactly one of --kind, --reason, --all")
     with user_errors():
