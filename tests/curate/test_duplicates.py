@@ -538,7 +538,22 @@ def test_crowded_pictures_are_flagged_instead_of_one_giant_cluster(
     assert set(crowded) == flat
     assert report.crowded_images == 60 and report.crowd_limit == 20
     assert all(d["neighbours"] >= 20 and d["radius"] == 8 for _, d in crowded.values())
+    assert not any("chain" in d for _, d in crowded.values())  # crowded by density
     near = _findings(workspace, "near-duplicate")
     assert set(near) == {ids["photo"], ids["photo_small"]}  # the real copy is still found
     score, detail = near[ids["photo"]]
     assert score == pytest.approx(1 - detail["distance"] / 9)
+
+
+def test_a_long_chain_of_lookalikes_is_crowded_without_faking_neighbour_counts() -> None:
+    # Handwritten digits (sklearn's) chained 1595 of 1797 through dHash links, each with a
+    # median of 7 neighbours: the chain is flagged, the counts stay what was estimated.
+    from synsetlab.curate.duplicates import _crowded_clusters
+
+    links = np.array([[k, k + 1, 5, 0, 0] for k in range(9)], dtype=np.int64)  # 0-1-...-9
+    crowded = np.zeros(12, dtype=bool)
+    left, chain = _crowded_clusters(links, crowded, limit=5)
+    assert len(left) == 0 and crowded[:10].all() and not crowded[10:].any()
+    np.testing.assert_array_equal(chain, [10] * 10 + [0, 0])
+    kept, chain = _crowded_clusters(links, np.zeros(12, dtype=bool), limit=10)
+    assert len(kept) == 9 and not chain.any()

@@ -73,12 +73,14 @@ def duplicates(
     table.add_row("crowded-hash", "", str(r.crowded_images))
     console.print(table)
     if r.crowded_images:
+        dense = r.crowded_contents - r.chained_contents
         console.print(
             f"[yellow]{r.crowded_images} images ({r.crowded_contents} contents) have hashes too "
-            f"crowded to compare: about {r.crowd_limit} or more others within {max_distance} "
-            "bits (tiny, flat or look-alike pictures). They are flagged crowded-hash, not "
-            "linked; compare them with --embeddings, or see synsetlab findings list --kind "
-            "crowded-hash[/yellow]"
+            f"crowded to compare (tiny, flat or look-alike pictures): {dense} contents have "
+            f"about {r.crowd_limit} or more others within {max_distance} bits, "
+            f"{r.chained_contents} sit in chains of links longer than that. They are flagged "
+            "crowded-hash, not linked; compare them with --embeddings, or see synsetlab "
+            "findings list --kind crowded-hash[/yellow]"
         )
     console.print(
         f"{r.seconds:.1f} s; see synsetlab findings list --kind near-duplicate; "

@@ -108,6 +108,8 @@ class DuplicateReport:
     leak_images: int
     #: Contents whose hashes were too crowded to link (and their images): see ``crowd_limit``.
     crowded_contents: int
+    #: ...of which flagged as members of a chain of links longer than ``crowd_limit``.
+    chained_contents: int
     crowded_images: int
     crowd_limit: int | None
     seconds: float
@@ -166,7 +168,7 @@ def _whole_and_centre_search(
     found[:, :2].sort(axis=1)
     return SearchResult(
         pairs=found, crowded=both.crowded[:n] | both.crowded[n:],
-        neighbours=np.maximum(both.neighbours[:n], both.neighbours[n:]), banded=both.banded,
+        neighbours=np.maximum(both.neighbours[:n], both.neighbours[n:]),
     )  # fmt: skip
 
 
@@ -387,19 +389,20 @@ def find_duplicates(
         )
     found = _links(catalog, max_distance, max_dhash_distance, flips, insets, tolerance, limits)
     crowded, neighbours = found.crowded, found.neighbours
-    links = _crowded_clusters(found.links, crowded, neighbours, limits.crowd_limit)
+    links, chain = _crowded_clusters(found.links, crowded, limits.crowd_limit)
     if embeddings is not None:
         links = _closest_per_pair(
             np.concatenate([links, _embedding_links(catalog, embeddings, embedding_threshold)])
         )
     labels = cluster(len(catalog.shas), links)
     findings, counts = _findings(catalog, links, labels, max_distance)
-    crowded_findings = _crowded_findings(catalog, crowded, neighbours, max_distance)
+    crowded_findings = _crowded_findings(catalog, crowded, neighbours, chain, max_distance)
     with ws.session() as s:
         replace_findings(s, KINDS, [*findings, *crowded_findings])
     return DuplicateReport(
         contents=len(catalog.shas), measured=measured, **counts,
-        crowded_contents=int(crowded.sum()), crowded_images=len(crowded_findings),
+        crowded_contents=int(crowded.sum()), chained_contents=int((chain > 0).sum()),
+        crowded_images=len(crowded_findings),
         crowd_limit=limits.crowd_limit, seconds=time.perf_counter() - start,
     )  # fmt: skip
 
@@ -490,21 +493,23 @@ def _links(
 
 
 def _crowded_clusters(
-    links: np.ndarray, crowded: np.ndarray, neighbours: np.ndarray, limit: int | None
-) -> np.ndarray:
+    links: np.ndarray, crowded: np.ndarray, limit: int | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Links left after the contents of clusters of more than ``limit`` contents join the
-    crowded ones (updating ``crowded`` and ``neighbours`` in place): a chain of look-alikes
-    that long is no duplicate cluster either."""
+    crowded ones (``crowded`` updated in place), and per content the size of such a chain
+    (0 elsewhere): a chain of look-alikes that long is no duplicate cluster either, though
+    each of its contents may have few neighbours of its own."""
+    chain = np.zeros(len(crowded), dtype=np.int64)
     if limit is None or not len(links):
-        return links
+        return links, chain
     labels = cluster(len(crowded), links)
-    sizes = np.bincount(labels)
-    giant = sizes[labels] > limit
+    sizes = np.bincount(labels)[labels]
+    giant = sizes > limit
     if not giant.any():
-        return links
+        return links, chain
     crowded |= giant
-    neighbours[giant] = np.maximum(neighbours[giant], sizes[labels][giant] - 1)
-    return links[~crowded[links[:, 0]] & ~crowded[links[:, 1]]]
+    chain[giant] = sizes[giant]
+    return links[~crowded[links[:, 0]] & ~crowded[links[:, 1]]], chain
 
 
 def _embedding_links(catalog: _Catalog, embeddings: np.ndarray, threshold: float) -> np.ndarray:
@@ -533,17 +538,21 @@ def _findings(
 
 
 def _crowded_findings(
-    catalog: _Catalog, crowded: np.ndarray, neighbours: np.ndarray, radius: int
-) -> list[NewFinding]:
+    catalog: _Catalog, crowded: np.ndarray, neighbours: np.ndarray, chain: np.ndarray,
+    radius: int,
+) -> list[NewFinding]:  # fmt: skip
     """One ``crowded-hash`` finding per image of a crowded content: its hashes have so many
-    others within ``radius`` bits (tiny, flat or look-alike pictures) that a near-duplicate
-    link would mean nothing. Score: the share of the catalog's contents so near."""
+    others within ``radius`` bits (tiny, flat or look-alike pictures), or it sits in so long
+    a chain of links (``chain``: the chain's contents), that a near-duplicate link would mean
+    nothing. Score: the share of the catalog's contents so near, or in the chain."""
     findings = []
     rows_of = _images_per_content(catalog)
     for content in np.flatnonzero(crowded).tolist():
-        n = int(neighbours[content])
+        n, c = int(neighbours[content]), int(chain[content])
         detail = {"neighbours": n, "radius": radius, "sha256": catalog.shas[content]}
-        score = min(1.0, n / max(len(catalog.shas) - 1, 1))
+        if c:
+            detail["chain"] = c
+        score = min(1.0, max(n, c - 1) / max(len(catalog.shas) - 1, 1))
         findings += [
             NewFinding("crowded-hash", int(catalog.image_ids[r]), score=score, detail=detail)
             for r in rows_of[content]

@@ -22,7 +22,7 @@ whatever the data (:class:`SearchLimits`):
 3. the other candidates are checked ``chunk_pairs`` at a time and folded into the ``k``
    nearest others of each hash (the clusters need no more than a spanning set of links); a
    run that is still longer than ``max_run`` is compared in a band of ``max_run`` neighbours
-   in hash order (approximate, and counted in ``SearchResult.banded``).
+   in hash order (approximate).
 
 Why not faiss's ``IndexBinaryMultiHash`` (same method, one ``unordered_map`` lookup per flip
 mask and query): on 100k random hashes at radius 8, 2 cores, it took 5-8 s against 0.6-1.4 s
@@ -136,8 +136,6 @@ class SearchResult:
     #: ``(N,)`` int64 over ``a``: estimated others within the radius where it was estimated
     #: (hashes of long runs, and identical copies), else 0.
     neighbours: np.ndarray
-    #: Hashes compared only with a band of their long run (not crowded, but in a long run).
-    banded: int
 
 
 def pairs_within(a: np.ndarray, b: np.ndarray | None = None, *, radius: int) -> np.ndarray:
@@ -188,10 +186,7 @@ def search(
     rows = side_a.rows_kept
     crowded[rows] = crowded_u[side_a.inverse]
     neighbours[rows] = estimate_u[side_a.inverse]
-    return SearchResult(
-        pairs=pairs, crowded=crowded, neighbours=neighbours,
-        banded=int(side_a.counts[state.banded & ~crowded_u].sum()),
-    )  # fmt: skip
+    return SearchResult(pairs=pairs, crowded=crowded, neighbours=neighbours)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +223,6 @@ class _Pass:
         self.radius, self.limits = radius, limits
         # Identical copies are neighbours at distance 0.
         self.estimate = a.counts - 1 if b is None else np.zeros(len(a.unique), dtype=np.int64)
-        self.banded = np.zeros(len(a.unique), dtype=bool)
         self.count = np.zeros(len(a.unique), dtype=np.int64)
         self.key_b = np.zeros(0, dtype=np.uint64)  # the other side's substrings, per pass
         self.found = _Nearest(len(a.unique), limits.k, limits.chunk_pairs, self_join=self.self_join)
@@ -286,12 +280,12 @@ class _Pass:
         close = d <= self.radius
         i, j, d, run_key = i[close], j[close], d[close], run_key[close]
         self.found.add(i, j, d)
-        n = len(self.a.unique)
         own = (key_a[i] == run_key) & (i != j)
-        self.count += np.bincount(i[own], self.other.counts[j[own]], n).astype(np.int64)
+        # In place, O(pairs): a bincount per chunk would sweep all N hashes each time.
+        np.add.at(self.count, i[own], self.other.counts[j[own]])
         if self.self_join:
             own = (key_a[j] == run_key) & (i != j)
-            self.count += np.bincount(j[own], self.a.counts[i[own]], n).astype(np.int64)
+            np.add.at(self.count, j[own], self.a.counts[i[own]])
 
     def _long_run(
         self, index: np.ndarray, is_b: np.ndarray, key_a: np.ndarray, key: np.uint64,
@@ -303,7 +297,6 @@ class _Pass:
         b_idx = a_idx if symmetric else np.sort(index[is_b])
         owner = a_idx[key_a[a_idx] == key]
         self._sample(owner, b_idx)
-        self.banded[a_idx] = True
         if self.limits.crowd_limit is not None:  # only the run's members: runs are many
             a_idx = a_idx[self.estimate[a_idx] < self.limits.crowd_limit]
             if self.self_join:
