@@ -300,3 +300,23 @@ def test_x_forwarded_for_is_believed_from_listed_proxies_only(ws):
     assert codes("127.0.0.1", ["10.0.0.9"] * 4) == [401, 401, 401, 429]
     # ... and anyone else is known by the address they connect from, whatever they claim.
     assert codes("192.0.2.7", rotating) == [401, 401, 401, 429]
+
+
+def test_a_bug_answer_keeps_the_security_headers(ws):
+    from fastapi.testclient import TestClient
+
+    from synsetlab.server.security import SECURITY_HEADERS
+
+    app = create_app(ws)
+
+    @app.get("/api/test/bug")
+    @app.get("/test/bug")
+    def bug():
+        raise ValueError("internal detail")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for url in ("/api/test/bug", "/test/bug"):
+            answer = client.get(url)
+            assert answer.status_code == 500
+            for name, value in SECURITY_HEADERS.items():
+                assert answer.headers.get(name) == value, (url, name)

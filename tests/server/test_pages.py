@@ -121,3 +121,20 @@ def test_logout_ends_the_session_on_the_server_for_every_copy_of_the_cookie(clie
     assert client.get("/team", follow_redirects=False).status_code == 303
     browser_login(client, "alice")  # logging in again works
     assert client.get("/team", follow_redirects=False).status_code == 200
+
+
+def test_registering_while_logged_in_ends_the_previous_session(client, ws):
+    from fastapi.testclient import TestClient
+
+    register(client, "alice", "lab")
+    browser_login(client, "alice")
+    copied = client.cookies[SESSION_COOKIE]
+    token = csrf(client.get("/register").text)
+    client.post(
+        "/register",
+        data={"user": "bob", "password": "password-of-bob", "csrf_token": token},
+        follow_redirects=False,
+    )
+    with TestClient(client.app, base_url="http://testserver") as thief:
+        thief.cookies.set(SESSION_COOKIE, copied)  # alice's session, copied before
+        assert thief.get("/team", follow_redirects=False).status_code == 303

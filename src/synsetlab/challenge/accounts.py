@@ -232,9 +232,14 @@ def revoke_tokens(s: Session, user: User) -> int:
     return len(rows)
 
 
-def start_session(s: Session, user: User, *, now: datetime | None = None) -> str:
-    """A new web session of ``user``; returns its id, for the signed cookie only."""
+def start_session(
+    s: Session, user: User, *, replacing: str | None = None, now: datetime | None = None
+) -> str:
+    """A new web session of ``user``; returns its id, for the signed cookie only. The session
+    ``replacing`` (the browser's previous one, if any) ends."""
     now = now or utcnow()
+    if replacing:
+        end_session(s, replacing)
     # Expired sessions go here rather than in a background job: logins are rare enough.
     s.execute(delete(WebSession).where(WebSession.expires_at < now))
     session_id = secrets.token_urlsafe(32)

@@ -158,9 +158,10 @@ BUG_MESSAGE = "internal error: a bug in the server, not in your request; it has 
 
 
 async def _bug(request: Request, exc: Exception) -> Response:
+    # Starlette answers a bug from outside every middleware, the security headers' included.
     if request.url.path.startswith("/api/"):
-        return JSONResponse({"detail": BUG_MESSAGE}, status_code=500)
-    return render_bug(request, BUG_MESSAGE)
+        return JSONResponse({"detail": BUG_MESSAGE}, status_code=500, headers=SECURITY_HEADERS)
+    return render_bug(request, BUG_MESSAGE, headers=SECURITY_HEADERS)
 
 
 async def _to_login(request: Request, exc: Exception) -> Response:

@@ -12,8 +12,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from synsetlab.catalog.challenge import User
 from synsetlab.catalog.models import utcnow
 from synsetlab.challenge import accounts
 from synsetlab.challenge import leaderboard as boards
@@ -70,12 +72,13 @@ def render_error(request: Request, code: int, message: str, headers=None) -> Res
     return response
 
 
-def render_bug(request: Request, message: str) -> Response:
+def render_bug(request: Request, message: str, *, headers: dict[str, str]) -> Response:
     """The 500 page. Rendered outside the session middleware, so it reads no session."""
     context = {"who": None, "csrf_field": CSRF_FIELD, "csrf_token": "", "flash": None}
     return templates.TemplateResponse(
-        request, "error.html", {**context, "code": 500, "message": message}, status_code=500
-    )
+        request, "error.html", {**context, "code": 500, "message": message}, status_code=500,
+        headers=headers,
+    )  # fmt: skip
 
 
 def redirect(request: Request, url: str, flash: str | None = None) -> RedirectResponse:
@@ -117,9 +120,7 @@ def register(
 ) -> Response:
     limits.hit("login", request)
     with ws.session() as s:
-        session_id = accounts.start_session(s, accounts.create_user(s, user, password))
-    request.session.clear()  # a fresh session (and CSRF token) for the new login
-    request.session[SESSION_ID] = session_id
+        _log_in(request, s, accounts.create_user(s, user, password))
     return redirect(request, "/team", f"Welcome, {user}. Create a team or ask to join one.")
 
 
@@ -139,13 +140,16 @@ def login(
 ) -> Response:
     limits.hit("login", request)
     with ws.session() as s:
-        session_id = accounts.start_session(s, accounts.authenticate(s, user, password))
-        previous = request.session.get(SESSION_ID)
-        if previous:  # logging in again, maybe as someone else: the old session ends
-            accounts.end_session(s, previous)
+        _log_in(request, s, accounts.authenticate(s, user, password))
+    return redirect(request, _local(next))
+
+
+def _log_in(request: Request, s: Session, user: User) -> None:
+    """A new server-side session for ``user`` in a fresh cookie (and CSRF token); the one the
+    browser held, maybe someone else's, ends on the server."""
+    session_id = accounts.start_session(s, user, replacing=request.session.get(SESSION_ID))
     request.session.clear()
     request.session[SESSION_ID] = session_id
-    return redirect(request, _local(next))
 
 
 @router.post("/logout", dependencies=[Csrf])
