@@ -334,3 +334,13 @@ def test_tar_reader_refuses_a_cut_shard(tmp_path: Path) -> None:
         path.write_bytes(data[:cut])
         with pytest.raises(tarfile.ReadError, match="unexpected end of data"):
             list(tar_samples([str(path)]))
+
+
+def test_the_reader_takes_every_format_the_webdataset_export_stores() -> None:
+    # Two lists (the reader must not import the exporter): this pins that they agree.
+    from synsetlab.data.shards import OTHER_IMAGES
+    from synsetlab.export._images import EXTENSIONS
+    from synsetlab.export.webdataset import STORED_FORMATS
+
+    stored = {EXTENSIONS.get(f, f".{f.lower()}").lstrip(".") for f in STORED_FORMATS}
+    assert stored - {"jpg"} <= set(OTHER_IMAGES)

@@ -44,11 +44,10 @@ ancestor of the other, which ILSVRC forbade: an image of a brambling is also a b
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -81,6 +80,7 @@ from synsetlab.curate.features import (
 from synsetlab.curate.findings import NewFinding, replace_findings
 from synsetlab.errors import UserError
 from synsetlab.taxonomy import Taxonomy, TaxonomyError, find_overlaps
+from synsetlab.train.hardware import available_cpus
 from synsetlab.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -314,7 +314,8 @@ class LabelIssuePlan:
     steps: int
     #: Units of work per stage (see :data:`STAGES`).
     units: dict[str, int]
-    #: Estimated seconds per stage: a few units of each, timed here just before the run.
+    #: Estimated seconds per stage, from a few units of each timed just before the run; empty
+    #: when no ``on_plan`` asked for the estimate (the probe trains a throwaway model).
     seconds: dict[str, float]
     #: Labelled images of the hidden test split left out (see ``include_hidden_test``).
     hidden_test_skipped: int = 0
@@ -443,6 +444,7 @@ def find_label_issues(
             workers=workers,
             device=device,
             hidden_test_skipped=hidden_skipped,
+            timed=on_plan is not None,
         )
         if on_plan is not None:
             on_plan(plan)
@@ -542,22 +544,35 @@ def _plan(
     workers: int | None,
     device: str | torch.device,
     hidden_test_skipped: int,
+    timed: bool,
 ) -> LabelIssuePlan:
-    """The run's work, and its duration estimated from a few units of each stage timed here."""
+    """The run's work, and (``timed``) its duration estimated from a few units of each stage
+    timed here: a probe that trains a throwaway model, so only when someone reads the
+    estimate (the CLI does, the quickstart does not)."""
     contents = list(dict.fromkeys(shas))
+    units = {"decode": len(contents), "embed": len(shas), "fit": folds}
+    steps = 0
+    if backbone is None:
+        steps = units["train"] = config.steps(len(shas))
+    units = {stage: units[stage] for stage in STAGES if stage in units}
+    plan = LabelIssuePlan(
+        images=len(shas), contents=len(contents), classes=classes, features=features,
+        models=int(backbone is None), train_images=len(shas) if backbone is None else 0,
+        steps=steps, units=units, seconds={}, hidden_test_skipped=hidden_test_skipped,
+    )  # fmt: skip
+    if not timed:
+        return plan
     sample = contents[:PROBE_IMAGES]
     started = time.perf_counter()
     pictures = load_thumbnails(ws, sample, size=image_size, workers=0)
     per_decode = (time.perf_counter() - started) / len(sample)
     workers = ws.settings.resolved_workers() if workers is None else workers
     if len(contents) >= POOL_THRESHOLD and workers > 0:
-        per_decode /= min(workers, os.cpu_count() or 1)  # a pool of workers decodes
-    units = {"decode": len(contents), "embed": len(shas), "fit": folds}
+        per_decode /= min(workers, available_cpus())  # a pool of workers decodes
     if backbone is None:
-        steps = units["train"] = config.steps(len(shas))
         per_step, net, normalize = _time_steps(pictures, classes, config, device)
     else:
-        steps, per_step, net, normalize = 0, 0.0, backbone.model, backbone.normalize
+        per_step, net, normalize = 0.0, backbone.model, backbone.normalize
     embed(net, pictures[:2], normalize=normalize, device=device)  # warm-up: first-call costs
     started = time.perf_counter()
     embedded, _ = embed(net, pictures, normalize=normalize, device=device)
@@ -568,13 +583,7 @@ def _plan(
         "embed": per_embed * len(shas),
         "fit": _time_fits(embedded.shape[1], classes, rows=len(shas), folds=folds),
     }
-    units = {stage: units[stage] for stage in STAGES if stage in units}
-    seconds = {stage: seconds[stage] for stage in units}
-    return LabelIssuePlan(
-        images=len(shas), contents=len(contents), classes=classes, features=features,
-        models=int(backbone is None), train_images=len(shas) if backbone is None else 0,
-        steps=steps, units=units, seconds=seconds, hidden_test_skipped=hidden_test_skipped,
-    )  # fmt: skip
+    return replace(plan, seconds={stage: seconds[stage] for stage in units})
 
 
 def _time_steps(
