@@ -19,6 +19,7 @@ Every module's own error class derives from it, keeping the builtin base it had 
     ├── LabelIssueError         synsetlab.curate.label_issues
     ├── DataError               synsetlab.data (a missing split, not a webdataset export)
     ├── SyntheticConfigError    synsetlab.synthetic
+    ├── AnnotationError         synsetlab.annotate (votes, gold, consensus options)
     ├── ChallengeError          synsetlab.challenge.errors (NotFoundError, ...)
     ├── SubmissionError         synsetlab.challenge.formats
     ├── RecipeError, TrainingError, CheckpointError, ModelError, EnsembleError,
