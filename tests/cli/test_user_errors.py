@@ -92,10 +92,6 @@ def _validation_error() -> Exception:
     raise AssertionError("pydantic accepted a bad value")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="user_errors still catches ValueError until train/ and curate/ raise UserError",
-)
 @pytest.mark.parametrize(
     "error",
     [ValueError("shapes (3,4) and (5,) not aligned"), _validation_error()],

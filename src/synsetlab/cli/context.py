@@ -113,15 +113,19 @@ def open_version(ref: str) -> tuple[Workspace, Version]:
         raise
 
 
+class OptionError(UserError, ValueError):
+    """A command-line option whose value the command cannot take (``--tta spin``)."""
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Print the errors a user can cause (bad input, missing files) as one red line on stderr
     and exit with status 1, without a traceback."""
     try:
         yield
-    # Every module's own error (WorkspaceError, TaxonomyError, ...) is a UserError; pydantic's
-    # ValidationError is a ValueError.
-    except (UserError, ValueError, OSError) as e:
+    # Every module's own error (WorkspaceError, TaxonomyError, ...) is a UserError. A plain
+    # ValueError (numpy's, pyarrow's, pydantic's) is our bug: it keeps its traceback.
+    except (UserError, OSError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         err_console.print(f"[red]error:[/red] {escape(str(message))}", highlight=False)
         raise typer.Exit(1) from None

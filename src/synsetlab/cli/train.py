@@ -18,6 +18,7 @@ from rich.table import Table
 
 from synsetlab.atomic import atomic_file
 from synsetlab.cli.context import (
+    OptionError,
     console,
     err_console,
     open_version,
@@ -244,7 +245,7 @@ def finetune(
     """
     with user_errors():
         if mode not in (None, "full", "linear"):
-            raise ValueError(f"unknown --mode {mode!r}: full or linear")
+            raise OptionError(f"unknown --mode {mode!r}: full or linear")
         # Before torch (source_config brings it): a mistyped version or path fails at once.
         require_paths(("--from", source), ("--resume", resume))
         ws, found = open_version(version)
@@ -429,12 +430,12 @@ def _listed(text: str | None, kind: type) -> list[Any]:
     try:
         return [kind(part) for part in text.split(",")] if text else []
     except ValueError as e:
-        raise ValueError(f"{text!r} is not a comma-separated list of {kind.__name__}s") from e
+        raise OptionError(f"{text!r} is not a comma-separated list of {kind.__name__}s") from e
 
 
 def _check_tta(tta: str) -> None:
     if tta not in ("none", "flip"):
-        raise ValueError(f"unknown --tta {tta!r}: none or flip")
+        raise OptionError(f"unknown --tta {tta!r}: none or flip")
 
 
 def register(app: typer.Typer) -> None:

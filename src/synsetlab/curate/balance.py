@@ -26,8 +26,14 @@ from synsetlab.catalog.current import CurrentImage, current_images
 from synsetlab.curate.decisions import exclude, keep_ranking
 from synsetlab.curate.findings import NewFinding, replace_findings
 from synsetlab.curate.signals import update_signals
+from synsetlab.errors import UserError
 from synsetlab.taxonomy import Taxonomy
 from synsetlab.workspace import Workspace
+
+
+class BalanceError(UserError, ValueError):
+    """Class-count limits that cannot be applied (below 1, or a minimum above the maximum)."""
+
 
 #: Finding kinds :func:`class_balance` records (and replaces on each run).
 BALANCE_KINDS: tuple[str, ...] = ("small-class", "large-class")
@@ -170,9 +176,9 @@ def summarise_counts(
 def _check_limits(min_count: int | None, max_count: int | None) -> None:
     for name, value in (("min_count", min_count), ("max_count", max_count)):
         if value is not None and value < 1:
-            raise ValueError(f"{name} must be at least 1, got {value}")
+            raise BalanceError(f"{name} must be at least 1, got {value}")
     if min_count is not None and max_count is not None and min_count > max_count:
-        raise ValueError(f"min_count ({min_count}) is larger than max_count ({max_count})")
+        raise BalanceError(f"min_count ({min_count}) is larger than max_count ({max_count})")
 
 
 # The catalog side ----------------------------------------------------------------------------
