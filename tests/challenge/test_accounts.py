@@ -148,3 +148,17 @@ def test_a_web_session_lives_in_the_database_until_it_ends_or_expires(ws):
         later = utcnow() + accounts.SESSION_LIFETIME + timedelta(days=1)
         accounts.start_session(s, accounts.get_user(s, user.id), now=later)
         assert s.scalar(select(func.count()).select_from(WebSession)) == 1
+
+
+def test_a_web_session_is_looked_up_in_one_query(ws):
+    """Every page a logged-in browser opens asks for its user: one round trip, not the session
+    row and then its user."""
+    from sqlalchemy import event
+
+    with ws.session() as s:
+        token = accounts.start_session(s, accounts.create_user(s, "alice", "correct horse"))
+    statements: list[str] = []
+    event.listen(ws.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    with ws.session() as s:
+        assert accounts.session_user(s, token).name == "alice"
+    assert len([q for q in statements if q.lstrip().upper().startswith("SELECT")]) == 1

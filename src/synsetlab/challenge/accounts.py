@@ -257,10 +257,15 @@ def start_session(
 
 def session_user(s: Session, session_id: str) -> User | None:
     """The user of a live web session; None once it has ended or expired."""
-    row = s.scalar(select(WebSession).where(WebSession.token_hash == _token_hash(session_id)))
+    # One query: the user joined to its session row, not the row and then its lazy user.
+    row = s.execute(
+        select(User, WebSession.expires_at)
+        .join(WebSession, WebSession.user_id == User.id)
+        .where(WebSession.token_hash == _token_hash(session_id))
+    ).first()
     if row is None or as_utc(row.expires_at) <= utcnow():
         return None
-    return row.user
+    return row[0]
 
 
 def end_session(s: Session, session_id: str) -> None:
