@@ -13,8 +13,8 @@ the same catalog state and split give the same id, and a version can never chang
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cached_property
 from typing import Any
 
@@ -164,6 +164,44 @@ def _entry_order(e: ManifestEntry) -> tuple:
 
 def _dump(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+#: What makes two copies of one content two images: their class as a reader sees it (the
+#: wnid, or ``None`` where the label is hidden from that reader).
+LabelFn = Callable[[ManifestEntry], str | None]
+
+
+def _wnid(entry: ManifestEntry) -> str | None:
+    return entry.wnid
+
+
+def copies(
+    entries: Iterable[ManifestEntry], label: LabelFn = _wnid
+) -> dict[tuple[str, str | None], list[ManifestEntry]]:
+    """``entries`` grouped by content and label: ``(sha256, label(entry))`` -> the entries
+    holding those bytes under that label, in the order given; groups in the order of their
+    first entry.
+
+    A group is one image to whoever reads a version (an export writes it once, a challenge
+    scores it as one ``ImageId``, evaluation counts it once); a content in two groups is
+    filed under two classes, a conflict each reader settles its own way.
+    """
+    groups: dict[tuple[str, str | None], list[ManifestEntry]] = {}
+    for entry in entries:
+        groups.setdefault((entry.sha256, label(entry)), []).append(entry)
+    return groups
+
+
+def merge_copies(entries: Iterable[ManifestEntry], label: LabelFn = _wnid) -> list[ManifestEntry]:
+    """One entry per group of :func:`copies`, where the group first comes: its first entry,
+    with the boxes that the group's other entries add (first seen first)."""
+    merged = []
+    for first, *others in copies(entries, label).values():
+        boxes = first.boxes
+        for other in others:
+            boxes += tuple(b for b in other.boxes if b not in boxes)
+        merged.append(replace(first, boxes=boxes) if boxes != first.boxes else first)
+    return merged
 
 
 def sorted_classes(wnids: Iterable[str]) -> tuple[str, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from PIL import Image
 from torch.utils.data import DistributedSampler
 from torchvision.transforms import v2
 
+from synsetlab.challenge.answers import answer_key
 from synsetlab.data import (
     DataError,
     DeviceNormalize,
@@ -23,6 +25,7 @@ from synsetlab.data import (
 )
 from synsetlab.data.dataset import HIDDEN
 from synsetlab.data.transforms import RandomResizedCropFlip
+from synsetlab.manifest import Manifest, ManifestBox
 from tests.tiny_version import CLASSES, TinyVersion
 
 
@@ -38,6 +41,40 @@ def test_a_split_reads_images_and_labels_and_hides_test_labels(tiny: TinyVersion
     assert set(revealed.labels.tolist()) == {0, 1, 2}
     with pytest.raises(DataError, match="no 'holdout' images; its splits: train"):
         VersionDataset(tiny.manifest, "holdout", tiny.blobs)
+
+
+def test_copies_of_one_image_are_one_item_as_in_the_export_and_the_answer_key(
+    tiny: TinyVersion,
+) -> None:
+    """Byte-identical files are one image to a participant (one ImageId) and to an export (one
+    file): a split's top-1 error counts them once too, and training sees them as often as from
+    the export's shards."""
+    val, test = tiny.manifest.split("val"), tiny.manifest.split("test")
+    box = ManifestBox(val[0].wnid, 1, 2, 30, 20)
+    copies = [
+        *(replace(e, image_id=1000 + e.image_id, source_key=f"copy/{e.image_id}") for e in val),
+        replace(val[0], image_id=2000, boxes=(box,)),
+        # Filed under another class: a conflict each reader keeps apart while it can see it.
+        replace(val[1], image_id=2001, wnid=CLASSES[(CLASSES.index(val[1].wnid) + 1) % 3]),
+        replace(test[1], image_id=2002),
+        replace(test[0], image_id=2003, wnid=CLASSES[(CLASSES.index(test[0].wnid) + 1) % 3]),
+    ]
+    m = Manifest(tiny.manifest.classes, (*tiny.manifest.entries, *copies))
+    assert len(m.split("val")) == 2 * len(val) + 2
+
+    merged = VersionDataset(m, "val", tiny.blobs)
+    assert len(merged) == len(val) + 1  # once each, and val[1] under its second class
+    assert merged.class_counts().sum() == len(val) + 1
+    (first,) = [e for e in merged.entries if e.sha256 == val[0].sha256]
+    assert first.image_id == val[0].image_id and first.boxes == (box,)  # the copies' boxes
+
+    # The hidden test split: one item per ImageId, as the answer key has one row per image.
+    assert len(VersionDataset(m, "test", tiny.blobs)) == len(test)
+    assert len(VersionDataset(m, "test", tiny.blobs, reveal_hidden=True)) == len(test) + 1
+    scored = Manifest(tiny.manifest.classes, (*tiny.manifest.entries, *copies[:-1]))
+    key = answer_key(scored, public_fraction=1, seed=0)  # refuses the conflict: left out
+    revealed = VersionDataset(scored, "test", tiny.blobs, reveal_hidden=True)
+    assert sorted(e.sha256 for e in revealed.entries) == list(key.image_ids)
 
 
 def test_a_loader_gives_uint8_batches_normalised_on_the_device(tiny: TinyVersion) -> None:

@@ -60,7 +60,9 @@ def organiser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         run("synsetlab ingest manifest photos.csv --workers 0")
         run("synsetlab split --val-per-class 2 --test-per-class 2 --seed 0")
         run("synsetlab version freeze --name v1")
-        run(f"synsetlab train v1 --recipe tiny-cpu --out runs/t --max-steps 1 --workers 0 {SMALL}")
+        # Copies are one image to training too: 18 train images, under one batch of 32.
+        run("synsetlab train v1 --recipe tiny-cpu --out runs/t --max-steps 1 --workers 0 "
+            f"--batch-size 16 {SMALL}")  # fmt: skip
         run("synsetlab export v1 --format imagefolder exported")
         yield ws
 

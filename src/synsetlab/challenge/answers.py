@@ -6,7 +6,8 @@ class, which detection scores (an image shows more than its label).
 
 Images are identified as participants see them: by the sha256 of their bytes (the ``ImageId``
 that ``synsetlab submission`` writes), sorted. Entries of a manifest that share a sha256 are
-one image to a participant, so they collapse into one row of the key.
+one image to a participant, so they collapse into one row of the key, as an export writes
+them once (both group them with :func:`synsetlab.manifest.copies`).
 
 The public/private partition
 ----------------------------
@@ -42,7 +43,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from synsetlab.challenge.errors import ChallengeError
-from synsetlab.manifest import Manifest, ManifestEntry
+from synsetlab.manifest import Manifest, ManifestEntry, copies
 
 __all__ = ["AnswerKey", "answer_key", "public_count"]
 
@@ -262,41 +263,42 @@ def answer_key(
 def _collapse(
     entries: Iterable[ManifestEntry], class_index: dict[str, int]
 ) -> dict[str, tuple[str, np.ndarray, np.ndarray]]:
-    """sha256 -> (wnid, its boxes, its objects), one per distinct image."""
-    wnids: dict[str, str] = {}
-    ids: dict[str, list[int]] = {}
-    boxes: dict[str, set[tuple[float, float, float, float]]] = {}
-    objects: dict[str, set[tuple[int, float, float, float, float]]] = {}
-    for e in entries:
-        first = wnids.setdefault(e.sha256, e.wnid)
-        ids.setdefault(e.sha256, []).append(e.image_id)
-        if first != e.wnid:
+    """sha256 -> (wnid, its boxes, its objects), one per distinct image: a group of
+    :func:`~synsetlab.manifest.copies`."""
+    entries = list(entries)
+    groups = copies(entries)
+    images: dict[str, tuple[str, np.ndarray, np.ndarray]] = {}
+    for (sha, _), group in groups.items():
+        wnid = group[0].wnid
+        if sha in images:
+            ids = [e.image_id for e in entries if e.sha256 == sha]
             raise ChallengeError(
-                f"image {e.sha256} is in the split twice with different classes ({first} and "
-                f"{e.wnid}; image ids {', '.join(map(str, ids[e.sha256]))}): one image can "
-                "have one answer. Resolve the exact duplicates with `synsetlab findings "
-                "exclude --kind exact-duplicate` and freeze a new version"
+                f"image {sha} is in the split twice with different classes ({images[sha][0]} "
+                f"and {wnid}; image ids {', '.join(map(str, ids))}): one image can have one "
+                "answer. Resolve the exact duplicates with `synsetlab findings exclude --kind "
+                "exact-duplicate` and freeze a new version"
             )
         # A box counts when it outlines the image's class; a curator's relabelling renames
         # the object, so boxes drawn under the class the source gave still outline it.
-        own = {e.wnid, e.relabelled_from}
-        boxes.setdefault(e.sha256, set()).update(
-            (b.xmin, b.ymin, b.xmax, b.ymax) for b in e.boxes if b.wnid in own
-        )
+        boxes = {
+            (b.xmin, b.ymin, b.xmax, b.ymax)
+            for e in group
+            for b in e.boxes
+            if b.wnid in (e.wnid, e.relabelled_from)
+        }
         # Detection takes every box of a challenge class, under the class it was drawn as.
-        objects.setdefault(e.sha256, set()).update(
+        objects = {
             (class_index[b.wnid], b.xmin, b.ymin, b.xmax, b.ymax)
+            for e in group
             for b in e.boxes
             if b.wnid in class_index
-        )
-    return {
-        sha: (
+        }
+        images[sha] = (
             wnid,
-            np.array(sorted(boxes[sha]), dtype=np.float64).reshape(-1, 4),
-            np.array(sorted(objects[sha]), dtype=np.float64).reshape(-1, 5),
+            np.array(sorted(boxes), dtype=np.float64).reshape(-1, 4),
+            np.array(sorted(objects), dtype=np.float64).reshape(-1, 5),
         )
-        for sha, wnid in wnids.items()
-    }
+    return images
 
 
 def public_count(n_images: int, public_fraction: float) -> int:

@@ -17,7 +17,7 @@ from torchvision.transforms.v2.functional import pil_to_tensor
 from synsetlab.blobs import BlobStore
 from synsetlab.data.transforms import TransformConfig, create_transform
 from synsetlab.errors import UserError
-from synsetlab.manifest import Manifest, ManifestEntry
+from synsetlab.manifest import Manifest, ManifestEntry, merge_copies
 
 
 class DataError(UserError, ValueError):
@@ -144,6 +144,10 @@ class VersionDataset(Dataset):
     tensor); ``label`` the class index in ``manifest.classes`` order, or :data:`HIDDEN` (-1)
     where the label is hidden, unless ``reveal_hidden``.
 
+    Byte-identical entries of the split with the same label (as this dataset shows it) are
+    one item, as they are one file in an export and one ``ImageId`` to a challenge
+    (:func:`synsetlab.manifest.merge_copies`); ``entries`` lists the items, in manifest order.
+
     Items are fetched by index or by ``(index, seed)``: with a seed (what
     :class:`synsetlab.data.ResumableSampler` yields) the transform's randomness is drawn
     from that seed alone.
@@ -159,8 +163,8 @@ class VersionDataset(Dataset):
         decode_min_side: int | None = None,
         reveal_hidden: bool = False,
     ) -> None:
-        self.entries: list[ManifestEntry] = manifest.split(split)
-        if not self.entries:
+        entries = manifest.split(split)
+        if not entries:
             have = ", ".join(f"{k} ({v})" for k, v in manifest.splits.items()) or "none"
             raise DataError(
                 f"the version has no {split!r} images; its splits: {have}. Pick one of those"
@@ -170,9 +174,17 @@ class VersionDataset(Dataset):
         self.blobs = blobs
         self.transform = transform
         self.decode_min_side = decode_min_side
+
+        def label(entry: ManifestEntry) -> str | None:
+            return None if entry.hidden and not reveal_hidden else entry.wnid
+
+        # One item per image as the export and the challenge see it: byte-identical copies of
+        # one (visible) label are one image, so evaluation counts it once, as the answer key
+        # does, and training sees it as often as from the export's shards.
+        self.entries: list[ManifestEntry] = merge_copies(entries, label)
         index = manifest.class_index
         self.labels = torch.tensor(
-            [HIDDEN if e.hidden and not reveal_hidden else index[e.wnid] for e in self.entries],
+            [HIDDEN if (wnid := label(e)) is None else index[wnid] for e in self.entries],
             dtype=torch.long,
         )
 

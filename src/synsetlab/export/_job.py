@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -23,7 +23,7 @@ from typing import Any, Literal
 from synsetlab.blobs import BlobStore, sha256_hex
 from synsetlab.export._images import ExportImage, ImagePolicy, iter_images
 from synsetlab.export._registry import ExportError
-from synsetlab.manifest import SPLIT_ORDER, Manifest, ManifestBox, ManifestEntry
+from synsetlab.manifest import SPLIT_ORDER, Manifest, ManifestBox, ManifestEntry, merge_copies
 from synsetlab.taxonomy import Taxonomy, UnknownSynsetError, ilsvrc2012_id_to_wnid
 
 ClassOrder = Literal["sorted", "ilsvrc"]
@@ -160,16 +160,11 @@ class ExportJob:
         return len(self.manifest.entries) - sum(len(e) for e in self.splits.values())
 
     def _merge_copies(self, split: str, entries: list[ManifestEntry]) -> list[ManifestEntry]:
-        """``entries`` (in export order) with byte-identical ones of one visible label merged:
-        the first (lowest image id) stands for them, with all their boxes."""
-        kept: dict[tuple[str, str | None], ManifestEntry] = {}
-        for entry in entries:
-            key = (entry.sha256, self.label(entry))
-            first = kept.setdefault(key, entry)
-            if first is not entry:
-                extra = tuple(b for b in entry.boxes if b not in first.boxes)
-                kept[key] = replace(first, boxes=(*first.boxes, *extra))
-        labels = Counter(sha for sha, _ in kept)
+        """``entries`` (in export order) with byte-identical ones of one visible label merged
+        (:func:`~synsetlab.manifest.merge_copies`): the first (lowest image id) stands for
+        them, with all their boxes. Warns of contents filed under two visible labels."""
+        merged = merge_copies(entries, self.label)
+        labels = Counter(e.sha256 for e in merged)
         conflicts = sum(1 for n in labels.values() if n > 1)
         if conflicts:
             self.warnings.append(
@@ -178,7 +173,7 @@ class ExportJob:
                 "written (named <sha256>_1 ... in flat layouts); settle them with `synsetlab "
                 "findings list --kind exact-duplicate` and a relabel or exclude decision"
             )
-        return list(kept.values())
+        return merged
 
     # -- labels: hidden ones stay hidden ---------------------------------------------------------
 
