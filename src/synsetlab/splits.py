@@ -103,12 +103,10 @@ def assign_splits(ws: Workspace, plan: SplitPlan) -> SplitReport:
         images = [i for i in current_images(s) if i.wnid is not None]
         if not images:
             raise SplitError("no labelled images to split: ingest images with labels first")
-        # Byte-identical images are one image to a reader, whatever curation found.
-        copies_of = {i.image_id: i.sha256 for i in images}
-        group_of = _join(images, copies_of, _duplicate_clusters(s, {i.image_id for i in images}))
+        group_of = _groups(s, images)
         moved = straddling = 0
         if plan.from_source:
-            split_of, moved, straddling = _from_source(images, copies_of, group_of, plan)
+            split_of, moved, straddling = _from_source(images, group_of, plan)
         else:
             split_of = _stratified(images, group_of, plan)
         _check_not_empty(split_of, plan)
@@ -152,11 +150,16 @@ def _check_plan(plan: SplitPlan) -> None:
             )
     if (plan.val_fraction or 0) + (plan.test_fraction or 0) >= 1:
         raise SplitError("val and test fractions leave nothing for train")
-    if plan.from_source and plan.seed is not None and not any(map(plan.asked, HELD_OUT)):
+    if plan.seed is not None and not any(map(plan.asked, HELD_OUT)):
+        nothing = (
+            "--from-source keeps the sources' splits and draws nothing unless val or test is "
+            "carved from train"
+            if plan.from_source
+            else "without val or test every image goes to train and nothing is drawn"
+        )
         raise SplitError(
-            f"seed {plan.seed} is not used: --from-source keeps the sources' splits and draws "
-            "nothing unless val or test is carved from train (--val-per-class, "
-            "--test-per-class, or a fraction); drop the seed, or ask for one of those"
+            f"seed {plan.seed} is not used: {nothing} (--val-per-class, --test-per-class, or a "
+            "fraction); drop the seed, or ask for one of those"
         )
 
 
@@ -183,53 +186,39 @@ def _seed(plan: SplitPlan) -> int:
     return DEFAULT_SEED if plan.seed is None else plan.seed
 
 
-def _join(
-    images: list[CurrentImage], copies_of: dict[int, str], clusters: dict[int, str]
-) -> dict[int, str]:
-    """image id -> group name: the connected components of "same content" and "in one
-    duplicate cluster" links.
+def _groups(s: Session, images: list[CurrentImage]) -> dict[int, str]:
+    """image id -> group name: the connected components of two links, "same content" (one
+    sha256: byte-identical images are one image to a reader, whatever curation found) and "in
+    one duplicate cluster" (curation's exact and near findings; an image in two clusters joins
+    them).
 
-    A lone image is ``image:<id>``; the others are ``duplicates:<k>``, numbered by their
-    smallest image id, which are the names (and so, for a seed, the split) that the duplicate
-    clusters alone gave where no byte-identical copies lie outside them.
+    A lone image is ``image:<id>``; the others are ``duplicates:<k>``, numbered in order of
+    their smallest image id.
     """
-    members: dict[str, list[int]] = defaultdict(list)
-    for image in images:
-        members[f"sha256:{copies_of[image.image_id]}"].append(image.image_id)
-        if image.image_id in clusters:
-            members[clusters[image.image_id]].append(image.image_id)
     ids = sorted(i.image_id for i in images)
     index = {image_id: k for k, image_id in enumerate(ids)}
-    pairs = [(index[a], index[b]) for group in members.values() for a, b in pairwise(group)]
-    labels = cluster(len(ids), np.array(pairs, dtype=np.int64).reshape(-1, 2))
-    sizes = Counter(labels.tolist())
-    names: dict[int, str] = {}  # component label -> name, in order of smallest image id
-    group_of = {}
-    for image_id, label in zip(ids, labels.tolist(), strict=True):
-        if sizes[label] == 1:
-            group_of[image_id] = f"image:{image_id}"
-        else:
-            group_of[image_id] = names.setdefault(label, f"duplicates:{len(names)}")
-    return group_of
-
-
-def _duplicate_clusters(s: Session, image_ids: set[int]) -> dict[int, str]:
-    """image id -> a duplicate cluster it is in, by curation's findings, joining every
-    cluster an image is in."""
     members: dict[str, list[int]] = defaultdict(list)
+    for image in images:
+        members[f"sha256:{image.sha256}"].append(index[image.image_id])
     rows = s.execute(
         select(Finding.image_id, Finding.kind, Finding.detail).where(
             Finding.kind.in_(DUPLICATE_KINDS)
         )
     )
     for image_id, kind, detail in rows:
-        if image_id in image_ids and "cluster" in detail:
-            members[f"{kind}:{detail['cluster']}"].append(image_id)
-    ids = sorted({i for group in members.values() for i in group})
-    index = {image_id: k for k, image_id in enumerate(ids)}
-    pairs = [(index[a], index[b]) for group in members.values() for a, b in pairwise(group)]
-    labels = cluster(len(ids), np.array(pairs, dtype=np.int64).reshape(-1, 2))
-    return {image_id: f"duplicates:{label}" for image_id, label in zip(ids, labels, strict=True)}
+        if image_id in index and "cluster" in detail:
+            members[f"{kind}:{detail['cluster']}"].append(index[image_id])
+    pairs = [pair for group in members.values() for pair in pairwise(group)]
+    labels = cluster(len(ids), np.array(pairs, dtype=np.int64).reshape(-1, 2)).tolist()
+    sizes = Counter(labels)
+    names: dict[int, str] = {}  # component label -> name, in order of smallest image id
+    group_of = {}
+    for image_id, label in zip(ids, labels, strict=True):
+        if sizes[label] == 1:
+            group_of[image_id] = f"image:{image_id}"
+        else:
+            group_of[image_id] = names.setdefault(label, f"duplicates:{len(names)}")
+    return group_of
 
 
 def _quotas(n: int, plan: SplitPlan) -> tuple[int, int]:
@@ -289,10 +278,7 @@ def _source_split(image: CurrentImage) -> str:
 
 
 def _from_source(
-    images: list[CurrentImage],
-    copies_of: dict[int, str],
-    group_of: dict[int, str],
-    plan: SplitPlan,
+    images: list[CurrentImage], group_of: dict[int, str], plan: SplitPlan
 ) -> tuple[dict[int, str], int, int]:
     """``(split of each image, copies moved, duplicate groups still straddling)``."""
     split_of = {i.image_id: _source_split(i) for i in images}
@@ -308,14 +294,14 @@ def _from_source(
             )
     # Byte-identical copies join the first split of train, val, test that holds one of them.
     first: dict[str, int] = {}
-    for image_id, split in split_of.items():
-        rank = SPLITS.index(split)
-        first[copies_of[image_id]] = min(rank, first.get(copies_of[image_id], rank))
+    for image in images:
+        rank = SPLITS.index(split_of[image.image_id])
+        first[image.sha256] = min(rank, first.get(image.sha256, rank))
     moved = 0
-    for image_id in split_of:
-        target = SPLITS[first[copies_of[image_id]]]
-        if split_of[image_id] != target:
-            split_of[image_id] = target
+    for image in images:
+        target = SPLITS[first[image.sha256]]
+        if split_of[image.image_id] != target:
+            split_of[image.image_id] = target
             moved += 1
     splits_of_group: dict[str, set[str]] = defaultdict(set)
     for image_id, split in split_of.items():

@@ -77,6 +77,9 @@ def test_from_source_without_val_says_so_and_ignored_options_are_refused(sourced
     assert "no val split" in out and "--val-per-class" in out
     seed = run("synsetlab split --from-source --seed 2", code=1)
     assert "seed 2 is not used" in seed.stderr and len(seed.stderr.strip().splitlines()) == 1
+    # Without val or test nothing is drawn in the stratified mode either.
+    seed = run("synsetlab split --seed 2", code=1)
+    assert "seed 2 is not used: without val or test" in seed.stderr
     test = run("synsetlab split --from-source --test-fraction 0.2", code=1)
     assert "sources already give a test split" in test.stderr
     both = run("synsetlab split --val-per-class 1 --val-fraction 0.2", code=1)

@@ -214,6 +214,7 @@ def test_from_source_carves_val_from_train(
     [
         (SplitPlan(from_source=True, val_per_class=1), "sources already give a val split"),
         (SplitPlan(from_source=True, seed=3), "seed 3 is not used"),
+        (SplitPlan(seed=3), "seed 3 is not used: without val or test every image goes to train"),
         (SplitPlan(val_per_class=2, val_fraction=0.2), "val_per_class or val_fraction"),
         (SplitPlan(test_per_class=2, test_fraction=0.2), "test_per_class or test_fraction"),
     ],

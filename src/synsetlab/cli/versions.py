@@ -16,7 +16,9 @@ def split(
     val_fraction: float | None = typer.Option(None, help="Or a share of each class for val."),
     test_fraction: float | None = typer.Option(None, help="Or a share of each class for test."),
     seed: int | None = typer.Option(
-        None, help="The same seed and catalog give the same split (default 0)."
+        None,
+        help="Seeds the draw of val and test: the same seed and catalog give the same split "
+        "(default 0). Refused when nothing is drawn.",
     ),
     from_source: bool = typer.Option(
         False,
