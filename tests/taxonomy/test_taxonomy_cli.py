@@ -117,6 +117,21 @@ def test_search_by_words_and_close_names() -> None:
     assert "nothing matches 'n02872753'; close names: boot (n02872752)" in typo.stderr
 
 
+def test_search_that_finds_nothing_searches_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    searches: list[str] = []
+    real = Taxonomy.search
+
+    def counted(self: Taxonomy, text: str, limit: int | None = 20) -> list:
+        searches.append(text)
+        return real(self, text, limit)
+
+    monkeypatch.setattr(Taxonomy, "search", counted)
+    result = run("search", "bootz")
+    assert result.exit_code == 1
+    assert "nothing matches 'bootz'; close names: boot (" in result.stderr
+    assert searches == ["bootz"]  # the close names come without a second search
+
+
 def test_select(tmp_path: Path, wordnet: Taxonomy) -> None:
     output = tmp_path / "classes.txt"
     result = run("select", "--under", "n01503061", "--count", "50", "--output", str(output))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from itertools import chain
 
 import pytest
 
@@ -12,7 +14,9 @@ from synsetlab.taxonomy import (
     Synset,
     Taxonomy,
     UnknownSynsetError,
+    normalize_lemma,
 )
+from synsetlab.taxonomy._search import Key, SearchIndex, phrase_matches, word_matches
 
 ENTITY = ROOT_WNID
 ANIMAL = "n00015388"
@@ -236,6 +240,50 @@ def test_suggest_names_what_a_text_that_matches_nothing_may_have_meant(
     assert wordnet.search("bootz") == []
     assert BOOT in [s.wnid for s in wordnet.suggest("bootz")]  # spelled alike
     assert wordnet.suggest("zzzzqqq") == []
+
+
+def test_search_scans_words_apart_only_where_they_can_add_to_the_result(
+    wordnet: Taxonomy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import synsetlab.taxonomy.wordnet as module
+
+    def every_scan(text: str, limit: int | None) -> list[str]:
+        """What search gave when it always scanned the words apart."""
+        query = normalize_lemma(text)
+        best = {text: (0, 0, "", "")} if text in wordnet else {}
+        for wnid, key in chain(phrase_matches(wordnet._index, query),
+                               word_matches(wordnet._index, query)):  # fmt: skip
+            if wnid not in best or key < best[wnid]:
+                best[wnid] = key
+        return sorted(best, key=best.__getitem__)[:limit]
+
+    scanned: list[str] = []
+    real = module.word_matches
+
+    def counted(index: SearchIndex, query: str) -> Iterator[tuple[str, Key]]:
+        scanned.append(query)
+        yield from real(index, query)
+
+    monkeypatch.setattr(module, "word_matches", counted)
+    for text, limit, scans in [
+        ("brambling", None, False),  # a lone word: every lemma or gloss holding it is a phrase
+        ("snakes", None, True),  # its singular is not a phrase match: "snake"
+        ("snakes", 20, False),  # 87 phrase matches fill the limit
+        ("sea snake", 20, True),  # 2 phrase matches leave room
+        (DOG, 1, False),  # the wnid itself
+    ]:
+        scanned.clear()
+        assert [s.wnid for s in wordnet.search(text, limit=limit)] == every_scan(text, limit)
+        assert bool(scanned) == scans, text
+
+
+def test_close_names_suggest_without_searching_again(
+    wordnet: Taxonomy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for text in ("n02872753", "bootz", "zzzzqqq"):
+        assert wordnet.close_names(text) == wordnet.suggest(text), text
+    monkeypatch.setattr(Taxonomy, "search", lambda *a, **k: pytest.fail("searched again"))
+    assert BOOT in [s.wnid for s in wordnet.close_names("bootz")]
 
 
 def test_resolve_accepts_wnids_and_unambiguous_lemmas(wordnet: Taxonomy) -> None:

@@ -162,7 +162,7 @@ def search(
         return
     if not found:
         by_name: dict[str, list[str]] = {}
-        for s in taxonomy.suggest(text):
+        for s in taxonomy.close_names(text):  # the search above found nothing: not again
             by_name.setdefault(s.name, []).append(s.wnid)
         hint = "; ".join(f"{name} ({', '.join(wnids)})" for name, wnids in by_name.items())
         err_console.print(

@@ -137,6 +137,14 @@ def word_matches(index: SearchIndex, query: str) -> Iterator[tuple[str, Key]]:
         yield wnid, (7 if found == n else 8, rank, min(lemma_orders, default="~"), wnid)
 
 
+def words_add_nothing(query: str) -> bool:
+    """Whether :func:`word_matches` can find only synsets that :func:`phrase_matches` finds
+    for the normalised ``query`` (and ranks higher): a lone word whose every form holds it,
+    so every lemma or gloss holding a form holds the query. Only a word ending in "s" has a
+    form without it, its singular."""
+    return _WORD.findall(query) == [query] and not query.endswith("s")
+
+
 def _forms(word: str) -> set[str]:
     """``word``, its plural and its singular, crudely: enough to match "boots" and "boot"."""
     forms = {word, word + "s", word + "es"}

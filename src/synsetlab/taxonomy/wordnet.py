@@ -7,7 +7,6 @@ import gc
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from importlib import resources
-from itertools import chain
 
 from synsetlab.taxonomy._search import (
     Key,
@@ -16,6 +15,7 @@ from synsetlab.taxonomy._search import (
     near_wnids,
     phrase_matches,
     word_matches,
+    words_add_nothing,
 )
 from synsetlab.taxonomy._wndb import read_embedded
 from synsetlab.taxonomy.custom import CustomClass, custom_synsets
@@ -178,9 +178,17 @@ class Taxonomy:
         if text.strip() in self._synsets:
             best[text.strip()] = (0, 0, "", "")
         index = self._index
-        for wnid, key in chain(phrase_matches(index, query), word_matches(index, query)):
-            if wnid not in best or key < best[wnid]:
-                best[wnid] = key
+        scans = [phrase_matches(index, query)]
+        # Word matches rank below every phrase match: the word scan (about half a search's
+        # time) runs only where it can add a synset to what the phrase scan found.
+        if not words_add_nothing(query):
+            scans.append(word_matches(index, query))
+        for matches in scans:
+            if limit is not None and len(best) >= limit:
+                break  # phrase matches fill the limit: the word scan would change nothing
+            for wnid, key in matches:
+                if wnid not in best or key < best[wnid]:
+                    best[wnid] = key
         ranked = sorted(best, key=best.__getitem__)
         return [self._synsets[wnid] for wnid in ranked[:limit]]
 
@@ -188,12 +196,18 @@ class Taxonomy:
         """Synsets that ``text`` may have meant when it names none: for a wnid, the known wnids
         one digit away (changed, swapped, added or dropped); for a name, the search's best
         matches, or else lemmas spelled alike ("tshirt": T-shirt)."""
-        near = near_wnids(text, self._synsets)
-        if near:
-            return [self._synsets[w] for w in near[:limit]]
-        found = self.search(text, limit=limit)
-        if found:
-            return found
+        near = self._near_wnids(text, limit)
+        return near or self.search(text, limit=limit) or self._spelled_alike(text, limit)
+
+    def close_names(self, text: str, limit: int = 5) -> list[Synset]:
+        """What :meth:`suggest` gives for a ``text`` that :meth:`search` found nothing for,
+        without searching again: the wnids one digit away, or else lemmas spelled alike."""
+        return self._near_wnids(text, limit) or self._spelled_alike(text, limit)
+
+    def _near_wnids(self, text: str, limit: int) -> list[Synset]:
+        return [self._synsets[w] for w in near_wnids(text, self._synsets)[:limit]]
+
+    def _spelled_alike(self, text: str, limit: int) -> list[Synset]:
         query = normalize_lemma(text)
         seen: dict[str, Synset] = {}
         for lemma in close_lemmas(self._index, query, limit) if query else []:
