@@ -7,7 +7,7 @@ refer to a version, never to "the current catalog", so every result can be repro
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -78,7 +78,7 @@ def freeze(ws: Workspace, name: str) -> LoadedVersion:
                 f"a version named {name!r} exists already; versions never change, "
                 "so choose a new name"
             )
-        manifest = _current_manifest(s)
+        manifest, sources = _current_manifest(s)
         data = manifest.to_bytes()
         version_id = ws.blobs.put(data)
         same = s.get(Version, version_id)
@@ -103,6 +103,9 @@ def freeze(ws: Workspace, name: str) -> LoadedVersion:
                 "unlabelled": len(manifest.unlabelled),
                 "params": manifest.params,
                 "curation": curation,
+                # Which sources' images the version names: removing a source looks here
+                # instead of reading every version's manifest.
+                "sources": sources,
             },
         )
         s.add(row)
@@ -169,7 +172,9 @@ def diff_versions(a: Manifest, b: Manifest) -> VersionDiff:
     return diff
 
 
-def _current_manifest(s: Session) -> Manifest:
+def _current_manifest(s: Session) -> tuple[Manifest, dict[str, int]]:
+    """The manifest the catalog gives now, and how many of the images it names (labelled,
+    unlabelled or excluded) each source holds: ``{str(source id): count}``."""
     everything = current_images(s, include_excluded=True)
     kept = [i for i in everything if not i.excluded]
     images = [i for i in kept if i.wnid is not None]
@@ -193,6 +198,7 @@ def _current_manifest(s: Session) -> Manifest:
                 Image.height,
                 Image.exif_orientation,
                 Image.source_key,
+                Image.source_id,
                 Source.kind,
             ).join(Source, Source.id == Image.source_id)
         )
@@ -237,4 +243,7 @@ def _current_manifest(s: Session) -> Manifest:
         "unlabelled_or_conflicting": len(kept) - len(images),
     }
     classes = sorted_classes(e.wnid for e in entries)
-    return Manifest(classes, tuple(entries), params, excluded, tuple(unlabelled))
+    named = [*(e.image_id for e in entries), *(u.image_id for u in unlabelled), *excluded]
+    sources = Counter(info[image_id].source_id for image_id in named)
+    manifest = Manifest(classes, tuple(entries), params, excluded, tuple(unlabelled))
+    return manifest, {str(source): n for source, n in sorted(sources.items())}

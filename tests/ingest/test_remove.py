@@ -22,6 +22,7 @@ from synsetlab.curate.decisions import exclude
 from synsetlab.curate.findings import NewFinding, replace_findings
 from synsetlab.ingest.classes import UnknownClassError
 from synsetlab.ingest.idx import open_idx
+from synsetlab.ingest.ilsvrc2012 import open_ilsvrc2012
 from synsetlab.ingest.imagefolder import open_imagefolder
 from synsetlab.ingest.pipeline import ingest
 from synsetlab.ingest.records import SourceError
@@ -30,7 +31,7 @@ from synsetlab.splits import SplitPlan, assign_splits
 from synsetlab.versions import freeze
 from synsetlab.workspace import Workspace, init_workspace
 from tests.images import jpeg
-from tests.ingest.fakes import DIGIT_WNIDS, make_fake_idx
+from tests.ingest.fakes import DIGIT_WNIDS, make_fake_idx, make_fake_ilsvrc2012
 from tests.ingest.test_pipeline import catalog_state
 
 TABLES = (Source, Image, Label, RejectedFile, Finding, Decision, SplitAssignment)
@@ -129,6 +130,64 @@ def test_a_source_in_a_frozen_version_is_not_removed(workspace: Workspace, tmp_p
     # A source the version does not hold can be replaced beside it.
     ingest(workspace, open_idx(images, labels=labels, classes=classes), workers=0, replace=True)
     assert counts(workspace)["images"] == 16
+
+
+def test_removal_looks_up_the_versions_holding_the_source_not_their_manifests(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    ingest(workspace, open_imagefolder(photos(tmp_path / "a", seed=0)), workers=0)
+    assign_splits(workspace, SplitPlan(val_per_class=1, test_per_class=1))
+    v1 = freeze(workspace, "v1")
+    ingest(workspace, open_imagefolder(photos(tmp_path / "b", seed=100)), workers=0)
+    a_id, b_id = (find_source(workspace, str(tmp_path / d)).id for d in ("a", "b"))
+    with workspace.session() as s:
+        assert s.get(Version, v1.id).summary["sources"] == {str(a_id): 6}
+    # A manifest of ImageNet's size takes a while to read; each version says which sources
+    # its images come from, so none is read (this one could not be).
+    workspace.blobs.fs.rm(workspace.blobs.path(v1.id))
+    with pytest.raises(SourceInUseError, match=r"v1 \(6 images\)"):
+        remove_source(workspace, a_id)
+    assert remove_source(workspace, b_id).images == 6
+
+
+def test_a_version_frozen_before_it_recorded_its_sources_is_read(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    ingest(workspace, open_imagefolder(photos(tmp_path / "a", seed=0)), workers=0)
+    assign_splits(workspace, SplitPlan(val_per_class=1, test_per_class=1))
+    v1 = freeze(workspace, "v1")
+    ingest(workspace, open_imagefolder(photos(tmp_path / "b", seed=100)), workers=0)
+    with workspace.session() as s:
+        row = s.get(Version, v1.id)
+        row.summary = {k: v for k, v in row.summary.items() if k != "sources"}
+    with pytest.raises(SourceInUseError, match=r"v1 \(6 images\)"):
+        remove_source(workspace, find_source(workspace, str(tmp_path / "a")).id)
+    assert remove_source(workspace, find_source(workspace, str(tmp_path / "b")).id).images == 6
+
+
+def test_a_replacing_run_that_fails_midway_leaves_the_earlier_source_whole(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    root = tmp_path / "imagenet"
+    make_fake_ilsvrc2012(root, train_per_class=8)  # more train images than a decode chunk
+    ingest(workspace, open_ilsvrc2012(root), workers=0)
+    assign_splits(workspace, SplitPlan(from_source=True))
+    with workspace.session() as s:
+        ids = list(s.scalars(select(Image.id)))
+        replace_findings(s, ["blurry"], [NewFinding("blurry", i, score=1.0) for i in ids])
+        exclude(s, ids[:2], reason="finding:blurry")
+    before, rows = catalog_state(workspace), counts(workspace)
+
+    # The val archive cannot be read once the run has listed and written the train images.
+    spec = open_ilsvrc2012(root)
+    (root / "ILSVRC2012_img_val.tar").unlink()
+    written: list[int] = []
+    with pytest.raises(FileNotFoundError):
+        ingest(workspace, spec, workers=0, batch_size=2, replace=True,
+               on_progress=lambda n, _: written.append(n))  # fmt: skip
+    assert sum(written) > 2  # batches were written before it failed
+    assert catalog_state(workspace) == before  # every image, label and box of the first run
+    assert counts(workspace) == rows  # and the findings, decisions and splits about them
 
 
 def test_find_source_by_id_or_path(workspace: Workspace, tmp_path: Path) -> None:

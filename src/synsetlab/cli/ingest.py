@@ -49,8 +49,9 @@ REPLACE = typer.Option(
     False,
     "--replace",
     help="Forget what earlier runs of this source recorded (its images, their labels, findings, "
-    "decisions and splits), then ingest it anew: to correct its options. Refused while a frozen "
-    "version holds its images.",
+    "decisions and splits) and ingest it anew, in one transaction: to correct its options. A run "
+    "that fails leaves the earlier one whole; other writes to the catalog wait until it ends. "
+    "Refused while a frozen version holds its images.",
 )
 
 

@@ -5,14 +5,18 @@ catalog; worker processes decode, hash and store the bytes (the expensive part).
 written in batches, one transaction each, with an image's labels and boxes in the same
 transaction as the image: a killed run leaves whole images or none. A run skips every key its
 source already holds (as an image or as a rejection), which makes ingestion idempotent and lets
-a killed run resume where it stopped.
+a killed run resume where it stopped. A replacing run (``replace=True``) is the exception: it
+writes in one transaction with the removal of the earlier run, so that it replaces it whole
+or not at all.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from sqlalchemy import insert, select
@@ -28,7 +32,7 @@ from synsetlab.ingest.decode import (
     process_chunk,
 )
 from synsetlab.ingest.records import SourceError, SourceItem, SourceSpec
-from synsetlab.ingest.sources import remove_source
+from synsetlab.ingest.sources import remove_source_in
 from synsetlab.parallel import map_chunks
 from synsetlab.taxonomy import Taxonomy
 from synsetlab.workspace import Workspace
@@ -74,9 +78,10 @@ def ingest(
 
     Every class the source names up front (``spec.classes``) is checked first: an unknown one
     raises :class:`~synsetlab.ingest.classes.UnknownClassError` with nothing written.
-    ``replace=True`` first removes what earlier runs of this source recorded (see
-    :func:`~synsetlab.ingest.sources.remove_source`), so that it can be ingested again with
-    other options; a killed replacing run resumes when run again without it.
+    ``replace=True`` removes what earlier runs of this source recorded (see
+    :func:`~synsetlab.ingest.sources.remove_source`) and ingests it anew, with other options,
+    in one transaction: a replacing run that fails midway (an unreadable archive, a killed
+    process) leaves the earlier source whole, and starts over when run again.
     """
     start = time.perf_counter()
     state = LabelState(label_state or spec.label_state)
@@ -84,15 +89,44 @@ def ingest(
     batch_size = batch_size or ws.settings.ingest_batch_size
     taxonomy = taxonomy or ws.taxonomy()
     check_classes(spec.classes, taxonomy)
-    if replace:
-        earlier = _find_source(ws, spec)
-        if earlier is not None:
-            remove_source(ws, earlier)
-    source_id = _get_or_create_source(ws, spec)
-    known = _known_keys(ws, source_id)
+    run = functools.partial(_run, ws, spec, state=state, taxonomy=taxonomy, workers=workers,
+                            batch_size=batch_size, on_progress=on_progress)  # fmt: skip
+    if not replace:
+        report = run(ws.session)
+    else:
+        # One transaction from the removal to the last image: a run that fails or is killed
+        # midway leaves the earlier source as it was. Readers see that source until the
+        # commit (SQLite's WAL); other writers wait for it.
+        with ws.session() as s:
+            earlier = s.scalar(
+                select(Source.id).where(Source.kind == spec.kind, Source.uri == spec.uri)
+            )
+            if earlier is not None:
+                remove_source_in(ws, s, earlier)
+            report = run(lambda: nullcontext(s))
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _run(
+    ws: Workspace,
+    spec: SourceSpec,
+    session: Callable[[], AbstractContextManager[Session]],
+    *,
+    state: LabelState,
+    taxonomy: Taxonomy,
+    workers: int,
+    batch_size: int,
+    on_progress: ProgressFn | None,
+) -> IngestReport:
+    """Ingest ``spec``, writing the source row and each batch in ``session()``: a transaction
+    of its own each (``ws.session``: a killed run keeps whole batches and resumes), or one
+    open session throughout."""
+    with session() as s:
+        source_id = _get_or_create_source(s, spec)
+        known = _known_keys(s, source_id)
     report = IngestReport(source_id, spec.kind, spec.uri, already_known=len(known))
     remaining = None if spec.total is None else max(spec.total - len(known), 0)
-    advance = None if on_progress is None else lambda n: on_progress(n, remaining)
 
     def fresh_items() -> Iterator[SourceItem]:
         for item in spec.items(known.__contains__):
@@ -100,14 +134,21 @@ def ingest(
                 known.add(item.key)
                 yield item
 
+    def write(batch: list[tuple[SourceItem, Decoded | Rejection]]) -> None:
+        if not batch:
+            return
+        with session() as s:
+            _add_rows(s, source_id, state, batch, report)
+        if on_progress is not None:
+            on_progress(len(batch), remaining)
+
     pending: list[tuple[SourceItem, Decoded | Rejection]] = []
     for item, result in _results(ws, fresh_items(), taxonomy, workers):
         pending.append((item, result))
         if len(pending) >= batch_size:
-            _write_batch(ws, source_id, state, pending, report, advance)
+            write(pending)
             pending = []
-    _write_batch(ws, source_id, state, pending, report, advance)
-    report.seconds = time.perf_counter() - start
+    write(pending)
     return report
 
 
@@ -139,54 +180,29 @@ def _results(
         yield from zip((item for item, _ in chunk), results, strict=True)
 
 
-def _find_source(ws: Workspace, spec: SourceSpec) -> int | None:
-    with ws.session() as s:
-        return s.scalar(select(Source.id).where(Source.kind == spec.kind, Source.uri == spec.uri))
-
-
-def _get_or_create_source(ws: Workspace, spec: SourceSpec) -> int:
-    with ws.session() as s:
-        row = s.scalars(
-            select(Source).where(Source.kind == spec.kind, Source.uri == spec.uri)
-        ).first()
-        if row is None:
-            row = Source(kind=spec.kind, uri=spec.uri, options=dict(spec.options))
-            s.add(row)
-            s.flush()
-        elif row.options != dict(spec.options):
-            raise SourceError(
-                f"{spec.kind} source {spec.uri} was ingested before with options {row.options}; "
-                f"ingesting it again with {dict(spec.options)} would give its files two "
-                "meanings. Run again with the same options, or pass --replace to forget what "
-                f"the earlier runs recorded and ingest it anew (`synsetlab ingest remove "
-                f"{row.id}` forgets it alone)"
-            )
-        return row.id
-
-
-def _known_keys(ws: Workspace, source_id: int) -> set[str]:
-    with ws.session() as s:
-        keys = set(s.scalars(select(Image.source_key).where(Image.source_id == source_id)))
-        keys.update(
-            s.scalars(select(RejectedFile.source_key).where(RejectedFile.source_id == source_id))
+def _get_or_create_source(s: Session, spec: SourceSpec) -> int:
+    row = s.scalars(select(Source).where(Source.kind == spec.kind, Source.uri == spec.uri)).first()
+    if row is None:
+        row = Source(kind=spec.kind, uri=spec.uri, options=dict(spec.options))
+        s.add(row)
+        s.flush()
+    elif row.options != dict(spec.options):
+        raise SourceError(
+            f"{spec.kind} source {spec.uri} was ingested before with options {row.options}; "
+            f"ingesting it again with {dict(spec.options)} would give its files two "
+            "meanings. Run again with the same options, or pass --replace to forget what "
+            f"the earlier runs recorded and ingest it anew (`synsetlab ingest remove "
+            f"{row.id}` forgets it alone)"
         )
+    return row.id
+
+
+def _known_keys(s: Session, source_id: int) -> set[str]:
+    keys = set(s.scalars(select(Image.source_key).where(Image.source_id == source_id)))
+    keys.update(
+        s.scalars(select(RejectedFile.source_key).where(RejectedFile.source_id == source_id))
+    )
     return keys
-
-
-def _write_batch(
-    ws: Workspace,
-    source_id: int,
-    state: LabelState,
-    results: list[tuple[SourceItem, Decoded | Rejection]],
-    report: IngestReport,
-    on_progress: Callable[[int], None] | None,
-) -> None:
-    if not results:
-        return
-    with ws.session() as s:
-        _add_rows(s, source_id, state, results, report)
-    if on_progress is not None:
-        on_progress(len(results))
 
 
 def _add_rows(

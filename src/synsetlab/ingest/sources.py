@@ -6,7 +6,9 @@ files. Image bytes stay in the blob store: other images and frozen versions may 
 and a corrected run that finds the same bytes stores nothing new.
 
 A source with an image in a frozen version is never removed: versions never change and name
-their images by catalog id, so the rows they name stay.
+their images by catalog id, so the rows they name stay. Each version records at freeze how
+many of its images each source holds (its summary's ``sources``), so finding the versions
+that hold a source reads no manifest; only versions frozen before that record are read.
 """
 
 from __future__ import annotations
@@ -80,24 +82,31 @@ def remove_source(ws: Workspace, source_id: int) -> RemovedSource:
     image, an excluded image or an unlabelled one); nothing is deleted then.
     """
     with ws.session() as s:
-        source = s.get(Source, source_id)
-        if source is None:
-            raise SourceError(f"no source with id {source_id}; `synsetlab status` lists them")
-        image_ids = set(s.scalars(select(Image.id).where(Image.source_id == source_id)))
-        _refuse_if_frozen(ws, s, source, image_ids)
-        return _delete(s, source)
+        return remove_source_in(ws, s, source_id)
 
 
-def _refuse_if_frozen(ws: Workspace, s: Session, source: Source, image_ids: set[int]) -> None:
-    if not image_ids:
-        return
+def remove_source_in(ws: Workspace, s: Session, source_id: int) -> RemovedSource:
+    """:func:`remove_source` within the session ``s``: its caller's transaction decides
+    whether the removal stands (``ingest --replace`` commits it with the new run, or not at
+    all)."""
+    source = s.get(Source, source_id)
+    if source is None:
+        raise SourceError(f"no source with id {source_id}; `synsetlab status` lists them")
+    _refuse_if_frozen(ws, s, source)
+    return _delete(s, source)
+
+
+def _refuse_if_frozen(ws: Workspace, s: Session, source: Source) -> None:
     holding: dict[str, int] = {}
+    image_ids: set[int] | None = None  # read for versions frozen before "sources" was kept
     for version in s.scalars(select(Version).order_by(Version.created_at)):
-        manifest = Manifest.from_bytes(ws.blobs.get(version.id))
-        named = {e.image_id for e in manifest.entries}
-        named.update(manifest.excluded)
-        named.update(u.image_id for u in manifest.unlabelled)
-        held = len(named & image_ids)
+        recorded = (version.summary or {}).get("sources")
+        if recorded is not None:
+            held = recorded.get(str(source.id), 0)
+        else:
+            if image_ids is None:
+                image_ids = set(s.scalars(select(Image.id).where(Image.source_id == source.id)))
+            held = len(_named(ws, version.id) & image_ids) if image_ids else 0
         if held:
             holding[version.name] = held
     if holding:
@@ -108,6 +117,15 @@ def _refuse_if_frozen(ws: Workspace, s: Session, source: Source, image_ids: set[
             "those stay; leave them out of later versions with exclude decisions instead, and "
             "ingest corrected files from another location"
         )
+
+
+def _named(ws: Workspace, version_id: str) -> set[int]:
+    """The image ids a version's manifest names: labelled, excluded and unlabelled."""
+    manifest = Manifest.from_bytes(ws.blobs.get(version_id))
+    named = {e.image_id for e in manifest.entries}
+    named.update(manifest.excluded)
+    named.update(u.image_id for u in manifest.unlabelled)
+    return named
 
 
 def _delete(s: Session, source: Source) -> RemovedSource:
