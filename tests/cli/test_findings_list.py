@@ -14,7 +14,7 @@ from synsetlab.ingest.pipeline import ingest
 from synsetlab.workspace import Workspace
 from tests.images import jpeg
 
-BRAMBLING, GOLDFINCH = "n01530575", "n01531178"
+BRAMBLING, GOLDFINCH, FINCH = "n01530575", "n01531178", "n01529672"
 LONG = "a-photo-whose-file-name-is-much-longer-than-a-narrow-terminal-column-0001.jpg"
 
 runner = CliRunner(env={"COLUMNS": "80"})
@@ -48,7 +48,7 @@ def workspace_with_findings(
             s,
             ["label-issue"],
             [NewFinding("label-issue", image.image_id, wnid=BRAMBLING, score=0.9,
-                        detail={"given": BRAMBLING, "suggested": GOLDFINCH})],
+                        detail={"given": BRAMBLING, "suggested": GOLDFINCH, "lca": FINCH})],
         )  # fmt: skip
     monkeypatch.setenv("SYNSETLAB_WORKSPACE", str(sqlite_workspace.root))
     return sqlite_workspace
@@ -65,3 +65,4 @@ def test_findings_list_shows_whole_keys_and_class_names(workspace_with_findings:
     assert image == f"{BRAMBLING}/{LONG}"
     assert wnid == f"{BRAMBLING}brambling"
     assert f"suggested={GOLDFINCH}goldfinch" in detail
+    assert f"lca={FINCH}finch" in detail  # the lowest common ancestor of the two, named

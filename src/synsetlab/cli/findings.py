@@ -40,7 +40,8 @@ def list_(
     def named(wnid: str) -> str:
         return f"{wnid} {taxonomy.name_of(wnid, default='?')}"
 
-    wnid_keys = ("given", "suggested", "ancestor", "descendant")  # details that name classes
+    # Details that name classes; "lca" is the lowest common ancestor of given and suggested.
+    wnid_keys = ("given", "suggested", "lca", "ancestor", "descendant")
 
     for f in rows:
         detail = ", ".join(
