@@ -22,8 +22,14 @@ from synsetlab.catalog import (
     make_engine,
     upgrade,
 )
+from synsetlab.catalog.curation import last_runs
+from synsetlab.catalog.current import current_images
 from synsetlab.catalog.migrate import alembic_config
+from synsetlab.catalog.models import AnalysisRun, Finding
+from synsetlab.curate.findings import NewFinding, RunFacts, replace_findings
+from synsetlab.curate.kinds import QUALITY_KINDS
 from synsetlab.workspace import Workspace
+from tests.curate.conftest import CLASSES, fill
 
 
 def test_migrations_match_the_models(workspace: Workspace) -> None:
@@ -65,3 +71,37 @@ def test_a_source_key_is_unique_within_its_source(workspace: Workspace) -> None:
         assert got.labels[0].state is LabelState.verified
     with pytest.raises(IntegrityError), workspace.session() as s:
         s.add(image(s.get(Source, got.source_id), "a.jpg"))
+
+
+def test_a_new_catalog_has_no_analysis_run(workspace: Workspace) -> None:
+    with workspace.session() as s:
+        assert s.scalars(select(AnalysisRun)).all() == []
+
+
+def test_upgrading_a_curated_catalog_to_0006_says_runs_before_were_not_kept(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    fill(workspace, tmp_path / "photos", per_class=2)
+    with workspace.session() as s:
+        ids = [i.image_id for i in current_images(s)]
+        replace_findings(s, ["blurry"], [NewFinding("blurry", i) for i in ids[:4]])
+        replace_findings(s, ["small-class"], [NewFinding("small-class", wnid=CLASSES[0])])
+    cfg = alembic_config(workspace.engine)
+    command.downgrade(cfg, "0005")
+    assert "analysis_runs" not in inspect(workspace.engine).get_table_names()
+    upgrade(workspace.engine)
+    with workspace.session() as s:
+        rows = s.scalars(select(AnalysisRun).order_by(AnalysisRun.analysis)).all()
+        assert len(s.scalars(select(Finding)).all()) == 5  # the data came through
+    assert {r.analysis: r.findings for r in rows} == {
+        "balance": 1, "duplicates": 0, "label-issues": 0, "quality": 4,
+    }  # fmt: skip
+    for r in rows:
+        assert r.finished_at is None and r.params is None and r.images is None
+        assert r.complete is None and "not recorded" in r.note
+    with workspace.session() as s:
+        replace_findings(s, QUALITY_KINDS, [], run=RunFacts(images=6))
+        assert last_runs(s)["quality"].ran and not last_runs(s)["duplicates"].ran
+    command.downgrade(cfg, "0005")
+    upgrade(workspace.engine)
+    assert current_revision(workspace.engine) == head_revision()

@@ -15,6 +15,7 @@ from synsetlab.catalog.challenge import (
 from synsetlab.catalog.engine import make_engine, make_sessionmaker
 from synsetlab.catalog.migrate import current_revision, head_revision, upgrade
 from synsetlab.catalog.models import (
+    AnalysisRun,
     Base,
     BlobSignals,
     Box,
@@ -33,6 +34,7 @@ from synsetlab.catalog.models import (
 )
 
 __all__ = [
+    "AnalysisRun",
     "ApiToken",
     "Base",
     "BlobSignals",

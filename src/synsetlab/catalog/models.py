@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Enum,
     Float,
@@ -36,6 +37,16 @@ NAMING = {
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` as an aware UTC datetime.
+
+    SQLite hands back naive datetimes for timezone-aware columns; they were written in UTC.
+    """
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
 
 
 class Base(DeclarativeBase):
@@ -209,6 +220,37 @@ class Finding(Base):
     #: Kind-specific facts: cluster id, the other image, distance, suggested class, threshold.
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AnalysisRun(Base):
+    """One completed run of a curation analysis, written with its findings in one transaction.
+
+    An analysis replaces its kinds' findings on every run, so a run that finds nothing leaves
+    no finding: this row is how "ran and found nothing" differs from "not run". A run that
+    fails or is killed leaves no row (and its previous findings). The latest row per analysis
+    is the one that counts; earlier ones are its history.
+
+    A catalog that held images when it was upgraded to keep runs gets one row per analysis
+    with ``finished_at`` NULL: runs before that moment were not recorded, so for those
+    analyses only their findings (if any) tell that they ran.
+    """
+
+    __tablename__ = "analysis_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: A name of ``curate.kinds.ANALYSIS_KINDS``: duplicates, quality, balance, label-issues.
+    analysis: Mapped[str] = mapped_column(String(32), index=True)
+    #: When it finished; NULL for the record of what came before runs were kept (see above).
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: The settings it ran with (radius, crowd limit, thresholds...); NULL when not told.
+    params: Mapped[dict | None] = mapped_column(JSON)
+    #: Images it looked at; NULL when not told.
+    images: Mapped[int | None] = mapped_column(Integer)
+    #: Findings it recorded (of its kinds, about any image or class).
+    findings: Mapped[int] = mapped_column(Integer)
+    #: False when it left part of the catalog unexamined (``note`` says what); NULL: not told.
+    complete: Mapped[bool | None] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(Text, default="")
 
 
 class DecisionAction(str, enum.Enum):

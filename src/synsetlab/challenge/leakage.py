@@ -23,12 +23,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from synsetlab.catalog import Finding
+from synsetlab.curate.kinds import NEAR_DUPLICATE as NEAR_KIND
 from synsetlab.manifest import Manifest
 
 __all__ = ["Leak", "find_leaks", "leak_message"]
 
-#: The finding kind of ``curate duplicates`` whose clusters are near copies.
-NEAR_KIND = "near-duplicate"
 #: Leaks named in the one-line refusal; the CLI prints the whole list above it.
 SHOWN = 10
 

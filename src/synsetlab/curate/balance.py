@@ -24,7 +24,8 @@ import numpy as np
 
 from synsetlab.catalog.current import CurrentImage, current_images
 from synsetlab.curate.decisions import exclude, keep_ranking
-from synsetlab.curate.findings import NewFinding, replace_findings
+from synsetlab.curate.findings import NewFinding, RunFacts, replace_findings
+from synsetlab.curate.kinds import BALANCE_KINDS, REASON_MAX, REASON_MIN
 from synsetlab.curate.signals import update_signals
 from synsetlab.errors import UserError
 from synsetlab.taxonomy import Taxonomy
@@ -33,13 +34,6 @@ from synsetlab.workspace import Workspace
 
 class BalanceError(UserError, ValueError):
     """Class-count limits that cannot be applied (below 1, or a minimum above the maximum)."""
-
-
-#: Finding kinds :func:`class_balance` records (and replaces on each run).
-BALANCE_KINDS: tuple[str, ...] = ("small-class", "large-class")
-#: Decision reasons of :func:`apply_balance`, for ``undo(s, reason=...)``.
-REASON_MIN = "balance:min"
-REASON_MAX = "balance:max"
 
 
 @dataclass
@@ -197,8 +191,10 @@ def class_balance(
     _check_limits(min_count, max_count)
     taxonomy = ws.taxonomy()
     with ws.session() as s:
-        report = _report(current_images(s), taxonomy, min_count, max_count)
-        replace_findings(s, BALANCE_KINDS, _findings(report))
+        images = current_images(s)
+        report = _report(images, taxonomy, min_count, max_count)
+        run = RunFacts({"min_count": min_count, "max_count": max_count}, images=len(images))
+        replace_findings(s, BALANCE_KINDS, _findings(report), run=run)
     return report
 
 

@@ -45,7 +45,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -54,7 +54,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from synsetlab.catalog.models import BlobSignals, Image, SplitAssignment
-from synsetlab.curate.findings import NewFinding, replace_findings
+from synsetlab.curate.findings import NewFinding, RunFacts, replace_findings
 from synsetlab.curate.hamming_index import (
     SearchError,
     SearchLimits,
@@ -63,10 +63,10 @@ from synsetlab.curate.hamming_index import (
     popcount64,
     search,
 )
+from synsetlab.curate.kinds import DUPLICATE_KINDS as KINDS
 from synsetlab.curate.signals import update_signals
 from synsetlab.workspace import Workspace
 
-KINDS = ("exact-duplicate", "near-duplicate", "split-leak", "crowded-hash")
 #: Above this many vectors :func:`embedding_pairs` searches an HNSW graph, not all vectors.
 EXACT_KNN_MAX = 100_000
 
@@ -397,8 +397,18 @@ def find_duplicates(
     labels = cluster(len(catalog.shas), links)
     findings, counts = _findings(catalog, links, labels, max_distance)
     crowded_findings = _crowded_findings(catalog, crowded, neighbours, chain, max_distance)
+    params = {
+        "max_distance": max_distance, "max_dhash_distance": max_dhash_distance, "flips": flips,
+        "insets": insets, "tolerance": None if tolerance is None else asdict(tolerance),
+        "embedding_threshold": None if embeddings is None else embedding_threshold,
+        "k": limits.k, "crowd_limit": limits.crowd_limit,
+    }  # fmt: skip
+    # Crowded contents get no near-duplicate link: their copies may go unseen.
+    gap = f"{len(crowded_findings)} images with crowded hashes were not linked"
+    run = RunFacts(params, images=len(catalog.image_ids), complete=not crowded_findings,
+                   note=gap if crowded_findings else "")  # fmt: skip
     with ws.session() as s:
-        replace_findings(s, KINDS, [*findings, *crowded_findings])
+        replace_findings(s, KINDS, [*findings, *crowded_findings], run=run)
     return DuplicateReport(
         contents=len(catalog.shas), measured=measured, **counts,
         crowded_contents=int(crowded.sum()), chained_contents=int((chain > 0).sum()),

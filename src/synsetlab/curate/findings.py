@@ -1,7 +1,9 @@
-"""Recording and reading findings. An analysis replaces its own kinds' findings on each run."""
+"""Recording and reading findings. An analysis replaces its own kinds' findings on each run,
+and records the run itself beside them (:class:`synsetlab.catalog.models.AnalysisRun`)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,7 +11,8 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from synsetlab.catalog.models import Finding, Image
+from synsetlab.catalog.models import AnalysisRun, Finding, Image
+from synsetlab.curate.kinds import analysis_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,12 +26,40 @@ class NewFinding:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def replace_findings(s: Session, kinds: Sequence[str], findings: Iterable[NewFinding]) -> int:
+@dataclass(frozen=True)
+class RunFacts:
+    """What a run of an analysis says about itself, recorded with its findings."""
+
+    #: The settings it ran with, as JSON values (radius, crowd limit, thresholds...).
+    params: dict[str, Any] = field(default_factory=dict)
+    #: Images it looked at.
+    images: int | None = None
+    #: False when it left part of the catalog unexamined; ``note`` then says what, in words.
+    complete: bool = True
+    note: str = ""
+
+
+def replace_findings(
+    s: Session,
+    kinds: Sequence[str],
+    findings: Iterable[NewFinding],
+    *,
+    run: RunFacts | None = None,
+) -> int:
     """Delete earlier findings of ``kinds`` and record ``findings`` (all of those kinds).
+
+    When ``kinds`` are exactly one analysis's (:data:`synsetlab.curate.kinds.ANALYSIS_KINDS`),
+    this is a completed run of it, and an ``AnalysisRun`` row records it in the same
+    transaction, with ``run``'s facts (without ``run``: parameters, images and completeness
+    not told). A run that finds nothing is recorded too: that is how the datasheet tells "ran,
+    found nothing" from "not run". ``run`` with other kinds is refused.
 
     Decisions that cited a replaced finding keep their reason; their link is cleared.
     Returns the number recorded.
     """
+    analysis = analysis_of(kinds)
+    if run is not None:
+        _check_run(run, kinds, analysis)
     rows = []
     for f in findings:
         if f.kind not in kinds:
@@ -40,7 +71,33 @@ def replace_findings(s: Session, kinds: Sequence[str], findings: Iterable[NewFin
     s.execute(delete(Finding).where(Finding.kind.in_(kinds)))
     if rows:
         s.execute(insert(Finding), rows)
+    if analysis is not None:
+        told = run is not None
+        s.add(
+            AnalysisRun(
+                analysis=analysis,
+                params=dict(run.params) if told else None,
+                images=run.images if told else None,
+                findings=len(rows),
+                complete=run.complete if told else None,
+                note=run.note if told else "",
+            )
+        )
     return len(rows)
+
+
+def _check_run(run: RunFacts, kinds: Sequence[str], analysis: str | None) -> None:
+    if analysis is None:
+        raise ValueError(
+            f"a run is recorded for one analysis's kinds (curate.kinds.ANALYSIS_KINDS), "
+            f"not for {list(kinds)}"
+        )
+    try:
+        json.dumps(run.params, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{analysis} run params must be plain JSON values: {e}") from None
+    if run.images is not None and run.images < 0:
+        raise ValueError(f"{analysis} run looked at {run.images} images: not a count")
 
 
 def list_findings(

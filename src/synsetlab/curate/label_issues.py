@@ -77,7 +77,9 @@ from synsetlab.curate.features import (
     standardize_per_image,
     train_quick_model,
 )
-from synsetlab.curate.findings import NewFinding, replace_findings
+from synsetlab.curate.findings import NewFinding, RunFacts, replace_findings
+from synsetlab.curate.kinds import CLASS_OVERLAP, LABEL_ISSUE
+from synsetlab.curate.kinds import LABEL_ISSUE_KINDS as KINDS
 from synsetlab.errors import UserError
 from synsetlab.taxonomy import Taxonomy, TaxonomyError, find_overlaps
 from synsetlab.train.hardware import available_cpus
@@ -85,11 +87,6 @@ from synsetlab.workspace import Workspace
 
 if TYPE_CHECKING:
     from synsetlab.synthetic import SyntheticTruth
-
-LABEL_ISSUE = "label-issue"
-CLASS_OVERLAP = "class-overlap"
-#: The finding kinds one run of :func:`find_label_issues` replaces.
-KINDS = (LABEL_ISSUE, CLASS_OVERLAP)
 
 Relation = Literal["ancestor", "descendant", "sibling"]
 
@@ -479,8 +476,16 @@ def find_label_issues(
         )
         accuracy = float((probs.argmax(1) == labels).mean())
     overlaps = class_overlap_findings(taxonomy, counts)
+    params = {
+        "features": "quick" if backbone is None else str(features), "folds": folds, "seed": seed,
+        "image_size": image_size, "include_hidden_test": include_hidden_test,
+        "steps": None if plan is None else plan.steps,
+    }  # fmt: skip
+    skipped = len(labelled) - len(kept)
+    gap = f"{skipped} images in classes of fewer than {folds} images were not checked"
+    run = RunFacts(params, images=len(kept), complete=not skipped, note=gap if skipped else "")
     with ws.session() as s:
-        replace_findings(s, KINDS, [*issues, *overlaps])
+        replace_findings(s, KINDS, [*issues, *overlaps], run=run)
         scores = _score(s, issues, truth) if truth is not None else (None, None)
     return LabelIssueReport(
         images=len(kept),

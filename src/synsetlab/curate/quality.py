@@ -29,20 +29,12 @@ from sqlalchemy.orm import Session
 
 from synsetlab.catalog.current import current_images
 from synsetlab.catalog.models import BlobSignals, Image
-from synsetlab.curate.findings import NewFinding, replace_findings
+from synsetlab.curate.findings import NewFinding, RunFacts, replace_findings
+from synsetlab.curate.kinds import QUALITY_KINDS
 from synsetlab.curate.signals import update_signals
 from synsetlab.settings import QualityThresholds
 from synsetlab.workspace import Workspace
 
-#: Finding kinds this analysis records (and replaces on each run).
-QUALITY_KINDS: tuple[str, ...] = (
-    "too-small",
-    "extreme-aspect",
-    "near-constant",
-    "blurry",
-    "greyscale",
-    "tiny-file",
-)
 #: Largest score recorded: 10 = 1024 times past the threshold (a zero value would be infinite).
 SCORE_CAP = 10.0
 #: Pillow formats whose files are usually lossy; a low bit rate in a lossless file (PNG, GIF)
@@ -210,7 +202,8 @@ def find_quality_issues(
         ids, wnids, stats = _load_stats(s)
         results = assess_quality(stats, thresholds)
         findings = list(_findings(ids, wnids, results))
-        replace_findings(s, QUALITY_KINDS, findings)
+        run = RunFacts(thresholds.model_dump(), images=len(ids))
+        replace_findings(s, QUALITY_KINDS, findings, run=run)
     flagged = np.zeros(len(ids), dtype=bool)
     for r in results.values():
         flagged |= r.flags

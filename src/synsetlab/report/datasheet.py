@@ -3,7 +3,8 @@
 The page describes one frozen version (sizes per split and class, hierarchy coverage) and what
 curation had found about its images (duplicates and leaks, quality, label issues) and decided
 when it was frozen: freezing keeps that record (:mod:`synsetlab.catalog.curation`), so the page
-reads the same however curation goes on. It says which analyses had left no record.
+reads the same however curation goes on. It says, per analysis, when it ran, with which
+settings and what it found, or that it had not run (:mod:`synsetlab.report.curation`).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from synsetlab import __version__
 from synsetlab.blobs import BlobStore
 from synsetlab.catalog.curation import RecordedFinding
 from synsetlab.catalog.models import Image as ImageRow
-from synsetlab.curate.quality import QUALITY_KINDS
-from synsetlab.report.curation import AnalysisState, analysis_states, load_curation
+from synsetlab.curate.kinds import EXACT_DUPLICATE, LABEL_ISSUE, NEAR_DUPLICATE, QUALITY_KINDS
+from synsetlab.report.curation import AnalysisState, analysis_states, load_curation, shown_time
 from synsetlab.report.figures import hierarchy_png, split_sizes_png
 from synsetlab.taxonomy import Taxonomy, find_overlaps
 from synsetlab.versions import load_version
@@ -52,7 +53,7 @@ class DatasheetData:
     hierarchy_root: str
     overlaps: list[tuple[str, str]]
     finding_counts: dict[str, int]
-    #: Each analysis by name: run (and when) or not on record, and its findings here.
+    #: Each analysis by name: its run (when, settings, findings) or that it had not run.
     analyses: dict[str, AnalysisState] = field(default_factory=dict)
     #: When curation's record was taken: at the freeze, or now for versions frozen before
     #: synsetlab kept it (``curation_live``: the page may then change).
@@ -78,7 +79,12 @@ def build_datasheet(ws: Workspace, version: str, out_dir: Path, *, force: bool =
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
     try:
         data = collect(ws, version, tmp)
-        env = Environment(loader=PackageLoader("synsetlab.report"), autoescape=select_autoescape())
+        # "html.j2": select_autoescape's default extensions miss the template's, which left
+        # class names, captions and run notes unescaped.
+        env = Environment(
+            loader=PackageLoader("synsetlab.report"),
+            autoescape=select_autoescape(["html.j2"]),
+        )
         html = env.get_template("datasheet.html.j2").render(d=data, synsetlab_version=__version__)
         (tmp / "index.html").write_text(html, encoding="utf-8")
         if out_dir.exists():
@@ -119,7 +125,7 @@ def collect(ws: Workspace, version: str, out_dir: Path) -> DatasheetData:
         params=m.params,
     )
     snapshot, data.curation_live = load_curation(ws, v)
-    data.curation_taken_at = snapshot.taken_at[:16].replace("T", " ") + " UTC"
+    data.curation_taken_at = shown_time(snapshot.taken_at)
     data.analyses = {a.analysis.name: a for a in analysis_states(snapshot)}
     data.decisions = dict(snapshot.decisions)
     findings = list(snapshot.findings)
@@ -137,7 +143,7 @@ def collect(ws: Workspace, version: str, out_dir: Path) -> DatasheetData:
 
     clusters: dict[str, list[RecordedFinding]] = defaultdict(list)
     for f in findings:
-        if f.kind in ("exact-duplicate", "near-duplicate") and "cluster" in f.detail:
+        if f.kind in (EXACT_DUPLICATE, NEAR_DUPLICATE) and "cluster" in f.detail:
             clusters[f"{f.kind}:{f.detail['cluster']}"].append(f)
     for members in list(clusters.values())[:8]:
         data.duplicate_clusters.append([thumb(f.image_id, f.kind) for f in members[:6]])
@@ -145,7 +151,7 @@ def collect(ws: Workspace, version: str, out_dir: Path) -> DatasheetData:
         chosen = [f for f in findings if f.kind == kind][:8]
         if chosen:
             data.quality[kind] = [thumb(f.image_id, f"score {f.score or 0:.2f}") for f in chosen]
-    for f in [f for f in findings if f.kind == "label-issue" and f.image_id in by_image][:24]:
+    for f in [f for f in findings if f.kind == LABEL_ISSUE and f.image_id in by_image][:24]:
         e = by_image[f.image_id]
         given = names.get(f.detail.get("given", e.wnid), e.wnid)
         suggested = f.detail.get("suggested", "")
