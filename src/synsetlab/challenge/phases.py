@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
+from synsetlab.catalog.models import as_utc
 from synsetlab.challenge.errors import ChallengeError
 
 # Matched whole (``fullmatch``): ``$`` would also accept a trailing newline.
@@ -50,13 +51,6 @@ class PhaseSpec:
             raise ChallengeError(
                 f"phase {self.name!r}: select must be at least 1, got {self.select}"
             )
-
-
-def as_utc(moment: datetime) -> datetime:
-    """``moment`` as an aware UTC datetime (SQLite returns naive ones, which are UTC here)."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
 
 
 def parse_phase(spec: str) -> PhaseSpec:
