@@ -60,11 +60,9 @@ several lines are wrong, the first one is reported.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
@@ -76,6 +74,7 @@ import pyarrow.compute as pc
 from synsetlab.challenge.answers import AnswerKey
 from synsetlab.challenge.errors import ChallengeError
 from synsetlab.errors import UserError
+from synsetlab.submission_files import KAGGLE_HEADER, kaggle_csv
 
 __all__ = [
     "FORMATS",
@@ -97,7 +96,6 @@ FORMATS = ("kaggle", "devkit", "json")
 MAX_GUESSES = 5
 #: Detections allowed per image (Kaggle's object detection challenges allow 100).
 MAX_DETECTIONS = 100
-KAGGLE_HEADER = ("ImageId", "PredictionString")
 DEFAULT_MAX_BYTES = 64 * 2**20
 
 _BOM = b"\xef\xbb\xbf"
@@ -190,17 +188,6 @@ def detect_format(data: bytes) -> str:
         'numbers, or JSON {"predictions": {...}}',
         line=1,
     )
-
-
-def kaggle_csv(rows: Iterable[tuple[str, Sequence[str]]]) -> str:
-    """A classification submission as a kaggle CSV: the ``ImageId,PredictionString`` header,
-    then a row per ``(image id, wnids best first)``, sorted by image id (what
-    :func:`parse_submission` reads)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(KAGGLE_HEADER)
-    writer.writerows((image_id, " ".join(wnids)) for image_id, wnids in sorted(rows))
-    return buf.getvalue()
 
 
 def parse_submission(

@@ -203,7 +203,7 @@ def baseline(
     """
     with user_errors():  # before torch: a mistyped path fails at once
         require_paths(("checkpoint", checkpoint))
-    from synsetlab.challenge.baselines import baseline_from_checkpoint
+    from synsetlab.baselines import baseline_from_checkpoint
     from synsetlab.train.distributed import resolve_device
 
     with user_errors():
