@@ -40,8 +40,8 @@ import timm
 import torch
 import torch.nn.functional as F  # noqa: N812 - the usual torch spelling
 
-from synsetlab.train.config import load_recipe
 from synsetlab.train.hardware import available_cpus, choose_amp, choose_threads, read_cpuinfo
+from synsetlab.train.resolve import load_recipe
 
 #: The tiny-cpu recipe's model, by the name ``--models`` accepts.
 TINY = "tiny-cpu"

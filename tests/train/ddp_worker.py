@@ -3,12 +3,15 @@
 python -m torch.distributed.run --nproc_per_node 2 tests/train/ddp_worker.py BLOBS VERSION OUT \
     [OVERRIDES_JSON]
 
-OVERRIDES_JSON: the tiny-cpu recipe's overrides (default :data:`VIT`).
+OVERRIDES_JSON: the tiny-cpu recipe's overrides (default :data:`VIT`). Each process writes its
+pid to ``OUT/rank<R>.pid`` before training, and ``OUT/rank<R>.stopped`` (the signal) when a
+signal stops it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -16,7 +19,7 @@ import torch
 
 from synsetlab.blobs import BlobStore
 from synsetlab.manifest import Manifest
-from synsetlab.train import resolve_config, train
+from synsetlab.train import TrainingInterrupted, resolve_config, train
 
 #: A tiny ViT: layer norms only, so that a global batch split over processes computes what
 #: one process computes (batch norm would see per-process statistics without SyncBN).
@@ -50,7 +53,13 @@ def main() -> None:
     blobs, version_id, out = BlobStore(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
     overrides = json.loads(sys.argv[4]) if len(sys.argv) > 4 else VIT
     manifest = Manifest.from_bytes(blobs.get(version_id))
-    train(manifest, blobs, resolve_config("tiny-cpu", overrides), out, version_id=version_id)
+    rank = os.environ["RANK"]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"rank{rank}.pid").write_text(str(os.getpid()))
+    try:
+        train(manifest, blobs, resolve_config("tiny-cpu", overrides), out, version_id=version_id)
+    except TrainingInterrupted as stopped:
+        (out / f"rank{rank}.stopped").write_text(str(stopped.signum))
 
 
 if __name__ == "__main__":

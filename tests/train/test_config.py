@@ -6,13 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from synsetlab.train.config import (
-    RecipeError,
-    TrainConfig,
-    config_changes,
-    recipe_names,
-    resolve_config,
-)
+from synsetlab.train.config import EXECUTION_FIELDS, TrainConfig
+from synsetlab.train.resolve import RecipeError, recipe_names, resolve_config
+from synsetlab.train.rundir import config_changes
 
 
 def test_every_shipped_recipe_resolves() -> None:
@@ -65,7 +61,10 @@ def test_bad_yaml_is_a_recipe_error(tmp_path: Path) -> None:
 def test_config_changes_ignore_execution_fields() -> None:
     old = TrainConfig().model_dump(mode="json")
     new = TrainConfig(workers=7, max_steps=3, device="cpu", epochs=5, optim={"lr": 0.2})
-    assert config_changes(old, new) == {"epochs": (old["epochs"], 5), "optim.lr": (0.1, 0.2)}
+    assert config_changes(old, new, EXECUTION_FIELDS) == {
+        "epochs": (old["epochs"], 5),
+        "optim.lr": (0.1, 0.2),
+    }
 
 
 def test_the_set_examples_of_the_help_and_the_readme_are_real_fields() -> None:

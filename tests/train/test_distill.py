@@ -17,17 +17,17 @@ from torch.utils.data import RandomSampler
 
 from synsetlab.data import DeviceNormalize, VersionDataset, create_loader, create_transform
 from synsetlab.train import CheckpointError, load_checkpoint, resolve_config, save_checkpoint, train
+from synsetlab.train.config import DistillConfig
+from synsetlab.train.criteria import create_distillation_criterion
 from synsetlab.train.distill import (
     DistillationCriterion,
-    DistillConfig,
     Renormalize,
-    create_distillation_criterion,
     distillation_loss,
     load_teacher,
     teacher_module,
 )
 from synsetlab.train.models import create_model
-from synsetlab.train.setup import create_optimizer
+from synsetlab.train.parts import create_optimizer
 from tests.tiny_version import SMALL, TinyVersion
 
 #: The teacher's own normalisation, unlike the student's (ImageNet's).

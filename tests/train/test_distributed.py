@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +30,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _torchrun(tiny: TinyVersion, out: Path, overrides: dict[str, Any] | None = None) -> None:
-    """Train ``tiny`` with the tiny-cpu recipe and ``overrides`` in two processes."""
+def _torchrun_command(
+    tiny: TinyVersion, out: Path, overrides: dict[str, Any] | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """The command and environment that train ``tiny`` with the tiny-cpu recipe and
+    ``overrides`` in two processes."""
     path = os.pathsep.join(
         filter(None, [str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH")])
     )
@@ -41,6 +46,12 @@ def _torchrun(tiny: TinyVersion, out: Path, overrides: dict[str, Any] | None = N
     ]  # fmt: skip
     if overrides is not None:
         command.append(json.dumps(overrides))
+    return command, env
+
+
+def _torchrun(tiny: TinyVersion, out: Path, overrides: dict[str, Any] | None = None) -> None:
+    """Train ``tiny`` with the tiny-cpu recipe and ``overrides`` in two processes."""
+    command, env = _torchrun_command(tiny, out, overrides)
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -62,8 +73,35 @@ def test_two_processes_train_what_one_process_trains(tiny: TinyVersion, tmp_path
     assert len((tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()) == 2
 
 
+def test_a_signal_to_one_process_stops_every_process_on_the_same_step(
+    tiny: TinyVersion, tmp_path: Path
+) -> None:
+    """A scheduler's SIGTERM to one rank: were it to stop alone, the other would wait in the
+    next step's all-reduce for ever. Both stop, after the same step, and last.pt holds it."""
+    out = tmp_path / "ddp"
+    # save_every_steps=1: last.pt shows that steps are under way.
+    command, env = _torchrun_command(tiny, out, {**VIT, "epochs": 500, "save_every_steps": 1})
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not (out / "last.pt").exists() and process.poll() is None:
+            assert time.monotonic() < deadline, "the run did not start"
+            time.sleep(0.05)
+        assert process.poll() is None, process.communicate()[0][-3000:]
+        os.kill(int((out / "rank1.pid").read_text()), signal.SIGTERM)
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output[-3000:]
+    assert (out / "rank0.stopped").read_text() == (out / "rank1.stopped").read_text() == "15"
+    saved = load_checkpoint(out / "last.pt")
+    assert saved["world_size"] == 2 and saved["global_step"] >= 1
+
+
 def tiny_initial_head() -> torch.Tensor:
-    from synsetlab.train.setup import build_model
+    from synsetlab.train.parts import build_model
     from tests.tiny_version import CLASSES
 
     return build_model(resolve_config("tiny-cpu", VIT), CLASSES).state_dict()["head.weight"]

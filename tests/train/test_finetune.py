@@ -13,7 +13,8 @@ import torch
 from synsetlab.manifest import Manifest
 from synsetlab.taxonomy.ilsvrc import ilsvrc2012_wnids
 from synsetlab.train import CheckpointError, load_checkpoint, resolve_config, train
-from synsetlab.train.setup import build_model, load_pretrained
+from synsetlab.train.finetune import load_pretrained
+from synsetlab.train.parts import build_model
 from tests.tiny_version import CLASSES, SMALL, TinyVersion
 
 TIGER_SHARK = "n01491361"
@@ -98,7 +99,7 @@ def test_unreadable_or_mismatched_weights_are_clear_errors(tmp_path: Path) -> No
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"\x00" * 10)
     model = timm.create_model("resnet18", num_classes=3)
-    with pytest.raises(CheckpointError, match="cannot read pretrained weights"):
+    with pytest.raises(CheckpointError, match="cannot be read as a checkpoint"):
         load_pretrained(model, bad, CLASSES)
     other = tmp_path / "resnet34.pth"
     torch.save(timm.create_model("resnet34", num_classes=3).state_dict(), other)

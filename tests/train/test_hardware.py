@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from synsetlab.train.checkpoint import load_checkpoint
-from synsetlab.train.config import resolve_config
+from synsetlab.train.finetune import source_config
 from synsetlab.train.hardware import (
     CpuInfo,
     choose_amp,
@@ -21,8 +21,8 @@ from synsetlab.train.hardware import (
     read_cpuinfo,
 )
 from synsetlab.train.loop import TrainingWarning
+from synsetlab.train.resolve import resolve_config
 from synsetlab.train.run import train
-from synsetlab.train.setup import source_config
 from tests.tiny_version import SMALL, TinyVersion
 
 #: /proc/cpuinfo of the development machines (AVX2 only: bfloat16 is emulated).

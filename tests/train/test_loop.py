@@ -11,7 +11,8 @@ import torch
 from synsetlab.data import VersionDataset
 from synsetlab.train import TrainingError, load_checkpoint, resolve_config, train
 from synsetlab.train.config import TrainConfig
-from synsetlab.train.setup import create_loss, create_optimizer, create_scheduler, sample_weights
+from synsetlab.train.criteria import create_loss
+from synsetlab.train.parts import create_optimizer, create_scheduler, sample_weights
 from tests.tiny_version import SMALL, TinyVersion
 
 
@@ -55,7 +56,7 @@ def test_hidden_labels_cannot_be_trained_on(tiny: TinyVersion, tmp_path: Path) -
 
 def test_sync_bn_across_cpu_processes_is_refused_before_training(tiny: TinyVersion) -> None:
     from synsetlab.train.distributed import World
-    from synsetlab.train.setup import build_parts
+    from synsetlab.train.parts import build_parts
 
     config = resolve_config("tiny-cpu", {**SMALL, "sync_bn": True, "batch_size": 12})
     with pytest.raises(TrainingError, match="sync_bn needs CUDA"):
@@ -69,7 +70,7 @@ def test_bfloat16_on_a_gpu_without_it_is_refused_before_training(
     choose it there) must say what to do instead of failing inside the first step. The GPU is
     stood in for: the check comes before anything touches the device."""
     from synsetlab.train.distributed import World
-    from synsetlab.train.setup import build_parts
+    from synsetlab.train.parts import build_parts
 
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *args: "Tesla V100")

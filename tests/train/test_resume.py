@@ -16,10 +16,11 @@ from torch import nn
 from synsetlab.data import DeviceNormalize
 from synsetlab.train import run as run_module
 from synsetlab.train.checkpoint import load_checkpoint, load_moments
-from synsetlab.train.config import TrainConfig, resolve_config
+from synsetlab.train.config import TrainConfig
 from synsetlab.train.history import read_history
 from synsetlab.train.interrupt import TrainingInterrupted
 from synsetlab.train.loop import SilentReporter, TrainingError
+from synsetlab.train.resolve import resolve_config
 from synsetlab.train.run import TrainResult, train
 from tests.tiny_version import SMALL, TinyVersion
 
@@ -278,6 +279,23 @@ def test_a_run_folder_is_never_overwritten(tiny: TinyVersion, tmp_path: Path) ->
     config = resolve_config("tiny-cpu", {**BUSY, "max_steps": 1})
     train(tiny.manifest, tiny.blobs, config, tmp_path / "run", version_id=tiny.version_id)
     before = (tmp_path / "run" / "last.pt").read_bytes()
-    with pytest.raises(TrainingError, match="already holds a run; continue it with --resume"):
+    with pytest.raises(TrainingError, match="already holds a run: continue it with --resume"):
         train(tiny.manifest, tiny.blobs, config, tmp_path / "run", version_id=tiny.version_id)
     assert (tmp_path / "run" / "last.pt").read_bytes() == before
+
+
+def test_the_printed_resume_command_keeps_the_execution_settings() -> None:
+    """A checkpoint's config leaves out how the run executed (a step budget, the device, ...):
+    the command printed after Ctrl-C gives them again, and nothing else (the rest comes from
+    the checkpoint)."""
+    from synsetlab.cli.train import EXECUTION_OPTIONS, resume_command
+    from synsetlab.train.config import EXECUTION_FIELDS
+
+    assert set(EXECUTION_OPTIONS) <= EXECUTION_FIELDS
+    given = {"max_steps": 100, "device": "cpu", "threads": None, "workers": 2, "epochs": 3}
+    line = resume_command(["synsetlab", "train", "v1"], Path("runs/a b/last.pt"), given,
+                          ["save_every_steps=10", "optim.lr=0.1"])  # fmt: skip
+    assert line == (
+        "synsetlab train v1 --resume 'runs/a b/last.pt' --max-steps 100 --device cpu "
+        "--workers 2 --set save_every_steps=10"
+    )

@@ -14,16 +14,10 @@ from pydantic import ValidationError
 
 from synsetlab.data import VersionDataset, create_transform
 from synsetlab.train import load_checkpoint, resolve_config, train
-from synsetlab.train.adversarial import (
-    AdversarialConfig,
-    AdversarialCriterion,
-    create_criterion,
-    fgsm,
-    pgd,
-    to_pixels,
-)
+from synsetlab.train.adversarial import AdversarialCriterion, fgsm, pgd, to_pixels
+from synsetlab.train.config import AdversarialConfig
+from synsetlab.train.criteria import PlainCriterion, create_adversarial_criterion
 from synsetlab.train.inference import LoadedModel, load_model
-from synsetlab.train.loop import PlainCriterion
 from synsetlab.train.robustness import (
     CORRUPTIONS,
     SEVERITIES,
@@ -143,7 +137,7 @@ def test_the_adversarial_criterion_trains(
     x = loaded.normalizer(torch.device("cpu"))(images)
     model = copy.deepcopy(loaded.model).train()
     config = AdversarialConfig(method=method, epsilon=4, steps=2, clean_weight=0.25)
-    criterion = create_criterion(
+    criterion = create_adversarial_criterion(
         config, torch.nn.CrossEntropyLoss(), loaded.config.data.mean, loaded.config.data.std
     )
     assert isinstance(criterion, AdversarialCriterion)
@@ -161,13 +155,15 @@ def test_the_adversarial_criterion_trains(
 def test_no_attack_is_the_plain_criterion() -> None:
     loss_fn = torch.nn.CrossEntropyLoss()
     mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
-    assert isinstance(create_criterion(AdversarialConfig(), loss_fn, mean, std), PlainCriterion)
+    assert isinstance(
+        create_adversarial_criterion(AdversarialConfig(), loss_fn, mean, std), PlainCriterion
+    )
     off = AdversarialConfig(method="pgd", epsilon=0)
-    assert isinstance(create_criterion(off, loss_fn, mean, std), PlainCriterion)
+    assert isinstance(create_adversarial_criterion(off, loss_fn, mean, std), PlainCriterion)
 
 
 def test_adversarial_training_runs_end_to_end(tiny: TinyVersion, tmp_path: Path) -> None:
-    """The config section and criterion as setup.py wires them: an epoch of PGD training,
+    """The config section and criterion as criteria.py wires them: an epoch of PGD training,
     whose loss (on attacked batches) is above plain training's."""
     from synsetlab.train.config import TrainConfig
 

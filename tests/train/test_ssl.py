@@ -4,6 +4,8 @@ the ``pretrain`` command."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,9 +19,10 @@ from synsetlab.data import DeviceNormalize, ResumableSampler
 from synsetlab.manifest import UnlabelledEntry
 from synsetlab.train import load_checkpoint, resolve_config, train
 from synsetlab.train.config import TrainConfig
+from synsetlab.train.finetune import load_pretrained
+from synsetlab.train.interrupt import TrainingInterrupted
 from synsetlab.train.loop import SilentReporter
 from synsetlab.train.models import create_model
-from synsetlab.train.setup import load_pretrained
 from synsetlab.train.ssl import (
     METHODS,
     UNLABELLED,
@@ -107,6 +110,45 @@ def test_resume_continues_exactly(tiny: TinyVersion, tmp_path: Path, method: str
     # Without a queue (SimCLR) lightly leaves the bank's pointer uninitialised: not compared.
     compared = [k for k in a if queue or "memory_bank" not in k]
     different = [k for k in compared if not torch.equal(a[k], b[k])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+    lines = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["train_loss"] for x in lines] == [
+        r["train_loss"] for r in straight.history
+    ]
+
+
+class _SignalAt(SilentReporter):
+    """Sends this process SIGINT during its ``at``-th step, as Ctrl-C would."""
+
+    def __init__(self, at: int) -> None:
+        self.at, self.steps = at, 0
+
+    def step(self, images: int, loss: float, lr: float) -> None:
+        self.steps += 1
+        if self.steps == self.at:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_mid_epoch_saves_a_checkpoint_that_resumes_exactly(
+    tiny: TinyVersion, tmp_path: Path
+) -> None:
+    """As a training run does: the step under way ends, last.pt holds it, and the resume
+    continues from that step (MoCo: its queue too), its epoch's record whole."""
+    config = SSLConfig(method="moco", epochs=2, knn_every=0, **TINY)
+    straight = pretrain(tiny.manifest, tiny.blobs, config, tmp_path / "a", version_id="v")
+    with pytest.raises(TrainingInterrupted) as stopped:
+        pretrain(tiny.manifest, tiny.blobs, config, tmp_path / "b", version_id="v",
+                 reporter=_SignalAt(7))  # fmt: skip
+    last = tmp_path / "b" / "last.pt"
+    assert stopped.value.checkpoint == last and stopped.value.exit_code == 130
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    saved = load_checkpoint(last)
+    assert (saved["epoch"], saved["epoch_step"], saved["global_step"]) == (1, 2, 7)  # 5 a epoch
+    resumed = pretrain(tiny.manifest, tiny.blobs, config, tmp_path / "b", version_id="v",
+                       resume=last)  # fmt: skip
+    assert (resumed.epochs_done, resumed.global_step) == (2, straight.global_step)
+    a, b = _pretraining_state(tmp_path / "a" / "last.pt"), _pretraining_state(last)
+    different = [k for k in a if not torch.equal(a[k], b[k])]
     assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
     lines = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["train_loss"] for x in lines] == [

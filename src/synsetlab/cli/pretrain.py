@@ -71,7 +71,7 @@ def pretrain(
         require_paths(("--resume", resume))
         ws, found = open_version(version)
     start_loader_server(workers)
-    from synsetlab.train.config import parse_assignment
+    from synsetlab.train.resolve import parse_assignment
     from synsetlab.train.ssl import hidden_splits, resolve_ssl_config, unlabelled_manifest
     from synsetlab.train.ssl import pretrain as run_pretraining
     from synsetlab.versions import load_version

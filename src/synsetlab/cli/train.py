@@ -45,6 +45,11 @@ class ProgressReporter:
         self.task: TaskID | None = None
         self.images = 0
 
+    def hardware(self, notes: str) -> None:
+        """What the run decided about the hardware (precision, threads), before its first
+        step."""
+        self.progress.console.print(notes)
+
     def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
         if self.task is not None:
             self.progress.remove_task(self.task)
@@ -170,9 +175,7 @@ def _run_training(
     start_loader_server(overrides.get("workers"))
     from synsetlab.train import resolve_config
     from synsetlab.train import train as run_training
-    from synsetlab.train.distributed import resolve_device
     from synsetlab.train.interrupt import TrainingInterrupted
-    from synsetlab.train.setup import hardware_notes
     from synsetlab.versions import load_version
 
     with user_errors():
@@ -187,7 +190,6 @@ def _run_training(
             f"{v.manifest.splits.get(config.train_split, 0)} train images, "
             f"{len(v.manifest.classes)} classes -> {out}"
         )
-        console.print(hardware_notes(config, resolve_device(config.device)))
         try:
             with training_warnings(), progress_bar(info=True) as progress:
                 result = run_training(
@@ -196,8 +198,8 @@ def _run_training(
                 )  # fmt: skip
         except TrainingInterrupted as stopped:
             ws.close()
-            resume_line = shlex.join([*command, "--resume", str(stopped.checkpoint)])
-            console.print(f"interrupted; resume with: {resume_line}")
+            line = resume_command(command, stopped.checkpoint, overrides, assignments)
+            console.print(f"interrupted; resume with: {escape(line)}")
             raise typer.Exit(stopped.exit_code) from None
         ws.close()
     state = "stopped at the step budget" if result.stopped_early else "done"
@@ -211,6 +213,34 @@ def _run_training(
         f"checkpoints: {', '.join(map(str, written))}"
         + ("" if result.paths.best.is_file() else " (best.pt comes with the first whole epoch)")
     )
+
+
+#: The options of execution fields, which a checkpoint's config leaves out (they decide how a
+#: run executes, not its result): a resume keeps them only when given again.
+EXECUTION_OPTIONS = {
+    "max_steps": "--max-steps",
+    "device": "--device",
+    "threads": "--threads",
+    "workers": "--workers",
+}
+
+
+def resume_command(
+    command: list[str], checkpoint: Path, overrides: dict[str, Any], assignments: list[str]
+) -> str:
+    """The command line that resumes an interrupted run: ``command``, ``--resume`` and the
+    execution settings it was given (step budget, device, threads, loader workers, and
+    ``--set`` of any other execution field)."""
+    from synsetlab.train.config import EXECUTION_FIELDS
+
+    words = [*command, "--resume", str(checkpoint)]
+    for name, option in EXECUTION_OPTIONS.items():
+        if overrides.get(name) is not None:
+            words += [option, str(overrides[name])]
+    for assignment in assignments:
+        if assignment.partition("=")[0].strip() in EXECUTION_FIELDS:
+            words += ["--set", assignment]
+    return shlex.join(words)
 
 
 def finetune(
@@ -249,7 +279,7 @@ def finetune(
         # Before torch (source_config brings it): a mistyped version or path fails at once.
         require_paths(("--from", source), ("--resume", resume))
         ws, found = open_version(version)
-        from synsetlab.train.setup import source_config
+        from synsetlab.train.finetune import source_config
 
         # Default: resuming, the run's own config; else the source run's recipe.
         base = recipe or (None if resume else source_config(source, linear=mode == "linear"))

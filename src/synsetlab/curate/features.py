@@ -2,9 +2,9 @@
 
 Two kinds of feature model:
 
-- a checkpoint the user gives (:func:`load_backbone`), trained on other data, used as it is.
-  It is read by the training package's loaders, so any model ``synsetlab train`` makes (timm
-  or torchvision ``tv/<name>``) or ``finetune --from`` accepts works here;
+- a checkpoint the user gives (:func:`synsetlab.train.weights.load_backbone`), trained on other
+  data, used as it is. The training package reads it, so any model ``synsetlab train`` makes
+  (timm or torchvision ``tv/<name>``) or ``finetune --from`` accepts works here;
 - the *quick model* (:func:`train_quick_model`): a half-width timm ``resnet10t`` trained from
   scratch here, on the images being checked, for a bounded number of optimiser steps (see
   :class:`QuickModelConfig`). Its augmentations (crop, mirror, channel permutation, negative)
@@ -29,19 +29,13 @@ import timm
 import torch
 import torch.nn.functional as F  # noqa: N812 - the usual torch spelling
 from PIL import Image
-from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import nn
 
 from synsetlab.blobs import BlobStore
 from synsetlab.parallel import map_chunks
 from synsetlab.train.checkpoint import CheckpointError
-from synsetlab.train.models import (
-    ModelError,
-    classifier_prefix,
-    create_model,
-    load_weights,
-    pre_logits,
-)
+from synsetlab.train.models import ModelError, pre_logits
+from synsetlab.train.weights import Backbone, load_backbone
 from synsetlab.workspace import Workspace
 
 __all__ = [
@@ -287,113 +281,6 @@ def train_quick_model(
         schedule.step()
         if on_step is not None:
             on_step()
-    return model.eval()
-
-
-# Checkpoints -------------------------------------------------------------------------------------
-
-
-@dataclass
-class Backbone:
-    """A trained network without its classifier, and the input normalisation it was trained
-    with."""
-
-    #: Maps ``(B, 3, H, W)`` normalised input to ``(B, D)`` features, in eval mode.
-    model: nn.Module
-    #: Channel mean and std on the 0-1 scale.
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    #: The architecture, as ``synsetlab train --model`` names it (timm name or ``tv/<name>``).
-    arch: str
-
-    def normalize(self, images: np.ndarray) -> torch.Tensor:
-        """``(N, H, W, 3)`` uint8 -> ``(N, 3, H, W)`` float, normalised as in training."""
-        x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
-        mean = torch.tensor(self.mean).view(1, 3, 1, 1)
-        std = torch.tensor(self.std).view(1, 3, 1, 1)
-        return (x - mean) / std
-
-
-def load_backbone(path: Path | str, *, arch: str | None = None) -> Backbone:
-    """The feature network of the local weights file ``path``, its classifier removed.
-
-    Read by the training package's loaders, so whatever ``synsetlab evaluate`` or
-    ``finetune --from`` accepts works here:
-
-    - a ``synsetlab train`` checkpoint: :func:`synsetlab.train.inference.load_model` (timm or
-      torchvision ``tv/<name>`` models; EMA weights when kept; the run's normalisation);
-    - a ``synsetlab pretrain`` backbone, or a timm training checkpoint (``{"arch": name,
-      "state_dict": ...}``): its own architecture and ``model_kwargs``;
-    - with ``arch`` (``"resnet50"``, ``"tv/resnet18"``): a plain state dict of that model,
-      ``.pth``/``.bin`` or ``.safetensors``, read by
-      :func:`synsetlab.train.setup.read_weights` (torchvision ResNet weights also fit the
-      timm ResNet of the same name).
-
-    Nothing is downloaded. Raises :class:`CheckpointError` or :class:`ModelError` (both user
-    errors) naming the file and what to do.
-    """
-    from synsetlab.train.checkpoint import FORMAT, checkpoint_file
-    from synsetlab.train.inference import load_model
-
-    path = checkpoint_file(path)
-    header = _header(path) if arch is None else {}
-    if arch is None and header.get("format") == FORMAT and not header.get("ssl_config"):
-        loaded = load_model(path)
-        model, data = loaded.model, loaded.config.data
-        return Backbone(_without_classifier(model), data.mean, data.std, loaded.config.model)
-    if arch is None and not isinstance(header.get("arch"), str):
-        raise CheckpointError(
-            f"{path} does not name its architecture: give it (--arch, a timm model name or "
-            "tv/<name> for torchvision)"
-        )
-    name = arch or header["arch"]
-    model = _model_with_weights(path, name, {} if arch else header.get("model_kwargs") or {})
-    mean, std = _normalization(model, header.get("config"))
-    return Backbone(_without_classifier(model), mean, std, name)
-
-
-def _header(path: Path) -> dict:
-    """A checkpoint's top-level entries (memory-mapped: the weights are not read); ``{}`` for
-    a file that is no such dict (the weights loader then says why it cannot be read)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # torch raises several types; read_weights reports unreadable files
-        return {}
-    return state if isinstance(state, dict) else {}
-
-
-def _model_with_weights(path: Path, arch: str, model_kwargs: dict) -> nn.Module:
-    """``arch`` built by the training package, holding the weights of ``path`` (its head, of
-    whatever size, is dropped afterwards)."""
-    from synsetlab.train.setup import read_weights  # the training stack: only when used
-
-    state, _ = read_weights(path)
-    model = create_model(arch, num_classes=1, **model_kwargs)
-    try:
-        load_weights(model, state, strict_head=False)
-    except ModelError as e:
-        raise CheckpointError(f"{path} does not fit {arch!r}: {e}") from e
-    return model.eval()
-
-
-def _normalization(model: nn.Module, config: object) -> tuple[tuple[float, ...], ...]:
-    """The mean and std a synsetlab config records, else the timm model's own, else
-    ImageNet's."""
-    data = config.get("data", {}) if isinstance(config, dict) else {}
-    cfg = getattr(model, "pretrained_cfg", None) or {}
-    mean = data.get("mean") or cfg.get("mean") or IMAGENET_DEFAULT_MEAN
-    std = data.get("std") or cfg.get("std") or IMAGENET_DEFAULT_STD
-    return tuple(mean), tuple(std)
-
-
-def _without_classifier(model: nn.Module) -> nn.Module:
-    """``model`` with its classifier replaced by the identity, so that ``model(x)`` gives the
-    pooled features: timm's ``reset_classifier(0)``; for torchvision, the head module
-    (``fc``, ``classifier``) swapped out."""
-    if hasattr(model, "reset_classifier"):
-        model.reset_classifier(0)
-    else:
-        setattr(model, classifier_prefix(model), nn.Identity())
     return model.eval()
 
 

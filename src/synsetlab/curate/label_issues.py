@@ -67,12 +67,10 @@ from synsetlab.catalog.models import Image
 from synsetlab.curate.decisions import hidden_test_ids
 from synsetlab.curate.features import (
     POOL_THRESHOLD,
-    Backbone,
     Normalize,
     QuickModelConfig,
     default_device,
     embed,
-    load_backbone,
     load_thumbnails,
     standardize_per_image,
     train_quick_model,
@@ -83,6 +81,7 @@ from synsetlab.curate.kinds import LABEL_ISSUE_KINDS as KINDS
 from synsetlab.errors import UserError
 from synsetlab.taxonomy import Taxonomy, TaxonomyError, find_overlaps
 from synsetlab.train.hardware import available_cpus
+from synsetlab.train.weights import Backbone, load_backbone
 from synsetlab.workspace import Workspace
 
 if TYPE_CHECKING:

@@ -11,8 +11,8 @@ Madry lab's ``robustness`` library does) and put it back in the mode it was in. 
 input gradients with :func:`torch.autograd.grad`: parameters' ``.grad`` are never written,
 so an attack may sit between the micro-batches of an accumulated step.
 
-This module imports nothing from the training loop: :mod:`synsetlab.train.config` holds an
-:class:`AdversarialConfig`, and the loop imports the config.
+A run's ``adversarial`` section (:class:`synsetlab.train.config.AdversarialConfig`) becomes
+an :class:`AdversarialCriterion` in :func:`synsetlab.train.criteria.create_criterion`.
 """
 
 from __future__ import annotations
@@ -20,41 +20,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F  # noqa: N812 - the usual torch spelling
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-
-if TYPE_CHECKING:
-    from synsetlab.train.loop import Criterion
 
 #: PGD's default step, as a multiple of ``epsilon / steps`` (Madry et al.'s ImageNet and
 #: the ``robustness`` library's rule: the walk can cross the ball and come back).
 STEP_SIZE_FACTOR = 2.5
-
-
-class AdversarialConfig(BaseModel):
-    """Adversarial training: each batch is attacked before the loss. Pixel units of 1/255."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    #: ``none``: plain training; ``fgsm``: one signed-gradient step of ``epsilon``;
-    #: ``pgd``: ``steps`` projected steps from a random start (Madry et al.).
-    method: Literal["none", "fgsm", "pgd"] = "none"
-    #: L-inf radius in pixel units of 1/255 (4 means 4/255; ImageNet's usual 4 or 8).
-    epsilon: float = Field(default=4.0, ge=0)
-    #: PGD iterations per batch (each costs a forward and a backward pass).
-    steps: int = Field(default=7, ge=1)
-    #: PGD step in pixel units of 1/255 (``None``: ``2.5 * epsilon / steps``).
-    step_size: float | None = Field(default=None, gt=0)
-    #: PGD starts from a uniform point of the ball (Madry et al.) rather than the image.
-    random_start: bool = True
-    #: Weight of the clean loss: ``(1 - w) * adversarial + w * clean`` (Goodfellow et al.
-    #: used 0.5; 0 is plain Madry training, one forward pass fewer).
-    clean_weight: float = Field(default=0.0, ge=0, le=1)
 
 
 # Pixel-space geometry ----------------------------------------------------------------------------
@@ -217,7 +192,7 @@ def pgd(
 
 
 class AdversarialCriterion:
-    """The :class:`synsetlab.train.loop.Criterion` of adversarial training: attack the batch
+    """The :class:`synsetlab.train.criteria.Criterion` of adversarial training: attack the batch
     (FGSM or PGD, in eval mode), then ``loss_fn`` on the attacked batch in the model's own
     mode; with ``clean_weight`` > 0, mixed with the clean loss.
 
@@ -285,36 +260,8 @@ class AdversarialCriterion:
         )
 
 
-def create_criterion(
-    config: AdversarialConfig,
-    loss_fn: nn.Module,
-    mean: Sequence[float],
-    std: Sequence[float],
-) -> Criterion:
-    """The training criterion a run's ``adversarial`` section asks for: plain
-    ``loss_fn(model(x), y)`` (method ``none``, or an ``epsilon`` of 0), else an
-    :class:`AdversarialCriterion`. ``mean``/``std``: the run's normalisation, 0-1 scale."""
-    from synsetlab.train.loop import PlainCriterion  # the loop imports the config, which us
-
-    if config.method == "none" or config.epsilon == 0:
-        return PlainCriterion(loss_fn)
-    return AdversarialCriterion(
-        loss_fn,
-        config.method,
-        config.epsilon,
-        config.steps,
-        mean,
-        std,
-        step_size=config.step_size,
-        random_start=config.random_start,
-        clean_weight=config.clean_weight,
-    )
-
-
 __all__ = [
-    "AdversarialConfig",
     "AdversarialCriterion",
-    "create_criterion",
     "fgsm",
     "pgd",
     "pixel_bounds",

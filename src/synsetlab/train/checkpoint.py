@@ -65,21 +65,45 @@ def checkpoint_file(path: Path | str, *, suggest: str = "best.pt") -> Path:
     return path
 
 
-def load_checkpoint(path: Path | str, *, suggest: str = "best.pt") -> dict[str, Any]:
-    """Read a checkpoint; :class:`CheckpointError` says why one cannot be used (``suggest``:
-    see :func:`checkpoint_file`)."""
-    path = checkpoint_file(path, suggest=suggest)
+def read_file(path: Path, *, mmap: bool = False) -> Any:
+    """What a weights or checkpoint file holds: ``torch.load`` with ``weights_only=True`` (no
+    pickled code runs), or safetensors for ``.safetensors``. Every loader of this package
+    reads through here, so an unreadable file gets one :class:`CheckpointError`. ``mmap``:
+    map a torch file instead of reading it (only what is used is read)."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file  # a leaf of safetensors, for this format
+
+            return load_file(str(path))
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as e:  # torch and safetensors raise RuntimeError, EOFError, Unpickling...
         # Not torch's own text: for a file that is no checkpoint it advises weights_only=False,
         # which would run whatever the file holds.
         raise CheckpointError(
             f"{path} cannot be read as a checkpoint ({type(e).__name__}): it is corrupt, "
-            "truncated or not a PyTorch checkpoint; use another (e.g. best.pt, or an earlier "
-            "copy)"
+            "truncated or not a PyTorch checkpoint or weights file (.pt, .pth, .bin, "
+            ".safetensors: synsetlab cannot read others); use another (e.g. best.pt, or an "
+            "earlier copy)"
         ) from e
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
+
+
+def is_checkpoint(state: Any) -> bool:
+    """Whether ``state`` (what :func:`read_file` gave) is a synsetlab checkpoint."""
+    return isinstance(state, dict) and state.get("format") == FORMAT
+
+
+def load_checkpoint(path: Path | str, *, suggest: str = "best.pt") -> dict[str, Any]:
+    """Read a synsetlab checkpoint; :class:`CheckpointError` says why one cannot be used
+    (``suggest``: see :func:`checkpoint_file`)."""
+    path = checkpoint_file(path, suggest=suggest)
+    state = read_file(path)
+    check_checkpoint(state, path)
+    return state
+
+
+def check_checkpoint(state: Any, path: Path | str) -> None:
+    """Refuse what is not a whole synsetlab checkpoint (a :class:`CheckpointError`)."""
+    if not is_checkpoint(state):
         raise CheckpointError(
             f"{path} is not a synsetlab training checkpoint; to start from plain weights, "
             "use --pretrained (or finetune --from)"
@@ -87,7 +111,6 @@ def load_checkpoint(path: Path | str, *, suggest: str = "best.pt") -> dict[str, 
     missing = [key for key in REQUIRED if key not in state]
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}")
-    return state
 
 
 def saved_config(
@@ -98,8 +121,8 @@ def saved_config(
     what ``--resume`` continues when no recipe is named. ``None`` for files that are no such
     checkpoint (loading them reports why)."""
     try:  # mmap: only the config is read, not the weights and optimiser state
-        state = torch.load(Path(path), map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # load_checkpoint reports unreadable files when the run loads them
+        state = read_file(Path(path), mmap=True)
+    except CheckpointError:  # the loader reports unreadable files when the run loads them
         return None
     if not (isinstance(state, dict) and isinstance(state.get(key), dict)):
         return None

@@ -1,28 +1,21 @@
-"""The typed configuration of a training run, filled from a recipe YAML and overrides.
+"""The typed configuration of a training run: schemas only.
 
-A recipe is a YAML file of this package's ``recipes/`` folder (or any path) holding a partial
-:class:`TrainConfig`; overrides (CLI flags, ``--set section.key=value``) are applied on top,
-and the resolved config is written with every run (``config.yaml``), as timm's ``args.yaml``.
+A run's config is a :class:`TrainConfig`, filled from a recipe and overrides by
+:func:`synsetlab.train.resolve.resolve_config` and written with every run (``config.yaml``), as
+timm's ``args.yaml``. This module is a leaf: it imports no module of the training stack, so
+that reading, validating or showing a config does not load the code that trains.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import json
-from collections.abc import Collection
-from importlib import resources
-from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from synsetlab.data.transforms import TransformConfig
-from synsetlab.errors import UserError
-from synsetlab.train.adversarial import AdversarialConfig
-from synsetlab.train.checkpoint import saved_config
-from synsetlab.train.distill import DistillConfig
+
+#: The prefix of a torchvision model name (``tv/resnet18``); other names are timm's.
+TORCHVISION_PREFIX = "tv/"
 
 
 class OptimConfig(BaseModel):
@@ -62,6 +55,41 @@ class ScheduleConfig(BaseModel):
     #: Step schedule: multiply by ``decay_rate`` every ``decay_epochs``.
     decay_epochs: int = Field(default=30, ge=1)
     decay_rate: float = Field(default=0.1, gt=0)
+
+
+class AdversarialConfig(BaseModel):
+    """Adversarial training: each batch is attacked before the loss. Pixel units of 1/255."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: ``none``: plain training; ``fgsm``: one signed-gradient step of ``epsilon``;
+    #: ``pgd``: ``steps`` projected steps from a random start (Madry et al.).
+    method: Literal["none", "fgsm", "pgd"] = "none"
+    #: L-inf radius in pixel units of 1/255 (4 means 4/255; ImageNet's usual 4 or 8).
+    epsilon: float = Field(default=4.0, ge=0)
+    #: PGD iterations per batch (each costs a forward and a backward pass).
+    steps: int = Field(default=7, ge=1)
+    #: PGD step in pixel units of 1/255 (``None``: ``2.5 * epsilon / steps``).
+    step_size: float | None = Field(default=None, gt=0)
+    #: PGD starts from a uniform point of the ball (Madry et al.) rather than the image.
+    random_start: bool = True
+    #: Weight of the clean loss: ``(1 - w) * adversarial + w * clean`` (Goodfellow et al.
+    #: used 0.5; 0 is plain Madry training, one forward pass fewer).
+    clean_weight: float = Field(default=0.0, ge=0, le=1)
+
+
+class DistillConfig(BaseModel):
+    """Distillation from a teacher checkpoint (``TrainConfig.distill``; ``None``: off)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Path of the teacher's training checkpoint (its EMA weights when the run kept them);
+    #: it must predict the student's classes in the same order.
+    teacher: str
+    #: Weight of the distillation term; ``1 - alpha`` weights the loss on the labels.
+    alpha: float = Field(default=0.5, ge=0, le=1)
+    #: Softmax temperature of both models in the distillation term (1: plain softmax).
+    temperature: float = Field(default=4.0, gt=0)
 
 
 class TrainConfig(BaseModel):
@@ -156,97 +184,24 @@ class TrainConfig(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _balance_loss_needs_hard_labels(self) -> TrainConfig:
+        mixing = self.mixup > 0 or self.cutmix > 0
+        if self.balance == "loss" and self.loss == "ce" and mixing:
+            raise ValueError("balance=loss cannot weight mixed labels: use balance=sampler")
+        return self
+
+    @model_validator(mode="after")
+    def _one_criterion(self) -> TrainConfig:
+        if self.distill is not None and self.adversarial.method != "none":
+            raise ValueError("adversarial training and distillation cannot be combined yet")
+        return self
+
 
 #: Fields a resumed run may change: they decide how the run executes, not its result.
 EXECUTION_FIELDS = frozenset(
     {"max_steps", "save_every_steps", "workers", "threads", "device", "dist_backend"}
 )
-
-
-class RecipeError(UserError, ValueError):
-    """A recipe or override cannot be read or does not fit :class:`TrainConfig`."""
-
-
-def recipe_names() -> list[str]:
-    """The recipes shipped with the package."""
-    folder = resources.files("synsetlab.train") / "recipes"
-    return sorted(
-        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
-    )
-
-
-def load_recipe(name_or_path: str) -> dict[str, Any]:
-    """A recipe's raw values: a shipped recipe by name, or a YAML file by path."""
-    path = Path(name_or_path).expanduser()
-    if path.suffix in (".yaml", ".yml") and path.is_file():
-        text = path.read_text(encoding="utf-8")
-    else:
-        resource = resources.files("synsetlab.train") / "recipes" / f"{name_or_path}.yaml"
-        if not resource.is_file():
-            raise RecipeError(
-                f"no recipe {name_or_path!r}; shipped recipes: {', '.join(recipe_names())}, "
-                "or give the path of a .yaml file"
-            )
-        text = resource.read_text(encoding="utf-8")
-    try:
-        values = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        raise RecipeError(f"recipe {name_or_path!r} is not valid YAML: {e}") from e
-    if not isinstance(values, dict):
-        raise RecipeError(f"recipe {name_or_path!r} must be a mapping of config fields")
-    values.pop("description", None)
-    return values
-
-
-def parse_assignment(text: str) -> tuple[list[str], Any]:
-    """``"optim.lr=0.05"`` -> ``(["optim", "lr"], 0.05)``; the value is read as YAML."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise RecipeError(f"override {text!r} is not KEY=VALUE (e.g. optim.lr=0.05)")
-    return key.strip().split("."), yaml.safe_load(raw)
-
-
-def resolve_config(
-    recipe: str | dict[str, Any] | None = None,
-    overrides: dict[str, Any] | None = None,
-    assignments: list[str] = (),  # type: ignore[assignment]
-    *,
-    resume: Path | None = None,
-) -> TrainConfig:
-    """The config of a recipe (a name, a YAML path, or the values themselves, e.g. a
-    checkpoint's config; none: the defaults, or with ``resume`` that checkpoint's own config
-    less its execution fields), then ``overrides`` (dotted keys -> values, ``None`` values
-    ignored), then ``assignments`` (``"section.key=value"`` strings)."""
-    saved = saved_config(resume, execution=EXECUTION_FIELDS) if resume is not None else None
-    if recipe is None:
-        recipe = saved
-    if isinstance(recipe, dict):
-        values: dict[str, Any] = copy.deepcopy(recipe)
-    else:
-        values = load_recipe(recipe) if recipe else {}
-    items = [(key.split("."), v) for key, v in (overrides or {}).items() if v is not None]
-    items += [parse_assignment(a) for a in assignments]
-    for path, value in items:
-        target = values
-        for part in path[:-1]:
-            target = target.setdefault(part, {})
-            if not isinstance(target, dict):
-                raise RecipeError(f"{'.'.join(path)}: {part} is not a section")
-        target[path[-1]] = value
-    try:
-        config = TrainConfig.model_validate(values)
-    except ValidationError as e:
-        raise RecipeError(f"invalid training config ({describe(e)})") from e
-    return inherit_amp(config, saved)
-
-
-def inherit_amp(config: TrainConfig, saved: dict[str, Any] | None) -> TrainConfig:
-    """``config`` resuming a run saved with ``saved`` (its config): ``amp: auto`` keeps the
-    precision the run chose when it started, wherever it resumes (the choice depends on the
-    machine, and a resume must continue the same computation)."""
-    if config.amp == "auto" and saved is not None and isinstance(saved.get("amp"), bool):
-        return config.model_copy(update={"amp": saved["amp"]})
-    return config
 
 
 def describe(error: ValidationError) -> str:
@@ -256,55 +211,13 @@ def describe(error: ValidationError) -> str:
     )
 
 
-def config_changes(
-    old: dict[str, Any], new: BaseModel, ignore: Collection[str] = EXECUTION_FIELDS
-) -> dict[str, tuple[Any, Any]]:
-    """The fields that differ between a saved config and ``new`` (a :class:`TrainConfig`, or
-    another run config), except ``ignore``: dotted name -> (saved value, new value), sorted
-    by name."""
-    with contextlib.suppress(ValidationError):  # fields added since count at their defaults
-        old = type(new).model_validate(old).model_dump(mode="json")
-    before, after = _flatten(old), _flatten(new.model_dump(mode="json"))
-    return {
-        key: (before.get(key), after.get(key))
-        for key in sorted(set(before) | set(after))
-        if key not in ignore and before.get(key) != after.get(key)
-    }
-
-
-def check_resume(
-    changes: dict[str, tuple[Any, Any]],
-    same_version: bool,
-    *,
-    force: bool,
-    error: type[ValueError],
-) -> bool:
-    """Refuse (``error``) a resume whose config (see :func:`config_changes`) or dataset
-    version changed, naming each change, unless ``force``. Returns whether anything changed:
-    then the run carries on under the new settings."""
-    listed = [f"{key} ({_short(a)} -> {_short(b)})" for key, (a, b) in changes.items()]
-    if not same_version:
-        listed.append("dataset version")
-    if listed and not force:
-        raise error(
-            f"the config differs from the checkpoint's in {', '.join(listed)}: resuming would "
-            "not continue the same run. Pass --force to resume anyway (weights and optimiser "
-            "state carry on under the new settings), or start a new run"
-        )
-    return bool(listed)
-
-
-def _short(value: Any) -> str:
-    """A config value as the refusal of a changed config shows it."""
-    text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, dict) and key != "model_kwargs":
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
+__all__ = [
+    "EXECUTION_FIELDS",
+    "TORCHVISION_PREFIX",
+    "AdversarialConfig",
+    "DistillConfig",
+    "OptimConfig",
+    "ScheduleConfig",
+    "TrainConfig",
+    "describe",
+]

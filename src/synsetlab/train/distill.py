@@ -14,39 +14,22 @@ was trained with another mean/std (:class:`Renormalize`); their resolution is no
 convolutional teacher takes any size, while a teacher with a fixed input size (a ViT) must
 have been trained at the student's ``data.image_size``.
 
-This module imports nothing of :mod:`synsetlab.train` at import time, so that
-:mod:`synsetlab.train.config` can import :class:`DistillConfig`.
+A run's ``distill`` section (:class:`synsetlab.train.config.DistillConfig`) becomes a
+:class:`DistillationCriterion` in :func:`synsetlab.train.criteria.create_criterion`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F  # noqa: N812 - the usual torch spelling
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from synsetlab.data.transforms import TransformConfig
-
-if TYPE_CHECKING:
-    from synsetlab.train.inference import LoadedModel
-
-
-class DistillConfig(BaseModel):
-    """Distillation from a teacher checkpoint (``TrainConfig.distill``; ``None``: off)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    #: Path of the teacher's training checkpoint (its EMA weights when the run kept them);
-    #: it must predict the student's classes in the same order.
-    teacher: str
-    #: Weight of the distillation term; ``1 - alpha`` weights the loss on the labels.
-    alpha: float = Field(default=0.5, ge=0, le=1)
-    #: Softmax temperature of both models in the distillation term (1: plain softmax).
-    temperature: float = Field(default=4.0, gt=0)
+from synsetlab.train.checkpoint import CheckpointError
+from synsetlab.train.weights import LoadedModel, load_model
 
 
 def distillation_loss(
@@ -62,7 +45,7 @@ def distillation_loss(
 
 
 class DistillationCriterion:
-    """The :class:`~synsetlab.train.loop.Criterion` of distillation (see the module
+    """The :class:`~synsetlab.train.criteria.Criterion` of distillation (see the module
     docstring): ``(student, x (B, 3, H, W), y (B,) or (B, C)) -> scalar``.
 
     ``teacher_model`` maps the student's inputs to ``(B, C)`` logits; it is put in eval mode
@@ -121,9 +104,6 @@ def load_teacher(
 ) -> LoadedModel:
     """A teacher checkpoint on ``device``, in eval mode, refused unless it predicts
     ``classes`` (the student's version's) in the same order."""
-    from synsetlab.train.checkpoint import CheckpointError
-    from synsetlab.train.inference import load_model
-
     loaded = load_model(path, device=device)
     if loaded.classes != tuple(classes):
         if sorted(loaded.classes) == sorted(classes):
@@ -154,27 +134,9 @@ def teacher_module(teacher: LoadedModel, data: TransformConfig) -> nn.Module:
     return nn.Sequential(adapt, teacher.model).eval()
 
 
-def create_distillation_criterion(
-    distill: DistillConfig,
-    loss_fn: nn.Module,
-    *,
-    data: TransformConfig,
-    device: torch.device | str,
-    classes: Sequence[str],
-) -> DistillationCriterion:
-    """The criterion of a run with ``distill``: its teacher loaded on ``device`` and checked
-    against ``classes``; ``data`` is the student's transform config (its mean/std)."""
-    teacher = load_teacher(distill.teacher, device, classes)
-    return DistillationCriterion(
-        teacher_module(teacher, data), loss_fn, distill.alpha, distill.temperature
-    )
-
-
 __all__ = [
-    "DistillConfig",
     "DistillationCriterion",
     "Renormalize",
-    "create_distillation_criterion",
     "distillation_loss",
     "load_teacher",
 ]

@@ -62,13 +62,19 @@ def barrier(world: World) -> None:
         dist.barrier()
 
 
-def all_reduce_mean(value: torch.Tensor, world: World) -> torch.Tensor:
-    """The mean of ``value`` over all processes (itself in a world of one)."""
+def all_reduce_sum(value: torch.Tensor, world: World) -> torch.Tensor:
+    """The sum of ``value`` over all processes (itself in a world of one). A collective:
+    every process calls it at the same point, or they all wait."""
     if not world.distributed:
         return value
     value = value.clone()
     dist.all_reduce(value, op=dist.ReduceOp.SUM)
-    return value / world.size
+    return value
+
+
+def all_reduce_mean(value: torch.Tensor, world: World) -> torch.Tensor:
+    """The mean of ``value`` over all processes (itself in a world of one)."""
+    return all_reduce_sum(value, world) / world.size
 
 
 def resolve_device(name: str, world: World | None = None) -> torch.device:

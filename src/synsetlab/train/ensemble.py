@@ -27,14 +27,9 @@ from synsetlab.errors import UserError
 from synsetlab.manifest import Manifest
 from synsetlab.metrics import ClassificationReport, classification_report, topk_error
 from synsetlab.taxonomy.wordnet import Taxonomy
-from synsetlab.train.inference import (
-    LoadedModel,
-    load_model,
-    predict_split,
-    require_known_labels,
-    write_evaluation,
-)
+from synsetlab.train.inference import predict_split, require_known_labels, write_evaluation
 from synsetlab.train.loop import EvalOutput
+from synsetlab.train.weights import LoadedModel, load_model
 
 
 class EnsembleError(UserError, ValueError):
@@ -120,7 +115,7 @@ def load_ensemble(
     weights: Sequence[float] | None = None,
     device: torch.device | str = "cpu",
 ) -> Ensemble:
-    """Load every checkpoint (:func:`~synsetlab.train.inference.load_model`) onto ``device``
+    """Load every checkpoint (:func:`~synsetlab.train.weights.load_model`) onto ``device``
     and check that they share their classes."""
     if not paths:
         raise EnsembleError("no checkpoints to ensemble")

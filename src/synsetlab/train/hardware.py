@@ -21,6 +21,8 @@ from typing import Literal
 
 import torch
 
+from synsetlab.train.config import TrainConfig
+
 #: x86 flags (as Linux's /proc/cpuinfo names them) of bfloat16 arithmetic in hardware:
 #: AVX512-BF16 (Cooper Lake, Sapphire Rapids, Zen 4 and later) and AMX-BF16 (Sapphire Rapids).
 X86_BF16 = ("avx512_bf16", "amx_bf16")
@@ -263,3 +265,17 @@ def training_threads(
 def local_processes() -> int:
     """Training processes on this machine: torchrun's ``LOCAL_WORLD_SIZE``, else 1."""
     return int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+
+
+def resolve_amp(config: TrainConfig, device: torch.device) -> tuple[TrainConfig, AmpChoice]:
+    """``config`` with ``amp: auto`` decided for ``device`` (see :func:`choose_amp`), and the
+    choice with its reason. A run saves the decided config, so that its resume trains in the
+    same precision anywhere."""
+    choice = choose_amp(config.amp, config.amp_dtype, device)
+    return config.model_copy(update={"amp": choice.enabled}), choice
+
+
+def hardware_notes(amp: AmpChoice | None, threads: ThreadChoice | None) -> str:
+    """What a run decided about the hardware, in one line: its precision and (on the CPU)
+    torch's threads, each with the reason."""
+    return "; ".join(choice.describe() for choice in (amp, threads) if choice is not None)

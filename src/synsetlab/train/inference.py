@@ -1,5 +1,7 @@
 """Using a trained checkpoint: evaluation on a version's split, prediction on image files,
-challenge submissions. All read a checkpoint's own config for the model and the transform."""
+challenge submissions. All take a :class:`~synsetlab.train.weights.LoadedModel`
+(:func:`~synsetlab.train.weights.load_model`, also importable from here) and read its own
+config for the transform."""
 
 from __future__ import annotations
 
@@ -13,28 +15,21 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from synsetlab.atomic import atomic_file
 from synsetlab.blobs import BlobStore
-from synsetlab.challenge.formats import kaggle_csv
-from synsetlab.data import DeviceNormalize, VersionDataset, create_loader, create_transform
+from synsetlab.data import VersionDataset, create_loader, create_transform
 from synsetlab.data.dataset import decode_image
 from synsetlab.data.transforms import TransformConfig
 from synsetlab.errors import UserError
 from synsetlab.manifest import Manifest
 from synsetlab.metrics import ClassificationReport, classification_report, topk_predictions
+from synsetlab.submission_files import kaggle_csv
 from synsetlab.taxonomy.wordnet import Taxonomy
-from synsetlab.train.checkpoint import (
-    CheckpointError,
-    evaluation_weights,
-    load_checkpoint,
-    require_classifier,
-)
-from synsetlab.train.config import TrainConfig
+from synsetlab.train.checkpoint import CheckpointError
 from synsetlab.train.loop import EvalOutput, evaluate
-from synsetlab.train.models import ModelError, create_model, load_weights
+from synsetlab.train.weights import LoadedModel, load_model
 
 
 class EvaluationError(UserError, ValueError):
@@ -44,47 +39,6 @@ class EvaluationError(UserError, ValueError):
 
 #: Image file suffixes ``predict`` picks up in folders (Pillow reads them all).
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
-
-
-@dataclass
-class LoadedModel:
-    """A checkpoint's model in eval mode, with what it needs to be used."""
-
-    model: nn.Module
-    classes: tuple[str, ...]
-    config: TrainConfig
-    #: The dataset version it was trained on.
-    version_id: str | None
-    #: ``"ema"`` when the EMA weights were loaded, else ``"model"``.
-    weights: str
-    #: The checkpoint file it was loaded from.
-    path: Path
-
-    def normalizer(self, device: torch.device) -> DeviceNormalize:
-        data = self.config.data
-        return DeviceNormalize(data.mean, data.std, device=device)
-
-
-def load_model(path: Path | str, *, device: torch.device | str = "cpu") -> LoadedModel:
-    """The model of a training checkpoint (its EMA weights when the run kept them, as timm
-    validates them), on ``device``, in eval mode."""
-    state = load_checkpoint(path)
-    require_classifier(state, path)
-    config = TrainConfig.model_validate(state["config"])
-    model = create_model(config.model, num_classes=len(state["classes"]), **config.model_kwargs)
-    weights, which = evaluation_weights(state)
-    try:
-        load_weights(model, weights, strict_head=True)
-    except ModelError as e:
-        raise CheckpointError(f"{path}: {e}") from e
-    return LoadedModel(
-        model.to(device).eval(),
-        tuple(state["classes"]),
-        config,
-        state.get("version_id"),
-        which,
-        Path(path),
-    )
 
 
 def check_classes(loaded: LoadedModel, manifest: Manifest) -> None:

@@ -1,16 +1,28 @@
 """Stopping a run cleanly on Ctrl-C (SIGINT) or SIGTERM: the loop finishes its step, saves a
 checkpoint it can resume from, and raises :class:`TrainingInterrupted`. A second Ctrl-C stops
-at once, as Python's default does, without saving."""
+at once, as Python's default does, without saving.
+
+Under torchrun the signal reaches the processes at different moments, or only some of them (a
+scheduler's SIGTERM to one rank): a process that stopped alone would leave the others waiting
+in the next step's collectives for ever. So the processes agree whether to stop
+(:func:`stop_flags` summed over them, read by :func:`adopt_stop`), with each step's loss in
+the training loop and at each epoch's boundaries (:func:`agree_to_stop`), and all stop after
+the same step.
+"""
 
 from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+
+import torch
+
+from synsetlab.train.distributed import World, all_reduce_sum
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -68,3 +80,27 @@ def stop_on_signals() -> Iterator[StopRequest]:
         for s, handler in previous.items():
             # None: a handler installed from C, which Python cannot put back.
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+
+
+def stop_flags(stop: StopRequest) -> list[float]:
+    """``stop`` as numbers that add up over processes: per signal of :data:`STOP_SIGNALS`,
+    1 if this process received it, else 0."""
+    return [float(stop.signum == s) for s in STOP_SIGNALS]
+
+
+def adopt_stop(stop: StopRequest, totals: Sequence[float]) -> bool:
+    """Whether any process received a stop signal, from the sums of every process's
+    :func:`stop_flags`; then ``stop`` holds a signal in every process (its own first), as if
+    each had received it."""
+    received = [s for s, total in zip(STOP_SIGNALS, totals, strict=True) if total > 0]
+    if received and stop.signum is None:
+        stop.signum = received[0]
+    return bool(received)
+
+
+def agree_to_stop(stop: StopRequest, world: World, device: torch.device) -> bool:
+    """Whether any training process received a stop signal (see :func:`adopt_stop`). A
+    collective under torchrun: every process asks at the same point of the run; a process
+    alone answers for itself."""
+    flags = torch.tensor(stop_flags(stop), device=device)
+    return adopt_stop(stop, all_reduce_sum(flags, world).tolist())

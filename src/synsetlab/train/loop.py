@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -30,7 +30,9 @@ from synsetlab.data import DeviceNormalize
 from synsetlab.data.loader import mix_seed
 from synsetlab.errors import UserError
 from synsetlab.train.config import TrainConfig
-from synsetlab.train.distributed import World, all_reduce_mean
+from synsetlab.train.criteria import Criterion
+from synsetlab.train.distributed import World, all_reduce_sum
+from synsetlab.train.interrupt import STOP_SIGNALS, StopRequest, adopt_stop, stop_flags
 
 
 class TrainingError(UserError, ValueError):
@@ -42,32 +44,20 @@ class TrainingWarning(UserWarning):
     validation split); the CLI prints it as one yellow line."""
 
 
-class Criterion(Protocol):
-    """The training loss of a batch: ``(model, inputs (B, 3, H, W), targets) -> scalar``.
-
-    Plain training is ``loss_fn(model(x), y)``; adversarial training attacks ``x`` first,
-    distillation adds a teacher's soft targets (:mod:`synsetlab.train.setup` chooses).
-    """
-
-    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor: ...
-
-
-class PlainCriterion:
-    """``loss_fn(model(x), y)``."""
-
-    def __init__(self, loss_fn: nn.Module) -> None:
-        self.loss_fn = loss_fn
-
-    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.loss_fn(model(x), y)
-
-
 class Reporter(Protocol):
     """What the loop tells its caller (the CLI draws progress bars from it)."""
 
     def epoch_start(self, epoch: int, epochs: int, steps: int) -> None: ...
     def step(self, images: int, loss: float, lr: float) -> None: ...
     def epoch_end(self, record: dict[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class HardwareReporter(Protocol):
+    """A :class:`Reporter` that is also told, once before the first step, what the run
+    decided about the hardware (:func:`synsetlab.train.hardware.hardware_notes`)."""
+
+    def hardware(self, notes: str) -> None: ...
 
 
 class SilentReporter:
@@ -123,7 +113,7 @@ def reseed(seed: int, step: int) -> None:
 def amp_dtype(config: TrainConfig) -> torch.dtype | None:
     """The autocast dtype of a config whose ``amp`` is decided (``None``: fp32)."""
     if config.amp == "auto":  # decided by train() / build_parts before any step
-        raise RuntimeError("amp: auto must be decided for a device first (setup.resolve_amp)")
+        raise RuntimeError("amp: auto must be decided for a device first (hardware.resolve_amp)")
     if not config.amp:
         return None
     return torch.bfloat16 if config.amp_dtype == "bfloat16" else torch.float16
@@ -166,38 +156,34 @@ def train_one_epoch(
     scaler: torch.amp.GradScaler,
     reporter: Reporter,
     on_step_end: Callable[[int, float], bool],
-    interrupted: Callable[[], bool] = lambda: False,
+    stop: StopRequest | None = None,
 ) -> int:
-    """Optimiser steps until the loader ends, ``on_step_end`` says stop, or ``interrupted``.
+    """Optimiser steps until the loader ends, ``on_step_end`` says stop, or ``stop`` is set.
 
     ``on_step_end(global_step, loss)`` gets each step's loss (the mean over processes) and
-    returns True to stop after that step (a step budget). ``interrupted()`` is asked before
-    each step (a signal arrived: stop at this step boundary). Returns the steps taken.
+    returns True to stop after that step (a step budget). ``stop`` (set by a signal, see
+    :func:`~synsetlab.train.interrupt.stop_on_signals`) ends the epoch after the step under
+    way; under torchrun after the same step in every process, the next one at most when the
+    signal reached some processes only after that step's losses were summed. Returns the
+    steps taken.
     """
+    stop = StopRequest() if stop is None else stop
     set_train_mode(model, config)
     taken, step = 0, first_step
     batches = iter(loader)
-    while not interrupted():
-        micro_batches = []
-        try:
-            for _ in range(steps.accum):
-                batch = next(batches, None)
-                if batch is None:
-                    break
-                micro_batches.append(batch)
-        except Exception:
-            # A terminal's Ctrl-C reaches the loader's workers too, which then die: the
-            # weights are still those of the last whole step, so stop there.
-            if interrupted():
-                break
-            raise
-        if len(micro_batches) < steps.accum:
-            break
+    # Every process must take the same steps, or the others wait in a collective for ever:
+    # whether to take the next one (a signal, the loader's end) is summed over processes
+    # before the first step, then with each step's loss, in the same all-reduce.
+    pending, failed = _fetch(batches, steps.accum, stop)
+    totals = all_reduce_sum(torch.tensor(_go_flags(stop, pending, failed), device=device), world)
+    stopping, ended = _read_go_flags(stop, totals.tolist())
+    while not (stopping or ended):
+        assert pending is not None
         reseed(config.seed, step)
         scheduler.step_update(num_updates=step)
         optimizer.zero_grad(set_to_none=True)
         summed = torch.zeros((), device=device)
-        for i, (images, labels) in enumerate(micro_batches):
+        for i, (images, labels) in enumerate(pending):
             x, y = normalize(images), labels.to(device, non_blocking=True)
             if mixup is not None:
                 x, y = mixup(x, y)
@@ -211,8 +197,12 @@ def train_one_epoch(
                     loss = criterion(model, x, y)
                 scaler.scale(loss / steps.accum).backward()
             summed += loss.detach().float()
+        pending, failed = _fetch(batches, steps.accum, stop)
+        flags = torch.tensor(_go_flags(stop, pending, failed), device=device)
         # Every process logs (and checkpoints) the same mean: one device sync per step.
-        step_loss = float(all_reduce_mean(summed, world)) / steps.accum
+        totals = all_reduce_sum(torch.cat([summed.view(1), flags]), world).tolist()
+        step_loss = totals[0] / world.size / steps.accum
+        stopping, ended = _read_go_flags(stop, totals[1:])
         if not math.isfinite(step_loss):
             raise TrainingError(
                 f"the loss is {step_loss} at step {step + 1}: training stopped; the last "
@@ -231,7 +221,43 @@ def train_one_epoch(
         reporter.step(steps.per_process * world.size, step_loss, optimizer.param_groups[0]["lr"])
         if on_step_end(step, step_loss):
             break
+        if stop and not world.distributed:
+            break  # one process has nothing to agree with: a signal during this step ends it
     return taken
+
+
+def _fetch(
+    batches: Iterator[tuple[torch.Tensor, torch.Tensor]], accum: int, stop: StopRequest
+) -> tuple[list[tuple[torch.Tensor, torch.Tensor]] | None, bool]:
+    """The next step's ``accum`` micro-batches (``None`` when the loader has ended), and
+    whether the loader died of a stop signal."""
+    micro_batches = []
+    try:
+        for _ in range(accum):
+            batch = next(batches, None)
+            if batch is None:
+                return None, False
+            micro_batches.append(batch)
+    except Exception:
+        # A terminal's Ctrl-C (a scheduler's SIGTERM) reaches the loader's workers too, which
+        # then die: the weights are still those of the last whole step, so stop there.
+        if stop:
+            return None, True
+        raise
+    return micro_batches, False
+
+
+def _go_flags(stop: StopRequest, pending: list | None, failed: bool) -> list[float]:
+    """What this process says about taking the next step, as numbers summed over processes:
+    its stop signals, whether its loader died of one, whether its loader has ended."""
+    return [*stop_flags(stop), float(failed), float(pending is None and not failed)]
+
+
+def _read_go_flags(stop: StopRequest, totals: Sequence[float]) -> tuple[bool, bool]:
+    """(stop, the loader has ended) from the sums of every process's :func:`_go_flags`."""
+    signalled = adopt_stop(stop, totals[: len(STOP_SIGNALS)])
+    failed, ended = totals[len(STOP_SIGNALS) :]
+    return signalled or failed > 0, ended > 0
 
 
 @dataclass

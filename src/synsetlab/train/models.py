@@ -10,8 +10,7 @@ import torchvision
 from torch import nn
 
 from synsetlab.errors import UserError
-
-TORCHVISION_PREFIX = "tv/"
+from synsetlab.train.config import TORCHVISION_PREFIX
 
 
 class ModelError(UserError, ValueError):
@@ -67,6 +66,17 @@ def classifier_prefix(model: nn.Module) -> str:
         if isinstance(getattr(model, name, None), nn.Module):
             return name
     raise ModelError(f"cannot find the classifier of {type(model).__name__}")
+
+
+def without_classifier(model: nn.Module) -> nn.Module:
+    """``model`` with its classifier replaced by the identity, so that ``model(x)`` gives the
+    pooled features ``(B, D)``: timm's ``reset_classifier(0)``; for torchvision, the head
+    module (``fc``, ``classifier``) swapped out. Returned in eval mode."""
+    if hasattr(model, "reset_classifier"):
+        model.reset_classifier(0)
+    else:
+        setattr(model, classifier_prefix(model), nn.Identity())
+    return model.eval()
 
 
 def load_weights(model: nn.Module, state: dict[str, torch.Tensor], *, strict_head: bool) -> None:

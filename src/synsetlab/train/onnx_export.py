@@ -35,7 +35,7 @@ from torch import nn
 import synsetlab
 from synsetlab.atomic import atomic_file
 from synsetlab.errors import UserError
-from synsetlab.train.inference import LoadedModel, load_model
+from synsetlab.train.weights import LoadedModel, load_model
 
 #: Opsets the TorchScript exporter writes (torch.onnx._constants: ONNX_MIN_OPSET to
 #: ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET); ``None`` picks its default, 20 in torch 2.14.

@@ -37,7 +37,8 @@ from synsetlab.data.loader import mix_seed
 from synsetlab.manifest import Manifest
 from synsetlab.metrics import topk_error, topk_predictions
 from synsetlab.train.adversarial import pgd
-from synsetlab.train.inference import EvaluationError, LoadedModel, split_loader
+from synsetlab.train.inference import EvaluationError, split_loader
+from synsetlab.train.weights import LoadedModel
 
 #: The corruptions, in ImageNet-C's order.
 CORRUPTIONS = ("gaussian_noise", "gaussian_blur", "jpeg_compression", "contrast")

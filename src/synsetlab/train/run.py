@@ -10,28 +10,30 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-import synsetlab
 from synsetlab.blobs import BlobStore
 from synsetlab.manifest import Manifest
-from synsetlab.train.checkpoint import (
-    link_checkpoint,
-    load_checkpoint,
-    load_moments,
-    require_classifier,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
-from synsetlab.train.config import TrainConfig, check_resume, config_changes, inherit_amp
+from synsetlab.train.checkpoint import link_checkpoint, require_classifier, save_checkpoint
+from synsetlab.train.config import EXECUTION_FIELDS, TrainConfig
 from synsetlab.train.distributed import World, barrier, close_world, init_world, resolve_device
-from synsetlab.train.hardware import AmpChoice, ThreadChoice, read_cpuinfo, training_threads
-from synsetlab.train.history import append_record, write_history
-from synsetlab.train.interrupt import StopRequest, TrainingInterrupted, stop_on_signals
+from synsetlab.train.hardware import (
+    AmpChoice,
+    ThreadChoice,
+    hardware_notes,
+    resolve_amp,
+    training_threads,
+)
+from synsetlab.train.history import append_record
+from synsetlab.train.interrupt import (
+    StopRequest,
+    TrainingInterrupted,
+    agree_to_stop,
+    stop_on_signals,
+)
 from synsetlab.train.loop import (
+    HardwareReporter,
     Reporter,
     SilentReporter,
     TrainingError,
@@ -41,40 +43,20 @@ from synsetlab.train.loop import (
     train_one_epoch,
 )
 from synsetlab.train.models import ModelError, load_weights
-from synsetlab.train.setup import TrainingParts, build_parts, resolve_amp
-
-
-@dataclass(frozen=True)
-class RunPaths:
-    """The files of a run folder."""
-
-    root: Path
-
-    @property
-    def config(self) -> Path:
-        return self.root / "config.yaml"
-
-    @property
-    def metrics(self) -> Path:
-        """One JSON line per epoch."""
-        return self.root / "metrics.jsonl"
-
-    @property
-    def last(self) -> Path:
-        return self.root / "last.pt"
-
-    @property
-    def best(self) -> Path:
-        """The checkpoint of least validation top-1 error (the last without validation)."""
-        return self.root / "best.pt"
-
-    @property
-    def tensorboard(self) -> Path:
-        return self.root / "tensorboard"
-
-    @property
-    def curves(self) -> Path:
-        return self.root / "curves.png"
+from synsetlab.train.parts import TrainingParts, build_parts
+from synsetlab.train.resolve import inherit_amp
+from synsetlab.train.rundir import (
+    Progress,
+    RunPaths,
+    check_resume,
+    checkpoint_state,
+    config_changes,
+    restore_optimizer,
+    restore_progress,
+    start_metrics,
+    start_run,
+    write_run_config,
+)
 
 
 @dataclass
@@ -90,44 +72,6 @@ class TrainResult:
     amp: AmpChoice | None = None
     #: torch's intra-op threads on the CPU (``None`` on a GPU, where torch's default stays).
     threads: ThreadChoice | None = None
-
-
-@dataclass
-class Progress:
-    """Where a run stands: what a checkpoint records besides weights and optimiser."""
-
-    epoch: int = 0  # epochs completed
-    epoch_step: int = 0  # steps of the current epoch completed
-    global_step: int = 0
-    best: float | None = None  # least validation top-1 error so far
-    history: list[dict[str, Any]] = field(default_factory=list)
-    # The current epoch's partial sums, so that a resumed epoch's record covers all its
-    # steps: step losses (the mean over processes), the steps summed (fewer than epoch_step
-    # only after a resume from a checkpoint without sums), and training seconds.
-    loss_sum: float = 0.0
-    loss_steps: int = 0
-    seconds: float = 0.0
-
-    def partial(self) -> dict[str, Any]:
-        return {"loss_sum": self.loss_sum, "loss_steps": self.loss_steps, "seconds": self.seconds}
-
-    def restart_epoch(self) -> None:
-        self.epoch_step, self.loss_sum, self.loss_steps, self.seconds = 0, 0.0, 0, 0.0
-
-    def close_epoch(self, lr: float, batch_size: int) -> dict[str, Any]:
-        """Count the current epoch done; return its line of ``metrics.jsonl`` before
-        validation (``None`` for what a checkpoint without partial sums cannot say)."""
-        steps = self.loss_steps
-        record = {
-            "epoch": self.epoch + 1,
-            "step": self.global_step,
-            "train_loss": self.loss_sum / steps if steps else None,
-            "lr": lr,
-            "images_per_s": steps * batch_size / self.seconds if steps and self.seconds else None,
-        }
-        self.epoch += 1
-        self.restart_epoch()
-        return record
 
 
 def train(
@@ -148,9 +92,10 @@ def train(
     ``resume``: continue from a checkpoint exactly; refused when the config or the dataset
     version differs (execution fields such as ``max_steps`` aside) unless ``force``.
 
-    ``amp: auto`` is decided for the device (:func:`synsetlab.train.setup.resolve_amp`; a
+    ``amp: auto`` is decided for the device (:func:`synsetlab.train.hardware.resolve_amp`; a
     resume keeps the run's choice) and torch's threads on the CPU are chosen
-    (:func:`synsetlab.train.hardware.choose_threads`), both recorded in ``config.yaml``.
+    (:func:`synsetlab.train.hardware.choose_threads`), both recorded in ``config.yaml`` and
+    told to a ``reporter`` that hears them (:class:`~synsetlab.train.loop.HardwareReporter`).
     Autocast the device only emulates, and a run without validation, each give a
     :class:`TrainingWarning`.
 
@@ -164,7 +109,7 @@ def train(
         threads = training_threads(config.threads, workers=config.workers, device=device)
         with threads as chosen, stop_on_signals() as stop:
             result = _main(manifest, blobs, config, RunPaths(Path(out)), version_id, resume,
-                           force, reporter, device, world, stop)  # fmt: skip
+                           force, reporter, device, world, stop, chosen)  # fmt: skip
             result.threads = chosen
             return result
     finally:
@@ -183,19 +128,17 @@ def _main(
     device: torch.device,
     world: World,
     stop: StopRequest,
+    threads: ThreadChoice | None,
 ) -> TrainResult:
-    checkpoint = load_checkpoint(resume, suggest="last.pt") if resume else None
+    checkpoint = start_run(paths, resume, error=TrainingError)
     if checkpoint is not None:
         config = inherit_amp(config, checkpoint["config"])
     config, amp = resolve_amp(config, device)
     changed = False
     if checkpoint is not None:
         changed = _check_resume(checkpoint, resume, config, manifest, version_id, force)
-    if checkpoint is None and paths.last.exists():
-        raise TrainingError(
-            f"{paths.root} already holds a run; continue it with --resume {paths.last}, or "
-            "choose another --out"
-        )
+    if isinstance(reporter, HardwareReporter):  # decided here only: the caller is told
+        reporter.hardware(hardware_notes(amp, threads))
     parts = build_parts(config, manifest, blobs, device, world, version_id)
     if world.is_main:
         _warn_at_start(amp, parts, config, manifest)
@@ -234,11 +177,13 @@ def _main(
         resumed = checkpoint is not None
         writer = _open_logs(paths, config, version_id, manifest, amp, resumed=resumed,
                             history=len(progress.history))  # fmt: skip
-        write_history(paths.metrics, progress.history)  # the checkpoint's epochs, no later ones
+        start_metrics(paths, progress)
     stopped = False
     try:
         while progress.epoch < config.epochs:
-            if stop:
+            # Every process decides alike (a collective): one stopping alone would leave the
+            # others waiting in the next step's all-reduce.
+            if agree_to_stop(stop, world, device):
                 raise interrupt()
             if config.max_steps is not None and progress.global_step >= config.max_steps:
                 stopped = True
@@ -248,7 +193,7 @@ def _main(
             if progress.epoch_step < parts.steps.per_epoch:
                 _train_steps(train_model, parts, config, progress, device, world, reporter,
                              stop, lambda: save(paths.last))  # fmt: skip
-                if stop:
+                if agree_to_stop(stop, world, device):
                     raise interrupt()
                 budget_spent = (
                     config.max_steps is not None and progress.global_step >= config.max_steps
@@ -302,8 +247,8 @@ def _train_steps(
     save_last: Any,
 ) -> None:
     """The rest of the current epoch's steps (or fewer: a step budget, a signal), adding to
-    ``progress``'s partial sums; ``save_last()`` writes ``last.pt`` where the config asks and
-    on a signal."""
+    ``progress``'s partial sums; ``save_last()`` writes ``last.pt`` where the config asks (the
+    caller saves it on a signal)."""
     parts.sampler.set_epoch(progress.epoch)
     parts.sampler.set_position(progress.epoch_step * parts.steps.per_process)
     if parts.shards is not None:
@@ -315,15 +260,12 @@ def _train_steps(
     started, seconds_before = time.perf_counter(), progress.seconds
 
     def on_step_end(step: int, loss: float) -> bool:
-        progress.global_step, progress.epoch_step = step, progress.epoch_step + 1
-        progress.loss_sum += loss
-        progress.loss_steps += 1
-        progress.seconds = seconds_before + time.perf_counter() - started
+        progress.add_step(step, loss, seconds_before + time.perf_counter() - started)
         spent = config.max_steps is not None and step >= config.max_steps
         every = config.save_every_steps
-        if spent or stop or (every and step % every == 0):
+        if spent or (every and step % every == 0):
             save_last()
-        return spent or bool(stop)
+        return spent
 
     train_one_epoch(
         model, parts.train_loader, config=config, steps=parts.steps,
@@ -331,7 +273,7 @@ def _train_steps(
         scheduler=parts.scheduler, criterion=parts.criterion, normalize=parts.normalize,
         device=device, world=world, mixup=parts.mixup, erase=parts.erase, ema=parts.ema,
         scaler=parts.scaler, reporter=reporter, on_step_end=on_step_end,
-        interrupted=lambda: bool(stop),
+        stop=stop,
     )  # fmt: skip
 
 
@@ -381,30 +323,14 @@ def _checkpoint(
     progress: Progress,
     world: World,
 ) -> dict[str, Any]:
-    """Everything :func:`_restore` needs, under the keys timm's ``train.py`` uses where it
-    has one (``arch``, ``state_dict``, ``state_dict_ema``, ``optimizer``, ``epoch``)."""
-    return {
-        "arch": config.model,
-        "model_kwargs": config.model_kwargs,
-        "classes": list(manifest.classes),
-        "version_id": version_id,
-        "config": config.model_dump(mode="json"),
-        "state_dict": parts.model.state_dict(),
-        "state_dict_ema": None if parts.ema is None else parts.ema.module.state_dict(),
-        "optimizer": parts.optimizer.state_dict(),
-        "scheduler": parts.scheduler.state_dict(),
-        "scaler": parts.scaler.state_dict(),
-        "epoch": progress.epoch,
-        "epoch_step": progress.epoch_step,
-        "epoch_partial": progress.partial(),
-        "global_step": progress.global_step,
-        "world_size": world.size,
-        "rng": rng_state(),
-        "best_val_top1_error": progress.best,
-        "history": progress.history,
-        "synsetlab_version": synsetlab.__version__,
-        "torch_version": str(torch.__version__),
-    }
+    """Everything :func:`_restore` needs."""
+    return checkpoint_state(
+        config, manifest.classes, version_id, progress,
+        state_dict=parts.model.state_dict(),
+        state_dict_ema=None if parts.ema is None else parts.ema.module.state_dict(),
+        optimizer=parts.optimizer.state_dict(), scheduler=parts.scheduler.state_dict(),
+        scaler=parts.scaler.state_dict(), world_size=world.size,
+    )  # fmt: skip
 
 
 def _restore(
@@ -412,10 +338,9 @@ def _restore(
 ) -> Progress:
     """Load a checkpoint into ``parts``. With ``same_config`` everything, for an exact
     continuation. Else (a forced resume) the weights, EMA, scaler and the optimiser's moments
-    continue under the new config's hyperparameters and schedule, as timm's ``train.py``
-    rebuilds its scheduler from the new arguments on resume: more epochs extend the cosine
-    instead of continuing at its end, a new lr is the one used; the caller then starts
-    again at the interrupted epoch's beginning, in the new steps per epoch."""
+    continue under the new config (:func:`~synsetlab.train.rundir.restore_optimizer`); the
+    caller then starts again at the interrupted epoch's beginning, in the new steps per
+    epoch."""
     try:
         load_weights(parts.model, checkpoint["state_dict"], strict_head=True)
     except ModelError as e:
@@ -423,31 +348,15 @@ def _restore(
             f"{path}: {e}; resume with the checkpoint's model and model_kwargs, or start "
             "from its weights with --pretrained"
         ) from e
-    if same_config:
-        parts.optimizer.load_state_dict(checkpoint["optimizer"])
-        parts.scheduler.load_state_dict(checkpoint["scheduler"])
-    else:
-        load_moments(parts.optimizer, checkpoint["optimizer"])
+    restore_optimizer(parts.optimizer, parts.scheduler, checkpoint["optimizer"],
+                      checkpoint["scheduler"], same_config=same_config)  # fmt: skip
     if checkpoint["scaler"]:  # empty when the run had no fp16 scaler (a forced resume adds it)
         parts.scaler.load_state_dict(checkpoint["scaler"])
     if parts.ema is not None:
         saved_ema = checkpoint.get("state_dict_ema")
         # An EMA switched on by the new config starts from the resumed weights.
         parts.ema.module.load_state_dict(saved_ema or parts.model.state_dict())
-    set_rng_state(checkpoint["rng"])
-    # Checkpoints from before the partial sums: the epoch's record covers the steps after
-    # the resume only.
-    partial = checkpoint.get("epoch_partial") or {}
-    return Progress(
-        epoch=checkpoint["epoch"],
-        epoch_step=checkpoint["epoch_step"],
-        global_step=checkpoint["global_step"],
-        best=checkpoint.get("best_val_top1_error"),
-        history=list(checkpoint.get("history", [])),
-        loss_sum=float(partial.get("loss_sum", 0.0)),
-        loss_steps=int(partial.get("loss_steps", 0)),
-        seconds=float(partial.get("seconds", 0.0)),
-    )
+    return restore_progress(checkpoint)
 
 
 def _check_stream_resumable(
@@ -481,7 +390,7 @@ def _check_resume(
     cannot be resumed."""
     require_classifier(checkpoint, path or "")
     changed = check_resume(
-        config_changes(checkpoint["config"], config),
+        config_changes(checkpoint["config"], config, EXECUTION_FIELDS),
         checkpoint.get("version_id") == version_id,
         force=force,
         error=TrainingError,
@@ -508,25 +417,10 @@ def _open_logs(
 ) -> Any:
     """Write ``config.yaml`` (the config with ``amp`` decided, and why); return a TensorBoard
     writer (on a resume, without the events of epochs after the checkpoint's)."""
-    import timm
-    import torchvision
-    from torch.utils.tensorboard import SummaryWriter
+    from torch.utils.tensorboard import SummaryWriter  # tensorboard: rank 0 only
 
-    paths.root.mkdir(parents=True, exist_ok=True)
-    cpu = read_cpuinfo()
-    document = {
-        "config": config.model_dump(mode="json"),
-        "dataset_version": version_id,
-        "classes": len(manifest.classes),
-        "precision": amp.describe(),
-        "cpu": None if cpu is None else cpu.model,
-        "threads": torch.get_num_threads(),
-        "synsetlab": synsetlab.__version__,
-        "torch": str(torch.__version__),
-        "torchvision": str(torchvision.__version__),
-        "timm": timm.__version__,
-    }
-    paths.config.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    write_run_config(paths, "config", config, version_id, classes=len(manifest.classes),
+                     precision=amp.describe())  # fmt: skip
     # Scalars are logged per epoch: purging from the next epoch drops a longer earlier run's.
     return SummaryWriter(str(paths.tensorboard), purge_step=history + 1 if resumed else None)
 

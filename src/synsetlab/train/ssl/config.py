@@ -1,16 +1,15 @@
-"""The configuration of a self-supervised pretraining run."""
+"""The configuration of a self-supervised pretraining run: schemas only, a leaf as
+:mod:`synsetlab.train.config` is (resolved by
+:func:`synsetlab.train.ssl.pretrain.resolve_ssl_config`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from synsetlab.errors import UserError
-from synsetlab.train.checkpoint import saved_config
-from synsetlab.train.config import describe
-from synsetlab.train.models import TORCHVISION_PREFIX
+from synsetlab.train.config import TORCHVISION_PREFIX
 
 #: The split name the pretraining images are gathered under.
 UNLABELLED = "unlabelled"
@@ -98,20 +97,3 @@ class SSLConfig(BaseModel):
         if value.startswith(TORCHVISION_PREFIX):
             raise ValueError(f"{value!r}: pretraining takes timm backbones, not torchvision's")
         return value
-
-
-def resolve_ssl_config(
-    overrides: dict[str, Any] | None = None, *, resume: Path | None = None
-) -> SSLConfig:
-    """:class:`SSLConfig` from field values (``None`` values ignored), over the config of the
-    run ``resume`` continues (less its execution fields); :class:`SSLError` names every bad
-    field."""
-    saved = (
-        saved_config(resume, key="ssl_config", execution=SSL_EXECUTION_FIELDS) if resume else None
-    )
-    given = {k: v for k, v in (overrides or {}).items() if v is not None}
-    values = {**(saved or {}), **given}
-    try:
-        return SSLConfig.model_validate(values)
-    except ValidationError as e:
-        raise SSLError(f"invalid pretraining config ({describe(e)})") from e
