@@ -238,3 +238,39 @@ def test_ctrl_c_saves_a_checkpoint_and_prints_how_to_resume(
                   f"{saved['global_step'] + 2}")  # fmt: skip
     assert "stopped at the step budget" in resumed
     assert load_checkpoint(out / "last.pt")["global_step"] == saved["global_step"] + 2
+
+
+def test_ctrl_c_in_pretrain_saves_and_prints_how_to_resume(
+    version: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pretrain stops as train does: the step finishes, last.pt is saved, the resume command
+    is printed (with the execution options given) and the exit status is 130."""
+    monkeypatch.chdir(version)
+    out = version / "runs" / "ssl-sigint"
+    line = ("synsetlab pretrain v1 --model resnet10t --image-size 32 --epochs 300 "
+            "--batch-size 8 --workers 1 --out runs/ssl-sigint")  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+    env.pop("SYNSETLAB_WORKSPACE", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", *shlex.split(line)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        # The first epoch's record shows that steps are under way.
+        deadline = time.monotonic() + 180
+        metrics = out / "metrics.jsonl"
+        while not (metrics.exists() and metrics.read_text().strip()) and process.poll() is None:
+            assert time.monotonic() < deadline, "the run did not start"
+            time.sleep(0.05)
+        assert process.poll() is None, process.communicate()[0]
+        os.killpg(process.pid, signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130, output
+    expected = "interrupted; resume with: synsetlab pretrain v1 --resume runs/ssl-sigint/last.pt"
+    assert f"{expected} --workers 1" in output
+    assert "Traceback" not in output and "Aborted" not in output
+    assert load_checkpoint(out / "last.pt")["global_step"] >= 1

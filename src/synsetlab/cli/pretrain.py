@@ -3,10 +3,12 @@ images, labels unused."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from synsetlab.cli.context import (
     console,
@@ -71,6 +73,7 @@ def pretrain(
         require_paths(("--resume", resume))
         ws, found = open_version(version)
     start_loader_server(workers)
+    from synsetlab.train.interrupt import TrainingInterrupted
     from synsetlab.train.resolve import parse_assignment
     from synsetlab.train.ssl import hidden_splits, resolve_ssl_config, unlabelled_manifest
     from synsetlab.train.ssl import pretrain as run_pretraining
@@ -105,11 +108,19 @@ def pretrain(
             f"pretraining {config.model} with {config.method} on {v.name} ({v.id[:12]}): "
             f"{len(pool.entries)} images of {', '.join(where)}, labels unused -> {out}"
         )
-        with progress_bar(info=True) as progress:
-            result = run_pretraining(
-                v.manifest, ws.blobs, config, out, version_id=v.id, resume=resume,
-                force=force, reporter=PretrainReporter(progress),
-            )  # fmt: skip
+        try:
+            with progress_bar(info=True) as progress:
+                result = run_pretraining(
+                    v.manifest, ws.blobs, config, out, version_id=v.id, resume=resume,
+                    force=force, reporter=PretrainReporter(progress),
+                )  # fmt: skip
+        except TrainingInterrupted as stopped:
+            ws.close()
+            words = ["synsetlab", "pretrain", version, "--resume", str(stopped.checkpoint)]
+            for option, value in (("--workers", workers), ("--device", device)):
+                words += [] if value is None else [option, str(value)]
+            console.print(f"interrupted; resume with: {escape(shlex.join(words))}")
+            raise typer.Exit(stopped.exit_code) from None
         ws.close()
     console.print(f"done: {result.epochs_done} epochs, {result.global_step} steps")
     console.print(
