@@ -9,7 +9,6 @@ import json
 import re
 from datetime import timedelta
 
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
@@ -24,15 +23,28 @@ PATH_VALUES = {"slug": "shapes", "name": "lab", "user": "alice"}
 
 
 def routes(app) -> list[str]:
+    """Every GET route of ``app`` with its path parameters filled in. FastAPI >= 0.165 lists
+    an included router as one entry whose routes sit in ``effective_route_contexts``;
+    earlier versions list each route."""
     urls = []
     for route in app.routes:
-        if isinstance(route, Mount) or not isinstance(route, APIRoute | object):
+        if isinstance(route, Mount):
             continue
-        if "GET" not in getattr(route, "methods", set()):
-            continue
-        url = re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES[m.group(1)], route.path)
-        urls.append(url)
+        contexts = getattr(route, "effective_route_contexts", None)
+        for r in (contexts() if callable(contexts) else contexts) if contexts else [route]:
+            if "GET" not in (getattr(r, "methods", None) or set()):
+                continue
+            path = getattr(r, "path_format", None) or r.path
+            urls.append(re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES.get(m.group(1), "1"), path))
     return urls
+
+
+def test_the_crawl_starts_from_every_route(ws):
+    """The crawl below starts from routes(): it must see the pages and the API, not only
+    the docs (it saw only those four under FastAPI 0.165)."""
+    found = set(routes(create_app(ws)))
+    assert {"/", "/c/shapes", "/c/shapes/leaderboard", "/api/challenges"} <= found, found
+    assert len(found) > 20
 
 
 def renderings(sub_scores: list[dict], parts: tuple[str, ...]) -> set[str]:
@@ -73,8 +85,11 @@ def test_crawl_as_a_participant_finds_no_hidden_label_or_private_score(ws):
             from synsetlab.catalog import Submission
 
             stored = [r.scores for r in s.scalars(select(Submission))]
-        # Private values that happen to equal a public one cannot tell a leak apart.
-        public = renderings(stored, ("public",))
+        # Private values that happen to equal a public one cannot tell a leak apart, nor can
+        # one equal to a published setting (the public fraction: 0.5).
+        with ws.session() as s:
+            fraction = get_challenge(s, "shapes").public_fraction
+        public = renderings(stored, ("public",)) | {f"{fraction:.4f}", json.dumps(fraction)}
         forbidden = (
             renderings(stored, ("private", "all")) - public - {"0.0000", "1.0000", "0.0", "1.0"}
         )
