@@ -1,5 +1,17 @@
 """The catalog: the single source of truth for images, labels, boxes and what was rejected."""
 
+from synsetlab.catalog.annotation import (
+    AnnotationClass,
+    AnnotationItem,
+    AnnotationOutcome,
+    AnnotationProject,
+    AnnotationTask,
+    AnnotationTaskItem,
+    AnnotationVote,
+    Annotator,
+    AnnotatorState,
+    ItemStatus,
+)
 from synsetlab.catalog.challenge import (
     ApiToken,
     Challenge,
@@ -35,6 +47,15 @@ from synsetlab.catalog.models import (
 
 __all__ = [
     "AnalysisRun",
+    "AnnotationClass",
+    "AnnotationItem",
+    "AnnotationOutcome",
+    "AnnotationProject",
+    "AnnotationTask",
+    "AnnotationTaskItem",
+    "AnnotationVote",
+    "Annotator",
+    "AnnotatorState",
     "ApiToken",
     "Base",
     "BlobSignals",
@@ -45,6 +66,7 @@ __all__ = [
     "DecisionAction",
     "Finding",
     "Image",
+    "ItemStatus",
     "Label",
     "LabelState",
     "MemberState",
