@@ -8,11 +8,21 @@
 - :mod:`~synsetlab.annotate.crowd`: a simulated crowd (accuracy, spammers, adversaries, speed);
 - :mod:`~synsetlab.annotate.simulate`: verification by the simulated crowd, measured.
 
-Nothing here touches the catalog or the web: the catalog and server layers store votes and
-call these functions.
+On the catalog (what a server's routes and the CLI call):
+
+- :mod:`~synsetlab.annotate.projects`: verification projects, their questions and gold;
+- :mod:`~synsetlab.annotate.assign`: :func:`next_task`, the page where a vote is worth most;
+- :mod:`~synsetlab.annotate.submit`: :func:`submit_task`, each vote stored exactly once;
+- :mod:`~synsetlab.annotate.decide` and :mod:`~synsetlab.annotate.store`: tables, decisions,
+  stopping annotators, as votes arrive;
+- :mod:`~synsetlab.annotate.outcomes`: label states from the votes, reversible;
+- :mod:`~synsetlab.annotate.summary`: progress, and what a datasheet says;
+- :mod:`~synsetlab.annotate.exchange`: crowd-kit CSV and Label Studio JSON, in and out;
+- :mod:`~synsetlab.annotate.crowd_run`: the simulated crowd through next_task/submit_task.
 """
 
 from synsetlab.annotate.aggregate import Aggregation, dawid_skene, majority_vote
+from synsetlab.annotate.assign import PageImage, Task, next_task
 from synsetlab.annotate.consensus import (
     ACCEPT,
     REJECT,
@@ -26,8 +36,27 @@ from synsetlab.annotate.consensus import (
     posterior,
 )
 from synsetlab.annotate.crowd import Answers, CrowdConfig, SimulatedCrowd
-from synsetlab.annotate.errors import AnnotationError
+from synsetlab.annotate.crowd_run import CrowdRun, catalog_truth, simulate_project
+from synsetlab.annotate.errors import (
+    AnnotationConflictError,
+    AnnotationError,
+    AnnotationForbiddenError,
+    AnnotationNotFoundError,
+)
+from synsetlab.annotate.exchange import export_project, import_votes
 from synsetlab.annotate.hierarchy import ancestors_from_parents, propagate_yes
+from synsetlab.annotate.outcomes import (
+    aggregate_project,
+    undo_outcomes,
+    verified_labels,
+)
+from synsetlab.annotate.projects import (
+    ProjectOptions,
+    annotator_for,
+    create_project,
+    get_project,
+    list_projects,
+)
 from synsetlab.annotate.quality import flag_fast, gold_quality, worker_speed, workers_to_stop
 from synsetlab.annotate.simulate import (
     Score,
@@ -38,6 +67,8 @@ from synsetlab.annotate.simulate import (
     simulate_verification,
     simulate_votes,
 )
+from synsetlab.annotate.submit import Submitted, submit_task
+from synsetlab.annotate.summary import AnnotationSummary, annotation_summary, project_progress
 from synsetlab.annotate.votes import check_gold, check_votes, first_votes, make_votes, vote_counts
 
 __all__ = [
@@ -45,34 +76,58 @@ __all__ = [
     "REJECT",
     "VOTE",
     "Aggregation",
+    "AnnotationConflictError",
     "AnnotationError",
+    "AnnotationForbiddenError",
+    "AnnotationNotFoundError",
+    "AnnotationSummary",
     "Answers",
     "ConsensusTable",
     "CrowdConfig",
+    "CrowdRun",
+    "PageImage",
+    "ProjectOptions",
     "Score",
     "SimulatedCrowd",
+    "Submitted",
+    "Task",
     "Verification",
+    "aggregate_project",
     "ancestors_from_parents",
+    "annotation_summary",
+    "annotator_for",
+    "catalog_truth",
     "check_gold",
     "check_votes",
+    "create_project",
     "dawid_skene",
     "estimate_table",
+    "export_project",
     "first_votes",
     "fit_independence",
     "flag_fast",
+    "get_project",
     "gold_quality",
+    "import_votes",
     "independence_table",
+    "list_projects",
     "majority_vote",
     "make_votes",
     "model_prior",
     "next_action",
     "next_actions",
+    "next_task",
     "plant_candidates",
     "posterior",
+    "project_progress",
     "propagate_yes",
     "score_decisions",
+    "simulate_project",
     "simulate_verification",
     "simulate_votes",
+    "submit_task",
+    "undo_outcomes",
+    "verified_labels",
     "vote_counts",
     "worker_speed",
     "workers_to_stop",

@@ -1,0 +1,377 @@
+"""Pages of work: :func:`next_task` gives an annotator the questions where a vote is worth most.
+
+Order of value, per question the annotator has not answered yet:
+
+1. the initial subset of each class, until it has its ``initial_votes`` votes (its table
+   decides every other question of the class), the questions furthest from that first;
+2. once the class's table exists, each undecided question by the probability that one more
+   vote decides it (:func:`~synsetlab.annotate.decide.vote_values`), so that votes go where
+   they settle something.
+
+Decided questions are never handed out, and no question reaches the same annotator twice:
+answered ones (a yes carried up from a descendant synset counts) and those on the annotator's
+open page are left out. A question past the subset is on at most one open page at a time (the
+next decision depends on each vote), a subset question on as many as it still needs votes.
+
+A page holds questions of one synset (the page asks "select every image that shows a <lemma>:
+<gloss>"), with gold questions of that synset mixed in at the project's gold share, in a
+shuffled order. A page stays open ``task_minutes``; after that its questions are free again.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm.attributes import set_committed_value
+
+from synsetlab.annotate.decide import vote_values
+from synsetlab.annotate.errors import AnnotationForbiddenError, AnnotationNotFoundError
+from synsetlab.annotate.projects import EXAMPLES, get_project
+from synsetlab.catalog.annotation import (
+    AnnotationClass,
+    AnnotationItem,
+    AnnotationProject,
+    AnnotationTask,
+    AnnotationTaskItem,
+    AnnotationVote,
+    Annotator,
+    AnnotatorState,
+    ItemStatus,
+)
+from synsetlab.catalog.models import Image, Label, LabelState, SplitAssignment, as_utc, utcnow
+
+__all__ = [
+    "PageImage",
+    "Task",
+    "lock_project",
+    "lock_project_named",
+    "next_task",
+    "task_view",
+]
+
+
+@dataclass(frozen=True)
+class PageImage:
+    """One image of a page: the question's id (what an answer names) and the image."""
+
+    item_id: int
+    image_id: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Task:
+    """One page for one annotator. Gold questions are not marked: they look like the rest."""
+
+    id: int
+    project: str
+    annotator_id: int
+    wnid: str
+    #: The synset's lemmas, usual name first, and its gloss.
+    lemmas: tuple[str, ...]
+    gloss: str
+    #: The questions, in the order to show them.
+    images: tuple[PageImage, ...]
+    #: Verified images of the synset, for reference (``item_id`` 0: not questions).
+    examples: tuple[PageImage, ...]
+    issued_at: datetime
+    expires_at: datetime
+
+    @property
+    def question(self) -> str:
+        """What the page asks."""
+        return f"Select every image that shows a {self.lemmas[0]}: {self.gloss}"
+
+    @property
+    def item_ids(self) -> list[int]:
+        return [image.item_id for image in self.images]
+
+
+def lock_project(s: Session, project: AnnotationProject) -> None:
+    """Take the project's row lock for the rest of the transaction.
+
+    Issuing and submitting pages write counts, decisions and tables that depend on each
+    other; one writer per project at a time keeps them consistent. SQLite has one writer
+    anyway (and a first statement that writes makes the transaction take it at once, instead
+    of failing to upgrade a read); on PostgreSQL this is the row lock that does the same.
+    """
+    revision = s.execute(
+        update(AnnotationProject)
+        .where(AnnotationProject.id == project.id)
+        .values(revision=AnnotationProject.revision + 1)
+        .returning(AnnotationProject.revision)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    set_committed_value(project, "revision", revision)
+
+
+def lock_project_named(s: Session, slug: str) -> AnnotationProject:
+    """:func:`lock_project` by name, loading the project in the same statement."""
+    project = s.scalar(
+        update(AnnotationProject)
+        .where(AnnotationProject.slug == slug)
+        .values(revision=AnnotationProject.revision + 1)
+        .returning(AnnotationProject)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    if project is None:
+        get_project(s, slug)  # raises, naming the projects there are
+    assert project is not None
+    return project
+
+
+def next_task(
+    s: Session,
+    project: str | AnnotationProject,
+    annotator: Annotator | int,
+    *,
+    now: datetime | None = None,
+) -> Task | None:
+    """The annotator's open page, else a new one; ``None`` when nothing is left for them now.
+
+    Refused: an unknown project or annotator, an annotator of another project, a stopped
+    annotator (:class:`AnnotationForbiddenError`). The caller commits.
+    """
+    now = now or utcnow()
+    if isinstance(project, str):
+        project = lock_project_named(s, project)
+    else:
+        lock_project(s, project)
+    person = _annotator(s, project, annotator)
+    open_task = s.scalar(
+        select(AnnotationTask)
+        .where(
+            AnnotationTask.annotator_id == person.id,
+            AnnotationTask.project_id == project.id,
+            AnnotationTask.submitted_at.is_(None),
+            AnnotationTask.expires_at > now,
+        )
+        .order_by(AnnotationTask.id.desc())
+        .limit(1)
+    )
+    if open_task is not None:
+        return task_view(s, open_task, project)
+
+    rng = np.random.default_rng([project.seed, project.revision])
+    chosen = _choose(s, project, person, rng, now)
+    if chosen is None:
+        return None
+    klass, real = chosen
+    gold = _gold_for(s, project, person, klass, len(real), rng)
+    order = [*real, *gold]
+    order = [order[i] for i in rng.permutation(len(order))]
+    task = AnnotationTask(
+        project_id=project.id,
+        annotator_id=person.id,
+        class_id=klass.id,
+        issued_at=now,
+        expires_at=now + timedelta(minutes=project.task_minutes),
+    )
+    s.add(task)
+    s.flush()
+    s.execute(
+        insert(AnnotationTaskItem),
+        [{"task_id": task.id, "item_id": i, "position": p} for p, i in enumerate(order)],
+    )
+    return task_view(s, task, project)
+
+
+def task_view(s: Session, task: AnnotationTask, project: AnnotationProject) -> Task:
+    """The page ``task`` as an annotator sees it."""
+    klass = s.get(AnnotationClass, task.class_id)
+    assert klass is not None
+    rows = s.execute(
+        select(AnnotationTaskItem.item_id, AnnotationItem.image_id, Image.sha256)
+        .join(AnnotationItem, AnnotationItem.id == AnnotationTaskItem.item_id)
+        .join(Image, Image.id == AnnotationItem.image_id)
+        .where(AnnotationTaskItem.task_id == task.id)
+        .order_by(AnnotationTaskItem.position)
+    ).all()
+    images = tuple(PageImage(*row) for row in rows)
+    shown = {image.image_id for image in images}
+    # Examples are never questions: no image of the page, and no gold question of the class
+    # (an example would give its answer away).
+    hidden = select(SplitAssignment.image_id).where(SplitAssignment.hidden)
+    gold = select(AnnotationItem.image_id).where(
+        AnnotationItem.class_id == klass.id, AnnotationItem.gold.is_not(None)
+    )
+    verified = s.execute(
+        select(Label.image_id, Image.sha256)
+        .join(Image, Image.id == Label.image_id)
+        .where(
+            Label.wnid == klass.wnid,
+            Label.state == LabelState.verified,
+            Label.image_id.not_in(hidden),
+            Label.image_id.not_in(gold),
+        )
+        .order_by(Label.image_id)
+        .limit(EXAMPLES + len(shown))
+    ).all()
+    examples = [PageImage(0, i, sha) for i, sha in dict(verified).items() if i not in shown]
+    return Task(
+        id=task.id,
+        project=project.slug,
+        annotator_id=task.annotator_id,
+        wnid=klass.wnid,
+        lemmas=tuple(klass.lemmas.split("; ")),
+        gloss=klass.gloss,
+        images=images,
+        examples=tuple(examples[:EXAMPLES]),
+        issued_at=as_utc(task.issued_at),
+        expires_at=as_utc(task.expires_at),
+    )
+
+
+def _annotator(s: Session, project: AnnotationProject, annotator: Annotator | int) -> Annotator:
+    person = s.get(
+        Annotator,
+        annotator if isinstance(annotator, int) else annotator.id,
+        populate_existing=True,  # read under the lock: it may have been stopped just now
+    )
+    if person is None or person.project_id != project.id:
+        raise AnnotationNotFoundError(
+            f"annotator {annotator if isinstance(annotator, int) else annotator.name!r} is not "
+            f"part of project {project.slug!r}"
+        )
+    if person.state is AnnotatorState.stopped:
+        raise AnnotationForbiddenError(
+            f"annotator {person.name!r} was stopped in project {project.slug!r}: "
+            f"{person.stop_reason}"
+        )
+    return person
+
+
+def _choose(
+    s: Session,
+    project: AnnotationProject,
+    person: Annotator,
+    rng: np.random.Generator,
+    now: datetime,
+) -> tuple[AnnotationClass, list[int]] | None:
+    """The class of the page and its questions (without gold), best first; None if none."""
+    # The questions this annotator may get: undecided, not answered by them; with the open
+    # pages holding each. Read through the connection: the ORM's per-row work is not needed.
+    flying = (
+        select(AnnotationTaskItem.item_id, func.count().label("pages"))
+        .join(AnnotationTask, AnnotationTask.id == AnnotationTaskItem.task_id)
+        .where(
+            AnnotationTask.project_id == project.id,
+            AnnotationTask.submitted_at.is_(None),
+            AnnotationTask.expires_at > now,
+        )
+        .group_by(AnnotationTaskItem.item_id)
+        .subquery()
+    )
+    answered = select(AnnotationVote.item_id).where(AnnotationVote.annotator_id == person.id)
+    rows = (
+        s.connection()
+        .execute(
+            select(
+                AnnotationItem.id,
+                AnnotationItem.class_id,
+                AnnotationItem.initial,
+                AnnotationItem.yes_votes,
+                AnnotationItem.no_votes,
+                func.coalesce(flying.c.pages, 0),
+                AnnotationItem.prior,
+            )
+            .outerjoin(flying, flying.c.item_id == AnnotationItem.id)
+            .where(
+                AnnotationItem.project_id == project.id,
+                AnnotationItem.gold.is_(None),
+                AnnotationItem.status == ItemStatus.pending,
+                AnnotationItem.id.not_in(answered),
+            )
+        )
+        .all()
+    )
+    if not rows:
+        return None
+    query = (
+        select(AnnotationClass)
+        .where(AnnotationClass.project_id == project.id)
+        .options(defer(AnnotationClass.consensus), defer(AnnotationClass.ancestors))
+    )
+    classes = {c.id: c for c in s.scalars(query)}
+    ids, class_of, initial, yes, no, flying_pages = (
+        np.array(column, dtype=int) for column in list(zip(*rows, strict=True))[:6]
+    )
+    initial = initial.astype(bool)
+    prior = np.array([np.nan if r[6] is None else r[6] for r in rows], dtype=float)
+    votes = yes + no
+
+    value = np.full(len(ids), -np.inf)
+    short = initial & (votes + flying_pages < project.initial_votes)
+    # Subset questions first, those furthest from their votes first: 1 + share still missing.
+    value[short] = 1.0 + (project.initial_votes - votes[short]) / project.initial_votes
+    for class_id, klass in classes.items():
+        if klass.estimated_at is None:
+            continue
+        rest = (class_of == class_id) & ~short & (flying_pages == 0)
+        rest &= ~initial | (votes >= project.initial_votes)
+        if rest.any():
+            value[rest] = vote_values(
+                yes[rest], no[rest], prior[rest], klass=klass, project=project
+            )
+    if not np.isfinite(value).any():
+        return None
+    # Ties (many questions of equal value) broken at random, so pages spread over them.
+    tiebreak = rng.random(len(ids))
+    best = np.lexsort((tiebreak, -value))
+    klass = classes[int(class_of[best[0]])]
+    wanted = _real_slots(project, rng)
+    mine = np.isfinite(value) & (class_of == klass.id)
+    return klass, ids[best[mine[best]]][:wanted].tolist()
+
+
+def _real_slots(project: AnnotationProject, rng: np.random.Generator) -> int:
+    """Questions to verify on a full page: the page less its gold, the fraction of a gold
+    slot drawn at random so that gold is the project's share of answers on average."""
+    gold = project.page_size * project.gold_fraction
+    gold_slots = math.floor(gold + rng.random())
+    return max(1, project.page_size - gold_slots)
+
+
+def _gold_for(
+    s: Session,
+    project: AnnotationProject,
+    person: Annotator,
+    klass: AnnotationClass,
+    real: int,
+    rng: np.random.Generator,
+) -> list[int]:
+    """Gold questions of ``klass`` the annotator has not answered, gold/(1 - gold) per real
+    question (a fraction drawn at random), known positives and negatives alike."""
+    share = project.gold_fraction
+    if share <= 0:
+        return []
+    count = math.floor(real * share / (1.0 - share) + rng.random())
+    if count == 0:
+        return []
+    answered = select(AnnotationVote.item_id).where(AnnotationVote.annotator_id == person.id)
+    pool = s.execute(
+        select(AnnotationItem.id, AnnotationItem.gold).where(
+            AnnotationItem.class_id == klass.id,
+            AnnotationItem.gold.is_not(None),
+            AnnotationItem.id.not_in(answered),
+        )
+    ).all()
+    if not pool:
+        return []
+    # Each gold question is a known positive or a known negative with equal chance, when the
+    # class has both: an annotator who answers "no" to everything must not pass.
+    by_answer = {True: [i for i, g in pool if g], False: [i for i, g in pool if not g]}
+    chosen = []
+    for _ in range(count):
+        kinds = [k for k, ids in by_answer.items() if ids]
+        if not kinds:
+            break
+        kind = kinds[int(rng.integers(len(kinds)))]
+        ids = by_answer[kind]
+        chosen.append(ids.pop(int(rng.integers(len(ids)))))
+    return chosen
