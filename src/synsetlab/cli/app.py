@@ -8,6 +8,7 @@ import typer
 
 from synsetlab import __version__
 from synsetlab.cli import (
+    annotate,
     challenge,
     curate,
     ensemble,
@@ -77,3 +78,6 @@ pretrain.register(app)
 ensemble.register(app)
 export_model.register(app)
 challenge.register(app)
+app.add_typer(
+    annotate.app, name="annotate", help="Crowd verification of candidate labels (ImageNet's)."
+)

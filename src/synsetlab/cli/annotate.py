@@ -1,0 +1,423 @@
+"""``synsetlab annotate``: crowd verification of candidate labels, as ImageNet's.
+
+A project asks, per class, "does this image show a <synset>?" about every candidate label,
+with gold questions mixed in; dynamic consensus decides each label once its votes are enough
+(the target precision) or the vote limit is reached. ``aggregate`` turns the decisions into
+label states (reversible); ``simulate`` lets a simulated crowd answer through the same
+functions a server calls. Every command imports its library where it runs.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from synsetlab.cli.context import (
+    OptionError,
+    advance,
+    console,
+    current_workspace,
+    progress_bar,
+    user_errors,
+)
+
+app = typer.Typer(no_args_is_help=True)
+
+NAME = typer.Argument(..., help="The project's name, e.g. shapes-verify.")
+METHODS = ("dynamic", "dawid-skene", "majority")
+FORMATS = ("crowdkit", "label-studio")
+
+
+@app.command()
+def create(
+    name: str = NAME,
+    classes: Path | None = typer.Option(
+        None,
+        help="A file of classes to verify, one wnid a line (# comments); default: every class "
+        "with candidate labels.",
+    ),
+    target_precision: float | None = typer.Option(
+        None, help="Posterior an accepted label must reach, in (0.5, 1) (default 0.997)."
+    ),
+    max_votes: int | None = typer.Option(
+        None, help="Votes after which an image is decided anyway (default 10)."
+    ),
+    gold: float | None = typer.Option(
+        None, help="Share of each page that is gold questions, in [0, 1) (default 0.1)."
+    ),
+    initial_items: int | None = typer.Option(
+        None, help="Images per class in the initial subset (default 100)."
+    ),
+    initial_votes: int | None = typer.Option(
+        None, help="Votes per image of the initial subset (default 10)."
+    ),
+    page_size: int | None = typer.Option(None, help="Images per page (default 10)."),
+    min_seconds: float | None = typer.Option(
+        None, help="Seconds per answer under which a vote is flagged too fast (default 0.5)."
+    ),
+    min_accuracy: float | None = typer.Option(
+        None, help="Gold accuracy under which annotators are stopped (default 0.6)."
+    ),
+    seed: int | None = typer.Option(None, help="Seed of subsets, gold and pages (default 0)."),
+    include_hidden_test: bool = typer.Option(
+        False, help="Also verify images of the hidden test split (shows annotators its labels)."
+    ),
+) -> None:
+    """Create a verification project over the candidate labels of some classes.
+
+    Gold questions are known positives (verified labels) and known negatives (images whose
+    labels are unrelated to the class in the hierarchy). Images in the hidden test split, or
+    excluded by curation, are left out.
+
+    Example: synsetlab annotate create shapes-verify --classes classes.txt --target-precision
+    0.997 --max-votes 10 --gold 0.1
+    """
+    from synsetlab.annotate.projects import ProjectOptions, create_project
+    from synsetlab.ingest.classes import read_classes_file
+
+    given = {
+        "target_precision": target_precision,
+        "max_votes": max_votes,
+        "gold": gold,
+        "initial_items": initial_items,
+        "initial_votes": initial_votes,
+        "page_size": page_size,
+        "min_seconds": min_seconds,
+        "min_accuracy": min_accuracy,
+        "seed": seed,
+    }
+    with user_errors():
+        wanted = None
+        if classes is not None:
+            wanted = [c.label for c in read_classes_file(classes)]
+        options = ProjectOptions(
+            **{k: v for k, v in given.items() if v is not None},
+            include_hidden_test=include_hidden_test,
+        )
+        ws = current_workspace()
+        try:
+            taxonomy = ws.taxonomy()
+            with ws.session() as s:
+                made = create_project(s, name, taxonomy=taxonomy, classes=wanted, options=options)
+        finally:
+            ws.close()
+    images = sum(made.items.values())
+    console.print(
+        f"created project {made.slug}: {images} candidate labels of {len(made.items)} classes "
+        f"to verify ({made.initial} in the initial subsets), {made.gold_positive} known "
+        f"positives and {made.gold_negative} known negatives as gold"
+    )
+    for reason, count in made.skipped.items():
+        console.print(f"  left out: {count} labels ({reason})")
+    console.print(
+        f"Next: synsetlab annotate simulate {made.slug} (a simulated crowd), or import votes "
+        f"with synsetlab annotate import {made.slug} FILE"
+    )
+
+
+@app.command("list")
+def list_() -> None:
+    """Annotation projects, with their progress.
+
+    Example: synsetlab annotate list
+    """
+    from synsetlab.annotate.projects import list_projects
+    from synsetlab.annotate.summary import project_progress
+
+    with user_errors():
+        ws = current_workspace()
+        try:
+            with ws.session() as s:
+                rows = [project_progress(s, p) for p in list_projects(s)]
+        finally:
+            ws.close()
+    if not rows:
+        console.print("no annotation projects yet; create one with synsetlab annotate create NAME")
+        return
+    table = Table("project", "classes", "images", "decided", "votes", "annotators")
+    for p in rows:
+        table.add_row(
+            p.slug,
+            str(len(p.classes)),
+            str(p.images),
+            str(p.decided),
+            str(p.votes),
+            str(len(p.annotators)),
+        )
+    console.print(table)
+
+
+@app.command()
+def status(name: str = NAME) -> None:
+    """Per class: images, votes, accepted / rejected / pending and estimated precision; then
+    the annotators (stopped ones with the reason).
+
+    Estimated precision is the mean posterior of the accepted labels: the share of them
+    expected right.
+
+    Example: synsetlab annotate status shapes-verify
+    """
+    from synsetlab.annotate.summary import project_progress
+
+    with user_errors():
+        ws = current_workspace()
+        try:
+            with ws.session() as s:
+                p = project_progress(s, name)
+        finally:
+            ws.close()
+    o = p.options
+    table = Table(
+        "class",
+        "images",
+        "votes",
+        "accepted",
+        "rejected",
+        "pending",
+        "precision",
+        "table",
+        # Short headers: the table fits 80 columns; the title says what precision means.
+        title=f"{p.slug}: target precision {o.target_precision}, at most {o.max_votes} votes, "
+        f"gold {o.gold:.0%}; precision: estimated from the votes",
+    )
+    for c in p.classes:
+        table.add_row(
+            f"{c.wnid} {escape(c.name)}",
+            str(c.images),
+            str(c.votes),
+            str(c.accepted),
+            str(c.rejected),
+            str(c.pending),
+            _share(c.estimated_precision),
+            "ready" if c.table_ready else f"{c.subset_short} short",
+        )
+    accepted = [c for c in p.classes if c.accepted]
+    overall = (
+        sum(c.estimated_precision * c.accepted for c in accepted if c.estimated_precision)
+        / sum(c.accepted for c in accepted)
+        if accepted
+        else None
+    )
+    table.add_row(
+        "all",
+        str(p.images),
+        str(sum(c.votes for c in p.classes)),
+        str(sum(c.accepted for c in p.classes)),
+        str(sum(c.rejected for c in p.classes)),
+        str(sum(c.pending for c in p.classes)),
+        _share(overall),
+        "",
+    )
+    console.print(table)
+    stopped = [a for a in p.annotators if a.state == "stopped"]
+    console.print(
+        f"{len(p.annotators)} annotators ({len(stopped)} stopped), {p.pages} pages answered, "
+        f"{p.open_pages} open; {p.votes} votes stored: {p.gold_votes} on gold, "
+        f"{p.fast_votes} too fast (under {o.min_seconds:g} s), {p.discounted_votes} discounted"
+    )
+    for a in stopped:
+        console.print(f"  stopped {escape(a.name)}: {escape(a.stop_reason)}")
+    if p.decided:
+        console.print(
+            f"Next: synsetlab annotate aggregate {p.slug} writes the decisions as label states"
+        )
+
+
+@app.command()
+def simulate(
+    name: str = NAME,
+    workers: int = typer.Option(50, help="Simulated workers."),
+    spammers: float = typer.Option(0.1, help="Share of workers who answer without looking."),
+    adversaries: float = typer.Option(0.0, help="Share of workers who invert their answers."),
+    accuracy: float = typer.Option(0.8, help="Mean accuracy of an honest worker, in (0.5, 1)."),
+    difficulty: float = typer.Option(
+        0.0, help="How hard the images are, in [0, 1] (1: a coin flip)."
+    ),
+    budget: int | None = typer.Option(None, help="Stop after this many answers."),
+    seed: int = typer.Option(0, help="Seed of the crowd's make-up and answers."),
+) -> None:
+    """A simulated crowd answers the project's pages through the functions a server calls,
+    many workers interleaved, until every label is decided or the budget ends.
+
+    Where the images came from the synthetic source, the crowd sees their true class (and
+    the result is scored against the planted wrong labels); elsewhere it takes the source's
+    labels as right.
+
+    Example: synsetlab annotate simulate shapes-verify --workers 50 --spammers 0.1 --seed 0
+    """
+    from synsetlab.annotate.crowd import CrowdConfig, SimulatedCrowd
+    from synsetlab.annotate.crowd_run import catalog_truth, simulate_project
+
+    if not 0.5 < accuracy < 1.0:
+        with user_errors():
+            raise OptionError(f"--accuracy {accuracy}: choose a mean accuracy in (0.5, 1)")
+    with user_errors():
+        crowd = SimulatedCrowd(
+            CrowdConfig(
+                workers=workers,
+                accuracy=(10 * accuracy, 10 * (1 - accuracy)),
+                spammers=spammers,
+                adversaries=adversaries,
+                seed=seed,
+            )
+        )
+        ws = current_workspace()
+        try:
+            truth = catalog_truth(ws, name)
+            with progress_bar() as progress:
+                task = progress.add_task("crowd: labels decided", total=None)
+                run = simulate_project(
+                    ws,
+                    name,
+                    crowd,
+                    truth.right,
+                    difficulty=difficulty,
+                    budget=budget,
+                    on_progress=advance(progress, task),
+                )
+        finally:
+            ws.close()
+    console.print(
+        f"{workers} simulated workers answered {run.pages} pages in {run.rounds} rounds: "
+        f"{run.votes} answers ({run.gold_votes} on gold, {run.fast_votes} too fast), "
+        f"{run.votes_per_image:.2f} per image"
+    )
+    console.print(
+        f"labels: {run.accepted} accepted, {run.rejected} rejected, {run.pending} undecided"
+        + (" (budget spent)" if run.out_of_budget else "")
+    )
+    if run.stopped:
+        console.print(f"stopped for their gold answers: {', '.join(run.stopped)}")
+    if truth.recorded:
+        console.print(
+            f"against the synthetic truth ({truth.recorded} labels): precision of the accepted "
+            f"{_share(run.precision)}, {run.wrong_rejected} of {run.wrong} planted wrong labels "
+            "rejected"
+        )
+    console.print(f"Next: synsetlab annotate status {name}; synsetlab annotate aggregate {name}")
+
+
+@app.command()
+def aggregate(
+    name: str = NAME,
+    method: str = typer.Option(
+        "dynamic", help="dynamic (consensus as votes came), dawid-skene or majority."
+    ),
+    undo: bool = typer.Option(False, help="Undo the project's outcomes instead."),
+) -> None:
+    """Write the crowd's decisions as label states (verified / rejected) with provenance;
+    running it again replaces the project's earlier outcomes; --undo restores the states.
+
+    Example: synsetlab annotate aggregate shapes-verify --method dawid-skene
+    """
+    from synsetlab.annotate.outcomes import aggregate_project, undo_outcomes
+
+    if method not in METHODS:
+        with user_errors():
+            raise OptionError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
+    with user_errors():
+        ws = current_workspace()
+        try:
+            with ws.session() as s:
+                result = (
+                    undo_outcomes(s, name)
+                    if undo
+                    else aggregate_project(
+                        s,
+                        name,
+                        method=method,  # type: ignore[arg-type]
+                    )
+                )
+        finally:
+            ws.close()
+    if undo:
+        console.print(f"undid {name}'s outcomes: {result.restored} labels got their state back")
+        if result.changed_since:
+            console.print(
+                f"[yellow]{result.changed_since} labels changed since (another project or a "
+                "curator) and kept their state[/yellow]"
+            )
+        return
+    console.print(
+        f"{result.method}: {result.verified} labels verified, {result.rejected} rejected, "
+        f"{result.undecided} left as candidates"
+        + (f" (replacing {result.undone} earlier outcomes)" if result.undone else "")
+    )
+    console.print(f"Undo: synsetlab annotate aggregate {name} --undo")
+
+
+@app.command("export")
+def export_(
+    name: str = NAME,
+    out: Path = typer.Argument(..., help="Folder to write."),
+    format: str = typer.Option("crowdkit", "--format", help="crowdkit or label-studio."),
+) -> None:
+    """Write the project's questions and votes: crowd-kit CSVs (votes.csv: task,worker,label)
+    or Label Studio tasks (tasks.json, label_config.xml).
+
+    Example: synsetlab annotate export shapes-verify --format crowdkit out/votes
+    """
+    from synsetlab.annotate.exchange import export_project
+
+    if format not in FORMATS:
+        with user_errors():
+            raise OptionError(f"--format {format!r}: choose one of {', '.join(FORMATS)}")
+    with user_errors():
+        ws = current_workspace()
+        try:
+            with ws.session() as s:
+                done = export_project(
+                    s,
+                    name,
+                    out,
+                    format=format,  # type: ignore[arg-type]
+                    image_url=ws.blobs.path,
+                )
+        finally:
+            ws.close()
+    console.print(
+        f"wrote {done.questions} questions and {done.votes} votes: "
+        + ", ".join(str(p) for p in done.files)
+    )
+
+
+@app.command("import")
+def import_(
+    name: str = NAME,
+    votes: Path = typer.Argument(
+        ..., help="A crowd-kit .csv (task,worker,label[,seconds]) or a Label Studio .json."
+    ),
+    add_workers: bool = typer.Option(
+        False, help="Add the file's workers as annotators (else each must be one already)."
+    ),
+) -> None:
+    """Store votes cast elsewhere; tasks are IMAGE_ID:WNID, as export writes them. The file is
+    checked whole first: one bad line and nothing is imported.
+
+    Example: synsetlab annotate import shapes-verify votes.csv --add-workers
+    """
+    from synsetlab.annotate.exchange import import_votes
+
+    with user_errors():
+        ws = current_workspace()
+        try:
+            with ws.session() as s:
+                done = import_votes(s, name, votes, add_workers=add_workers)
+        finally:
+            ws.close()
+    console.print(
+        f"imported {done.votes} votes ({done.already} were stored already), "
+        f"{done.workers_added} workers added; {done.decided} labels decided"
+    )
+    if done.stopped:
+        console.print(f"stopped for their gold answers: {', '.join(done.stopped)}")
+
+
+def _share(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "-"
+    return f"{value:.4f}"
