@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     # Imported where used instead: `synsetlab --help` reads DEFAULT_PER_CLASS, and the stages
     # bring SQLAlchemy, SciPy and matplotlib (seconds of start-up).
+    from synsetlab.annotate.crowd_run import CrowdRun
+    from synsetlab.annotate.outcomes import Aggregated
     from synsetlab.catalog.summary import CatalogSummary
     from synsetlab.challenge.leaderboard import Board
     from synsetlab.ingest.pipeline import IngestReport, ProgressFn
@@ -69,6 +71,9 @@ class QuickstartReport:
     token: str | None = None
     #: Stage name -> one line about it, in the order run.
     stages: dict[str, str] = field(default_factory=dict)
+    #: The simulated crowd's verification of the candidate labels, and what it wrote.
+    crowd: CrowdRun | None = None
+    crowd_outcome: Aggregated | None = None
 
 
 def prepare_directory(directory: Path, *, force: bool) -> Path:
@@ -101,16 +106,18 @@ def run_quickstart(
     force: bool = False,
     workers: int | None = None,
     label_issues: bool = True,
+    crowd: bool = True,
     train: bool = True,
     train_overrides: dict[str, Any] | None = None,
     on_progress: ProgressFn | None = None,
     on_stage: Callable[[str], None] | None = None,
     reporter: Reporter | None = None,
 ) -> QuickstartReport:
-    """Build a workspace in ``directory`` from a synthetic dataset: ingest, curate, split,
-    freeze version v1 and write its datasheet; score every stage against the planted faults.
-    With ``train``, also train the ``tiny-cpu`` recipe (with ``train_overrides``) on v1,
-    evaluate it on val and write a submission for the hidden test split."""
+    """Build a workspace in ``directory`` from a synthetic dataset: ingest, curate, verify the
+    labels with a simulated crowd (``crowd``), split, freeze version v1 and write its
+    datasheet; score every stage against the planted faults. With ``train``, also train the
+    ``tiny-cpu`` recipe (with ``train_overrides``) on v1, evaluate it on val and write a
+    submission for the hidden test split."""
     from synsetlab.catalog.summary import summarize
     from synsetlab.curate.decisions import exclude_findings
     from synsetlab.curate.duplicates import find_duplicates
@@ -165,6 +172,9 @@ def run_quickstart(
             found = _label_issues(ws, truth, report, seed=seed, workers=workers,
                                   on_progress=on_progress)  # fmt: skip
             report.faults.append(found)
+        if crowd:
+            stage("annotate: simulated crowd")
+            report.faults.append(_crowd(ws, report, seed=seed, on_progress=on_progress))
         stage("decide")
         with ws.session() as s:
             report.excluded = exclude_findings(s, "exact-duplicate", keep="first")
@@ -177,6 +187,15 @@ def run_quickstart(
         report.version = freeze(ws, VERSION)
         stage("report")
         report.datasheet = build_datasheet(ws, VERSION, directory / "reports" / VERSION)
+        if crowd:
+            # The crowd's decisions become label states only now, for the next version: v1
+            # and its datasheet are built from the candidates (see _crowd).
+            stage("annotate: label states")
+            from synsetlab.annotate.outcomes import aggregate_project
+
+            with ws.session() as s:
+                report.crowd_outcome = aggregate_project(s, CROWD_PROJECT, method="dynamic")
+                report.summary = summarize(s)
         if train:
             _train(ws, report, train_overrides or {}, stage, reporter)
             stage("challenge")
@@ -184,6 +203,47 @@ def run_quickstart(
     finally:
         ws.close()
     return report
+
+
+#: The quickstart's verification project, and its simulated crowd: workers right 90% of the
+#: time on average (Beta(18, 2)), a tenth of them spammers. Small initial subsets (30 a class)
+#: and long pages (20) keep the stage to seconds; a vote limit of 20 (not 10) lets a label the
+#: crowd disagrees on gather more votes rather than be rejected at 10.
+CROWD_PROJECT = "quickstart-verify"
+CROWD_WORKERS = 30
+CROWD_ACCURACY = (18.0, 2.0)
+CROWD_SPAMMERS = 0.1
+
+
+def _crowd(
+    ws: Workspace, report: QuickstartReport, *, seed: int, on_progress: ProgressFn | None
+) -> PlantedVsFound:
+    """A simulated crowd verifies every candidate label (dynamic consensus, gold mixed in),
+    through the functions the server calls. Scored against the planted wrong labels: found =
+    wrong labels rejected; false alarms = right labels rejected.
+
+    Its decisions are written as label states after v1 is frozen (reversible: ``synsetlab
+    annotate aggregate quickstart-verify --undo``), so that the next version takes them:
+    written before, a rejected label leaves its image unlabelled, and at a small --per-class a
+    class can fall below what the split needs (val + test + 1 train image)."""
+    from synsetlab.annotate.crowd import CrowdConfig, SimulatedCrowd
+    from synsetlab.annotate.crowd_run import catalog_truth, simulate_project
+    from synsetlab.annotate.projects import ProjectOptions, create_project
+
+    options = ProjectOptions(initial_items=30, max_votes=20, page_size=20, seed=seed)
+    with ws.session() as s:
+        create_project(s, CROWD_PROJECT, taxonomy=ws.taxonomy(), options=options)
+    truth = catalog_truth(ws, CROWD_PROJECT)
+    config = CrowdConfig(
+        workers=CROWD_WORKERS, accuracy=CROWD_ACCURACY, spammers=CROWD_SPAMMERS, seed=seed
+    )
+    crowd = SimulatedCrowd(config)
+    run = simulate_project(ws, CROWD_PROJECT, crowd, truth.right, on_progress=on_progress)
+    report.crowd = run
+    right_rejected = run.rejected - run.wrong_rejected
+    return PlantedVsFound(
+        "wrong labels", run.wrong, run.wrong_rejected, "annotate (simulated crowd)", right_rejected
+    )
 
 
 #: The recipe the quickstart trains.

@@ -26,6 +26,9 @@ def quickstart(
     label_issues: bool = typer.Option(
         True, help="Look for wrong labels (trains a small CNN on the CPU)."
     ),
+    crowd: bool = typer.Option(
+        True, help="Verify the labels with a simulated crowd (dynamic consensus, gold)."
+    ),
     train: bool = typer.Option(
         True, help="Train the tiny-cpu recipe on v1, evaluate it and write a submission."
     ),
@@ -61,6 +64,7 @@ def quickstart(
             force=force,
             workers=workers,
             label_issues=label_issues,
+            crowd=crowd,
             train=train,
             train_overrides={"epochs": epochs},
             on_progress=advance(progress, task),
@@ -77,6 +81,24 @@ def quickstart(
         f"{ing.rejected} files rejected ({ing.seconds:.1f} s)"
     )
     console.print("3. curated: " + "; ".join(f"{k}: {v}" for k, v in report.stages.items()))
+    if report.crowd is not None and report.crowd_outcome is not None:
+        from synsetlab.quickstart import (
+            CROWD_ACCURACY,
+            CROWD_PROJECT,
+            CROWD_SPAMMERS,
+            CROWD_WORKERS,
+        )
+
+        run, out = report.crowd, report.crowd_outcome
+        a, b = CROWD_ACCURACY
+        console.print(
+            f"   verified by {CROWD_WORKERS} simulated workers (mean accuracy {a / (a + b):.2g}, "
+            f"{CROWD_SPAMMERS:.0%} spammers, gold mixed in): {out.verified} labels verified and "
+            f"{out.rejected} rejected ({run.wrong_rejected} of {run.wrong} planted wrong labels), "
+            f"{run.votes_per_image:.1f} votes per image; label states written after v1 was "
+            f"frozen, for the next version (undo: synsetlab annotate aggregate {CROWD_PROJECT} "
+            "--undo)"
+        )
     console.print(f"4. excluded {report.excluded} duplicate copies (reversible decisions)")
     if report.split is not None:
         splits = ", ".join(f"{k} {n}" for k, n in sorted(report.split.per_split.items()))
