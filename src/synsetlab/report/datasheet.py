@@ -136,9 +136,16 @@ def collect(ws: Workspace, version: str, out_dir: Path) -> DatasheetData:
         rows = s.execute(select(ImageRow.id, ImageRow.sha256).where(ImageRow.id.in_(m.excluded)))
         sha_of = dict(rows.all())
     sha_of.update({i: e.sha256 for i, e in by_image.items()})
+    # Images the version holds without a label (a crowd-rejected or conflicting label) are in
+    # duplicate clusters too.
+    unlabelled = {u.image_id: u.sha256 for u in m.unlabelled}
+    sha_of.update(unlabelled)
 
     def thumb(image_id: int, caption: str) -> Thumb:
-        where = by_image[image_id].split if image_id in by_image else "excluded"
+        if image_id in by_image:
+            where = by_image[image_id].split
+        else:
+            where = "unlabelled" if image_id in unlabelled else "excluded"
         return thumbs.of(sha_of[image_id], f"{caption} · {where}")
 
     clusters: dict[str, list[RecordedFinding]] = defaultdict(list)
