@@ -24,7 +24,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from synsetlab.catalog.models import AnalysisRun, Decision, Finding, as_utc, utcnow
+from synsetlab.catalog.models import (
+    AnalysisRun,
+    Decision,
+    DecisionAction,
+    Finding,
+    as_utc,
+    utcnow,
+)
 
 FORMAT = "synsetlab-curation-1"
 
@@ -123,7 +130,10 @@ def snapshot_curation(s: Session, image_ids: Iterable[int]) -> CurationSnapshot:
         for f in s.scalars(ordered)
         if f.image_id is None or f.image_id in ids
     )
-    active = select(Decision.image_id, Decision.reason).where(Decision.undone_at.is_(None))
+    # A keep changes nothing in the version: it only takes a finding out of the review queue.
+    active = select(Decision.image_id, Decision.reason).where(
+        Decision.undone_at.is_(None), Decision.action != DecisionAction.keep
+    )
     decisions = Counter(reason for image_id, reason in s.execute(active) if image_id in ids)
     per_kind = select(Finding.kind, func.count(), func.max(Finding.created_at)).group_by(
         Finding.kind

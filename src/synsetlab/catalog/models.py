@@ -254,12 +254,21 @@ class AnalysisRun(Base):
 
 
 class DecisionAction(str, enum.Enum):
+    """What a decision does: take the image out, give it another class, or nothing at all
+    (``keep``: a reviewer looked at the finding and found the image fine)."""
+
     exclude = "exclude"
     relabel = "relabel"
+    keep = "keep"
 
 
 class Decision(Base):
-    """A curator's decision about an image; undone by setting ``undone_at``, never deleted."""
+    """A curator's decision about an image; undone by setting ``undone_at``, never deleted.
+
+    ``author`` and ``undone_by`` say who, in words rather than by foreign key: decisions come
+    from site accounts, from the CLI (which knows only the OS login) and from library calls,
+    and the record must outlive a deleted account.
+    """
 
     __tablename__ = "decisions"
 
@@ -274,6 +283,11 @@ class Decision(Base):
     finding_id: Mapped[int | None] = mapped_column(ForeignKey("findings.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     undone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Who decided: a site account's name, or ``os:<login>`` from the CLI (the login the OS
+    #: reports, not authenticated); NULL when not told (and for decisions before revision 0008).
+    author: Mapped[str | None] = mapped_column(String(64))
+    #: Who undid it, in the same form as ``author``.
+    undone_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class SplitAssignment(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 
 import typer
@@ -74,7 +75,7 @@ def exclude_(
     with user_errors():
         ws = current_workspace()
         with ws.session() as s:
-            n = exclude_findings(s, kind, keep=keep)  # type: ignore[arg-type]
+            n = exclude_findings(s, kind, keep=keep, author=cli_author())  # type: ignore[arg-type]
         ws.close()
     console.print(
         f"excluded {n} images (reason finding:{kind}); undo: synsetlab findings undo --kind {kind}"
@@ -100,7 +101,12 @@ def relabel_(
     with user_errors():
         ws = current_workspace()
         with ws.session() as s:
-            r = relabel_findings(s, min_score=min_score, include_hidden_test=include_hidden_test)
+            r = relabel_findings(
+                s,
+                min_score=min_score,
+                include_hidden_test=include_hidden_test,
+                author=cli_author(),
+            )
         ws.close()
     console.print(
         f"relabelled {r.relabelled} images; undo: synsetlab findings undo --kind label-issue"
@@ -130,9 +136,25 @@ def undo_(
     with user_errors():
         ws = current_workspace()
         with ws.session() as s:
-            n = undo(s, reason=f"finding:{kind}" if kind else reason)
+            n = undo(s, reason=f"finding:{kind}" if kind else reason, author=cli_author())
         ws.close()
     console.print(f"undid {n} decisions")
+
+
+def cli_author() -> str | None:
+    """Who a CLI decision is recorded under: ``os:<login>``, or ``None`` when the OS names
+    nobody.
+
+    The login is what the OS reports (``$LOGNAME``, ``$USER``, then the password database):
+    on a shared workspace it names the person in the common case at no cost to them, but it
+    is a claim, not an authentication, hence the ``os:`` prefix that no site account name
+    can carry.
+    """
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):  # no such variable and no passwd entry (some containers)
+        return None
+    return f"os:{login}"[:64] if login else None
 
 
 def _short(value: object) -> str:

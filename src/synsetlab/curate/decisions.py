@@ -1,4 +1,9 @@
-"""Curators' decisions: exclude or relabel images, each undoable, none deleting anything."""
+"""Curators' decisions: exclude or relabel images, each undoable, none deleting anything.
+
+Every function that records or undoes decisions takes ``author``: who acted, as a site
+account's name or ``os:<login>`` from the CLI (see :class:`synsetlab.catalog.Decision`);
+``None`` records nobody.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +47,7 @@ def exclude(
     *,
     reason: str,
     finding_ids: dict[int, int] | None = None,
+    author: str | None = None,
 ) -> int:
     """Exclude images from future versions; already excluded ones are left as they are.
 
@@ -52,14 +58,26 @@ def exclude(
     new = [i for i in dict.fromkeys(image_ids) if i not in already]
     links = finding_ids or {}
     s.add_all(
-        Decision(image_id=i, action=DecisionAction.exclude, reason=reason, finding_id=links.get(i))
+        Decision(
+            image_id=i,
+            action=DecisionAction.exclude,
+            reason=reason,
+            finding_id=links.get(i),
+            author=author,
+        )
         for i in new
     )
     return len(new)
 
 
 def relabel(
-    s: Session, image_id: int, wnid: str, *, reason: str, finding_id: int | None = None
+    s: Session,
+    image_id: int,
+    wnid: str,
+    *,
+    reason: str,
+    finding_id: int | None = None,
+    author: str | None = None,
 ) -> None:
     """Give an image another class in future versions (its source labels stay as they were)."""
     s.add(
@@ -69,23 +87,34 @@ def relabel(
             wnid=wnid,
             reason=reason,
             finding_id=finding_id,
+            author=author,
         )
     )
 
 
 def undo(
-    s: Session, *, decision_ids: Iterable[int] | None = None, reason: str | None = None
+    s: Session,
+    *,
+    decision_ids: Iterable[int] | None = None,
+    reason: str | None = None,
+    author: str | None = None,
 ) -> int:
-    """Undo active decisions: the given ids, or all whose reason is ``reason``, or all."""
+    """Undo active decisions: the given ids, or all whose reason is ``reason``, or all.
+
+    ``author`` is recorded as who undid them (``undone_by``). Returns how many were undone.
+    """
     query = update(Decision).where(Decision.undone_at.is_(None))
     if decision_ids is not None:
         query = query.where(Decision.id.in_(list(decision_ids)))
     if reason is not None:
         query = query.where(Decision.reason == reason)
-    return s.execute(query.values(undone_at=datetime.now(timezone.utc))).rowcount or 0
+    values = {"undone_at": datetime.now(timezone.utc), "undone_by": author}
+    return s.execute(query.values(**values)).rowcount or 0
 
 
-def exclude_findings(s: Session, kind: str, *, keep: Keep = "first") -> int:
+def exclude_findings(
+    s: Session, kind: str, *, keep: Keep = "first", author: str | None = None
+) -> int:
     """Exclude the images that findings of ``kind`` name.
 
     Findings with a ``cluster`` in their detail (duplicates) are grouped: ``keep="first"`` keeps
@@ -107,7 +136,7 @@ def exclude_findings(s: Session, kind: str, *, keep: Keep = "first") -> int:
         kept = [] if keep == "none" else ordered[:1]
         for image_id in kept:
             chosen.pop(image_id, None)
-    return exclude(s, sorted(chosen), reason=f"finding:{kind}", finding_ids=chosen)
+    return exclude(s, sorted(chosen), reason=f"finding:{kind}", finding_ids=chosen, author=author)
 
 
 def hidden_test_ids(s: Session) -> set[int]:
@@ -127,7 +156,11 @@ class RelabelReport:
 
 
 def relabel_findings(
-    s: Session, *, min_score: float = 0.5, include_hidden_test: bool = False
+    s: Session,
+    *,
+    min_score: float = 0.5,
+    include_hidden_test: bool = False,
+    author: str | None = None,
 ) -> RelabelReport:
     """Relabel every image whose ``label-issue`` finding scores at least ``min_score`` to the
     class the finding suggests. Undone with reason ``finding:label-issue``.
@@ -145,7 +178,14 @@ def relabel_findings(
         if f.image_id in hidden and not include_hidden_test:
             report.hidden_test_skipped += 1
             continue
-        relabel(s, f.image_id, f.detail["suggested"], reason="finding:label-issue", finding_id=f.id)
+        relabel(
+            s,
+            f.image_id,
+            f.detail["suggested"],
+            reason="finding:label-issue",
+            finding_id=f.id,
+            author=author,
+        )
         report.relabelled += 1
     return report
 
