@@ -34,7 +34,9 @@ from synsetlab.challenge.errors import (
 )
 from synsetlab.challenge.formats import SubmissionError
 from synsetlab.challenge.submissions import rescore_interrupted
+from synsetlab.curate.review import FindingNotFoundError, ReviewConflictError
 from synsetlab.errors import UserError
+from synsetlab.server.api import review
 from synsetlab.server.api import router as api_router
 from synsetlab.server.deps import LoginRequired
 from synsetlab.server.pages import render_bug, render_error
@@ -53,8 +55,10 @@ STATUS: tuple[tuple[type[Exception], int], ...] = (
     (ForbiddenError, 403),
     (CsrfError, 403),
     (NotFoundError, 404),
+    (FindingNotFoundError, 404),
     (ConflictError, 409),
     (PhaseClosedError, 409),
+    (ReviewConflictError, 409),
     (QuotaExceededError, 429),
     (RateLimitedError, 429),
     (ChallengeError, 400),
@@ -97,6 +101,8 @@ def create_app(ws: Workspace) -> FastAPI:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api_router)
+    app.include_router(review.router)
+    app.include_router(review.thumbs_router)
     app.include_router(pages_router)
     for exc_type, _ in STATUS:
         app.add_exception_handler(exc_type, _refusal)

@@ -3,11 +3,12 @@
 The JSON API knows callers only by ``Authorization: Bearer <token>``; pages only by the
 signed session cookie, which carries the id of a session kept in the database (so that
 logging out ends it on the server). Keeping the two apart is what keeps the API out of reach
-of CSRF.
+of CSRF. The review routes are the one exception, with a CSRF header (:func:`review_member`).
 """
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request, UploadFile
@@ -16,7 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from synsetlab.challenge.accounts import Member, member, session_user, user_for_token
 from synsetlab.challenge.errors import ForbiddenError, UnauthorizedError
 from synsetlab.challenge.submissions import MAX_SUBMISSION_BYTES
-from synsetlab.server.security import RateLimits, check_csrf
+from synsetlab.server.security import CsrfError, RateLimits, check_csrf, csrf_token
 from synsetlab.workspace import Workspace
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `synsetlab team register`")
@@ -95,10 +96,56 @@ def page_admin(who: Annotated[Member, Depends(page_member)]) -> Member:
     return _admin(who)
 
 
+def may_review(who: Member) -> bool:
+    """Who may review curation findings: admins, the organisers, who hold the challenges'
+    answer keys anyway (review shows hidden test images and their labels). A curator role
+    that may also compete must not be let in here."""
+    return who.is_admin
+
+
+def _curator(who: Member) -> Member:
+    if not may_review(who):
+        raise ForbiddenError("reviewing curation findings needs the admin role")
+    return who
+
+
+#: Header in which the review page's script echoes the session's CSRF token.
+CSRF_HEADER = "X-CSRF-Token"
+
+
+def review_member(
+    request: Request,
+    ws: WorkspaceDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Member:
+    """A curator, by API token or by the session cookie of the ``/review`` page.
+
+    The review routes are the one part of the JSON API a page's script calls with the
+    cookie. A cookie goes with cross-site requests, so a cookie request that changes
+    anything must echo the session's CSRF token in :data:`CSRF_HEADER`.
+    """
+    if credentials is not None:
+        return _curator(api_member(ws, credentials))
+    who = page_member_optional(request, ws)
+    if who is None:
+        raise UnauthorizedError("log in, or send 'Authorization: Bearer <API token>'")
+    if request.method not in ("GET", "HEAD"):
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), csrf_token(request).encode()):
+            raise CsrfError("the page has expired or did not come from this site; reload it")
+    return _curator(who)
+
+
+def page_curator(who: Annotated[Member, Depends(page_member)]) -> Member:
+    return _curator(who)
+
+
 ApiMember = Annotated[Member, Depends(api_member)]
 OptionalApiMember = Annotated[Member | None, Depends(optional_api_member)]
 ApiAdmin = Annotated[Member, Depends(api_admin)]
 PageMember = Annotated[Member, Depends(page_member)]
 OptionalPageMember = Annotated[Member | None, Depends(page_member_optional)]
 PageAdmin = Annotated[Member, Depends(page_admin)]
+ReviewMember = Annotated[Member, Depends(review_member)]
+PageCurator = Annotated[Member, Depends(page_curator)]
 Csrf = Depends(check_csrf)

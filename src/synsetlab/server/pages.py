@@ -30,12 +30,15 @@ from synsetlab.challenge.submissions import (
     submit,
     team_submissions,
 )
+from synsetlab.curate.review import pending_counts
 from synsetlab.server.deps import (
+    CSRF_HEADER,
     SESSION_ID,
     Csrf,
     LimitsDep,
     OptionalPageMember,
     PageAdmin,
+    PageCurator,
     PageMember,
     WorkspaceDep,
     read_upload,
@@ -348,6 +351,17 @@ def admin_approve(
     with ws.session() as s:
         accounts.approve_team(s, accounts.get_user(s, who.user_id), name)
     return redirect(request, "/admin", f"Team {name} approved.")
+
+
+# Review of curation findings ---------------------------------------------------------------
+
+
+@router.get("/review", response_class=HTMLResponse)
+def review(request: Request, ws: WorkspaceDep, who: PageCurator, kind: str = "") -> Response:
+    """Curation findings one at a time, decided with the keyboard (static/review.js)."""
+    with ws.session() as s:
+        pending = pending_counts(s)
+    return page(request, "review.html", who, pending=pending, kind=kind, csrf_header=CSRF_HEADER)
 
 
 __all__ = ["render_bug", "render_error", "router", "templates"]
