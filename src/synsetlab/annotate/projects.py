@@ -62,6 +62,8 @@ GOLD_PER_CLASS = 50
 EXAMPLES = 3
 #: A project's name: what URLs and commands use.
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+#: Names the site's own pages hold (``/annotate/join``): no project's page could be reached.
+RESERVED_SLUGS = frozenset({"join"})
 #: An annotator's name (a user name, a worker id).
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$")
 
@@ -222,6 +224,11 @@ def create_project(
         raise AnnotationError(
             f"project name {slug!r}: use 1 to 64 of a-z, 0-9 and '-', starting with a letter "
             "or digit, e.g. shapes-verify"
+        )
+    if slug in RESERVED_SLUGS:
+        raise AnnotationError(
+            f"project name {slug!r} is the name of a page of the annotation site "
+            f"(/annotate/{slug}); choose another, e.g. {slug}-verify"
         )
     options.check()
     if s.scalar(select(AnnotationProject.id).where(AnnotationProject.slug == slug)) is not None:

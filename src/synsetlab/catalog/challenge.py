@@ -28,8 +28,12 @@ from synsetlab.catalog.models import Base, utcnow
 
 
 class Role(str, enum.Enum):
+    """What an account may do. An ``annotator`` may only annotate (the ``/annotate`` pages
+    and API): no team, no submission, no review or admin page."""
+
     participant = "participant"
     admin = "admin"
+    annotator = "annotator"
 
 
 class MemberState(str, enum.Enum):
@@ -121,6 +125,25 @@ class WebSession(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
     user: Mapped[User] = relationship()
+
+
+class AnnotationInvite(Base):
+    """A single-use invitation to annotate a project, which expires. Its code is shown once
+    (``synsetlab annotate invite``); only its sha256 is kept, as for API tokens. It sits
+    beside the accounts because redeeming one may create an account (an annotator's)."""
+
+    __tablename__ = "annotation_invites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("annotation_projects.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: Set once, when the code is redeemed; with the account that redeemed it.
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
 class Challenge(Base):

@@ -21,6 +21,7 @@ from synsetlab.cli.context import (
     advance,
     console,
     current_workspace,
+    err_console,
     progress_bar,
     user_errors,
 )
@@ -116,6 +117,44 @@ def create(
     console.print(
         f"Next: synsetlab annotate simulate {made.slug} (a simulated crowd), or import votes "
         f"with synsetlab annotate import {made.slug} FILE"
+    )
+
+
+@app.command()
+def invite(
+    name: str = NAME,
+    annotators: int = typer.Option(..., "--annotators", help="How many invitations to make."),
+    days: float = typer.Option(14.0, help="Days each invitation stays valid."),
+    url: str = typer.Option(
+        "http://127.0.0.1:8000",
+        help="The site's address as annotators reach it (what `synsetlab serve` listens on, "
+        "or the proxy in front of it).",
+    ),
+) -> None:
+    """Make single-use invitation links to annotate the project, printed once (only their
+    hashes are kept). Whoever follows one creates an annotator account, which may only
+    annotate, or joins with the account they are logged in with.
+
+    Example: synsetlab annotate invite shapes-verify --annotators 20
+    """
+    from synsetlab.annotate.invites import create_invites
+
+    with user_errors():
+        if not url.startswith(("http://", "https://")):
+            raise OptionError(f"--url {url!r}: give the site's address, e.g. https://example.org")
+        ws = current_workspace()
+        try:
+            with ws.session() as s:
+                made = create_invites(s, name, annotators, days=days)
+        finally:
+            ws.close()
+    base = url.rstrip("/")
+    for i in made:  # alone on stdout, one a line: `... > links.txt` keeps just the links
+        typer.echo(base + i.path)
+    err_console.print(
+        f"{len(made)} invitation(s) to {name}, each valid once until "
+        f"{made[0].expires_at:%Y-%m-%d %H:%M} UTC, shown only now (only their hashes are "
+        "kept). Next: synsetlab serve, and send each annotator one link"
     )
 
 
