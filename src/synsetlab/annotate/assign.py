@@ -10,8 +10,10 @@ Order of value, per question the annotator has not answered yet:
 
 Decided questions are never handed out, and no question reaches the same annotator twice:
 answered ones (a yes carried up from a descendant synset counts) and those on the annotator's
-open page are left out. A question past the subset is on at most one open page at a time (the
-next decision depends on each vote), a subset question on as many as it still needs votes.
+open pages are left out. An annotator has one open page, or two while a client fetches the
+next page ahead (``besides``) so that it shows as soon as the current one is sent. A
+question past the subset is on at most one open page at a time (the next decision depends on
+each vote), a subset question on as many as it still needs votes.
 
 A page holds questions of one synset (the page asks "select every image that shows a <lemma>:
 <gloss>"), with gold questions of that synset mixed in at the project's gold share, in a
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -131,8 +133,13 @@ def next_task(
     annotator: Annotator | int,
     *,
     now: datetime | None = None,
+    besides: int | None = None,
 ) -> Task | None:
     """The annotator's open page, else a new one; ``None`` when nothing is left for them now.
+
+    ``besides``: a page the annotator has open (the one they are answering): another page is
+    returned, their other open one or a new one without its questions, so that a client can
+    fetch the next page ahead. An annotator thus holds at most two open pages.
 
     Refused: an unknown project or annotator, an annotator of another project, a stopped
     annotator (:class:`AnnotationForbiddenError`). The caller commits.
@@ -143,16 +150,16 @@ def next_task(
     else:
         lock_project(s, project)
     person = _annotator(s, project, annotator)
+    is_open = [
+        AnnotationTask.annotator_id == person.id,
+        AnnotationTask.project_id == project.id,
+        AnnotationTask.submitted_at.is_(None),
+        AnnotationTask.expires_at > now,
+    ]
+    if besides is not None:
+        is_open.append(AnnotationTask.id != besides)
     open_task = s.scalar(
-        select(AnnotationTask)
-        .where(
-            AnnotationTask.annotator_id == person.id,
-            AnnotationTask.project_id == project.id,
-            AnnotationTask.submitted_at.is_(None),
-            AnnotationTask.expires_at > now,
-        )
-        .order_by(AnnotationTask.id.desc())
-        .limit(1)
+        select(AnnotationTask).where(*is_open).order_by(AnnotationTask.id.desc()).limit(1)
     )
     if open_task is not None:
         return task_view(s, open_task, project)
@@ -162,7 +169,7 @@ def next_task(
     if chosen is None:
         return None
     klass, real = chosen
-    gold = _gold_for(s, project, person, klass, len(real), rng)
+    gold = _gold_for(s, project, person, klass, len(real), rng, now)
     order = [*real, *gold]
     order = [order[i] for i in rng.permutation(len(order))]
     task = AnnotationTask(
@@ -267,7 +274,7 @@ def _choose(
         .group_by(AnnotationTaskItem.item_id)
         .subquery()
     )
-    answered = select(AnnotationVote.item_id).where(AnnotationVote.annotator_id == person.id)
+    answered = _answered_or_open(person, now)
     rows = (
         s.connection()
         .execute(
@@ -285,7 +292,8 @@ def _choose(
                 AnnotationItem.project_id == project.id,
                 AnnotationItem.gold.is_(None),
                 AnnotationItem.status == ItemStatus.pending,
-                AnnotationItem.id.not_in(answered),
+                AnnotationItem.id.not_in(answered[0]),
+                AnnotationItem.id.not_in(answered[1]),
             )
         )
         .all()
@@ -329,6 +337,22 @@ def _choose(
     return klass, ids[best[mine[best]]][:wanted].tolist()
 
 
+def _answered_or_open(person: Annotator, now: datetime) -> tuple[Select, Select]:
+    """The questions ``person`` answered, and those on their open pages (a page fetched
+    ahead must not repeat the one being answered)."""
+    answered = select(AnnotationVote.item_id).where(AnnotationVote.annotator_id == person.id)
+    on_open_pages = (
+        select(AnnotationTaskItem.item_id)
+        .join(AnnotationTask, AnnotationTask.id == AnnotationTaskItem.task_id)
+        .where(
+            AnnotationTask.annotator_id == person.id,
+            AnnotationTask.submitted_at.is_(None),
+            AnnotationTask.expires_at > now,
+        )
+    )
+    return answered, on_open_pages
+
+
 def _real_slots(project: AnnotationProject, rng: np.random.Generator) -> int:
     """Questions to verify on a full page: the page less its gold, the fraction of a gold
     slot drawn at random so that gold is the project's share of answers on average."""
@@ -344,6 +368,7 @@ def _gold_for(
     klass: AnnotationClass,
     real: int,
     rng: np.random.Generator,
+    now: datetime,
 ) -> list[int]:
     """Gold questions of ``klass`` the annotator has not answered, gold/(1 - gold) per real
     question (a fraction drawn at random), known positives and negatives alike."""
@@ -353,12 +378,13 @@ def _gold_for(
     count = math.floor(real * share / (1.0 - share) + rng.random())
     if count == 0:
         return []
-    answered = select(AnnotationVote.item_id).where(AnnotationVote.annotator_id == person.id)
+    answered = _answered_or_open(person, now)
     pool = s.execute(
         select(AnnotationItem.id, AnnotationItem.gold).where(
             AnnotationItem.class_id == klass.id,
             AnnotationItem.gold.is_not(None),
-            AnnotationItem.id.not_in(answered),
+            AnnotationItem.id.not_in(answered[0]),
+            AnnotationItem.id.not_in(answered[1]),
         )
     ).all()
     if not pool:
