@@ -22,6 +22,11 @@ from starlette.middleware.sessions import SessionMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from synsetlab import __version__
+from synsetlab.annotate.errors import (
+    AnnotationConflictError,
+    AnnotationForbiddenError,
+    AnnotationNotFoundError,
+)
 from synsetlab.challenge.accounts import SESSION_LIFETIME
 from synsetlab.challenge.errors import (
     ChallengeError,
@@ -36,7 +41,7 @@ from synsetlab.challenge.formats import SubmissionError
 from synsetlab.challenge.submissions import rescore_interrupted
 from synsetlab.curate.review import FindingNotFoundError, ReviewConflictError
 from synsetlab.errors import UserError
-from synsetlab.server.api import review
+from synsetlab.server.api import annotate, review
 from synsetlab.server.api import router as api_router
 from synsetlab.server.deps import LoginRequired
 from synsetlab.server.pages import render_bug, render_error
@@ -59,6 +64,9 @@ STATUS: tuple[tuple[type[Exception], int], ...] = (
     (ConflictError, 409),
     (PhaseClosedError, 409),
     (ReviewConflictError, 409),
+    (AnnotationNotFoundError, 404),
+    (AnnotationForbiddenError, 403),
+    (AnnotationConflictError, 409),
     (QuotaExceededError, 429),
     (RateLimitedError, 429),
     (ChallengeError, 400),
@@ -103,6 +111,8 @@ def create_app(ws: Workspace) -> FastAPI:
     app.include_router(api_router)
     app.include_router(review.router)
     app.include_router(review.thumbs_router)
+    app.include_router(annotate.router)
+    app.include_router(annotate.thumbs_router)
     app.include_router(pages_router)
     for exc_type, _ in STATUS:
         app.add_exception_handler(exc_type, _refusal)

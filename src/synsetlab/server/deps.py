@@ -3,7 +3,11 @@
 The JSON API knows callers only by ``Authorization: Bearer <token>``; pages only by the
 signed session cookie, which carries the id of a session kept in the database (so that
 logging out ends it on the server). Keeping the two apart is what keeps the API out of reach
-of CSRF. The review routes are the one exception, with a CSRF header (:func:`review_member`).
+of CSRF. The review and annotation routes are the exceptions, with a CSRF header
+(:func:`review_member`, :func:`annotate_member`).
+
+An annotator account may only annotate: the guards of every other route that needs a login
+(:func:`api_member`, :func:`page_member`) refuse it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Annotated
 from fastapi import Depends, Request, UploadFile
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from synsetlab.catalog.challenge import Role
 from synsetlab.challenge.accounts import Member, member, session_user, user_for_token
 from synsetlab.challenge.errors import ForbiddenError, UnauthorizedError
 from synsetlab.challenge.submissions import MAX_SUBMISSION_BYTES
@@ -53,8 +58,21 @@ def api_member(
 ) -> Member:
     if credentials is None:
         raise UnauthorizedError("this route needs 'Authorization: Bearer <API token>'")
+    return _not_annotator(_token_member(ws, credentials))
+
+
+def _token_member(ws: Workspace, credentials: HTTPAuthorizationCredentials) -> Member:
     with ws.session() as s:
         return member(s, user_for_token(s, credentials.credentials))
+
+
+def _not_annotator(who: Member) -> Member:
+    if who.role is Role.annotator:
+        raise ForbiddenError(
+            "an annotator account may only annotate (/annotate and /api/annotate); teams, "
+            "submissions, review and admin need another account"
+        )
+    return who
 
 
 def optional_api_member(
@@ -79,7 +97,7 @@ def page_member_optional(request: Request, ws: WorkspaceDep) -> Member | None:
 def page_member(who: Annotated[Member | None, Depends(page_member_optional)]) -> Member:
     if who is None:
         raise LoginRequired()
-    return who
+    return _not_annotator(who)
 
 
 def _admin(who: Member) -> Member:
@@ -140,6 +158,38 @@ def page_curator(who: Annotated[Member, Depends(page_member)]) -> Member:
     return _curator(who)
 
 
+def _check_csrf_header(request: Request) -> None:
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not hmac.compare_digest(sent.encode(), csrf_token(request).encode()):
+        raise CsrfError("the page has expired or did not come from this site; reload it")
+
+
+def annotate_member(
+    request: Request,
+    ws: WorkspaceDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Member:
+    """Anyone with an account, annotators included, by API token or by the session cookie of
+    the ``/annotate`` pages; a cookie request that changes anything echoes the session's
+    CSRF token in :data:`CSRF_HEADER`, as for review. Which projects they may work on is the
+    annotation library's rule (:mod:`synsetlab.annotate.members`)."""
+    if credentials is not None:
+        return _token_member(ws, credentials)
+    who = page_member_optional(request, ws)
+    if who is None:
+        raise UnauthorizedError("log in, or send 'Authorization: Bearer <API token>'")
+    if request.method not in ("GET", "HEAD"):
+        _check_csrf_header(request)
+    return who
+
+
+def page_annotate_member(who: Annotated[Member | None, Depends(page_member_optional)]) -> Member:
+    """A logged-in user of any role, annotators included, for the ``/annotate`` pages."""
+    if who is None:
+        raise LoginRequired()
+    return who
+
+
 ApiMember = Annotated[Member, Depends(api_member)]
 OptionalApiMember = Annotated[Member | None, Depends(optional_api_member)]
 ApiAdmin = Annotated[Member, Depends(api_admin)]
@@ -149,3 +199,5 @@ PageAdmin = Annotated[Member, Depends(page_admin)]
 ReviewMember = Annotated[Member, Depends(review_member)]
 PageCurator = Annotated[Member, Depends(page_curator)]
 Csrf = Depends(check_csrf)
+AnnotateMember = Annotated[Member, Depends(annotate_member)]
+PageAnnotateMember = Annotated[Member, Depends(page_annotate_member)]

@@ -15,7 +15,17 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from synsetlab.catalog.challenge import User
+from synsetlab.annotate.invites import check_invite, redeem_invite
+from synsetlab.annotate.members import (
+    join_project,
+    joinable_projects,
+    member_of,
+    member_progress,
+    projects_of,
+)
+from synsetlab.annotate.projects import get_project
+from synsetlab.catalog.annotation import AnnotationProject
+from synsetlab.catalog.challenge import Role, User
 from synsetlab.catalog.models import utcnow
 from synsetlab.challenge import accounts
 from synsetlab.challenge import leaderboard as boards
@@ -38,6 +48,7 @@ from synsetlab.server.deps import (
     LimitsDep,
     OptionalPageMember,
     PageAdmin,
+    PageAnnotateMember,
     PageCurator,
     PageMember,
     WorkspaceDep,
@@ -143,7 +154,10 @@ def login(
 ) -> Response:
     limits.hit("login", request)
     with ws.session() as s:
-        _log_in(request, s, accounts.authenticate(s, user, password))
+        account = accounts.authenticate(s, user, password)
+        _log_in(request, s, account)
+    if account.role is Role.annotator and _local(next) == "/":
+        next = "/annotate"  # the only pages an annotator account may use
     return redirect(request, _local(next))
 
 
@@ -362,6 +376,112 @@ def review(request: Request, ws: WorkspaceDep, who: PageCurator, kind: str = "")
     with ws.session() as s:
         pending = pending_counts(s)
     return page(request, "review.html", who, pending=pending, kind=kind, csrf_header=CSRF_HEADER)
+
+
+# Annotation ---------------------------------------------------------------------------------
+# The page of work is static/annotate.js over /api/annotate; these pages let people in.
+
+
+@router.get("/annotate", response_class=HTMLResponse)
+def annotate_index(request: Request, ws: WorkspaceDep, who: PageAnnotateMember) -> Response:
+    """Your projects with your progress, and those you may join."""
+    with ws.session() as s:
+        mine = [(p, member_progress(s, p, a)) for p, a in projects_of(s, who.user_id)]
+        rows = [
+            {"slug": p.slug, "classes": _class_names(p), "progress": progress}
+            for p, progress in mine
+        ]
+        user = accounts.get_user(s, who.user_id)
+        joinable = [
+            {"slug": p.slug, "classes": _class_names(p)} for p in joinable_projects(s, user)
+        ]
+    return page(request, "annotate_index.html", who, mine=rows, joinable=joinable)
+
+
+def _class_names(project: AnnotationProject) -> str:
+    """The project's classes by their usual names, the first few."""
+    names = [c.lemmas.split("; ")[0] for c in project.classes]
+    return ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+
+
+@router.get("/annotate/join", response_class=HTMLResponse)
+def annotate_register_form(request: Request, who: OptionalPageMember) -> Response:
+    """An annotator account, without an invitation (it may join open projects)."""
+    if who is not None:
+        return redirect(request, "/annotate")
+    return page(request, "annotate_join.html", who, project=None, code=None)
+
+
+@router.post("/annotate/join", dependencies=[Csrf])
+def annotate_register(
+    request: Request,
+    ws: WorkspaceDep,
+    limits: LimitsDep,
+    user: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+) -> Response:
+    limits.hit("login", request)
+    with ws.session() as s:
+        _log_in(request, s, accounts.create_user(s, user, password, role=Role.annotator))
+    return redirect(request, "/annotate", f"Welcome, {user}. Join a project to start.")
+
+
+@router.get("/annotate/join/{code}", response_class=HTMLResponse)
+def annotate_invited(
+    request: Request, code: str, ws: WorkspaceDep, who: OptionalPageMember
+) -> Response:
+    """An invitation: create an annotator account, or join with the one you are logged in."""
+    with ws.session() as s:
+        project = check_invite(s, code)
+        slug, classes = project.slug, _class_names(project)
+        if who is not None and any(p.id == project.id for p, _ in projects_of(s, who.user_id)):
+            return redirect(request, f"/annotate/{slug}", f"You annotate {slug} already.")
+    response = page(
+        request, "annotate_join.html", who, project={"slug": slug, "classes": classes}, code=code
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.post("/annotate/join/{code}", dependencies=[Csrf])
+def annotate_join_invited(
+    request: Request,
+    code: str,
+    ws: WorkspaceDep,
+    limits: LimitsDep,
+    who: OptionalPageMember,
+    user: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+) -> Response:
+    limits.hit("login", request)
+    with ws.session() as s:
+        slug = check_invite(s, code).slug  # before an account is made for nothing
+        if who is None:
+            account = accounts.create_user(s, user, password, role=Role.annotator)
+        else:
+            account = accounts.get_user(s, who.user_id)
+        redeem_invite(s, code, account)  # refused: the account is not made either
+        if who is None:
+            _log_in(request, s, account)
+    return redirect(request, f"/annotate/{slug}", f"You joined {slug}. Thank you for helping.")
+
+
+@router.post("/annotate/{slug}/join", dependencies=[Csrf])
+def annotate_join(
+    request: Request, slug: str, ws: WorkspaceDep, who: PageAnnotateMember
+) -> Response:
+    with ws.session() as s:
+        join_project(s, get_project(s, slug), accounts.get_user(s, who.user_id))
+    return redirect(request, f"/annotate/{slug}", f"You joined {slug}.")
+
+
+@router.get("/annotate/{slug}", response_class=HTMLResponse)
+def annotate(request: Request, slug: str, ws: WorkspaceDep, who: PageAnnotateMember) -> Response:
+    """One page of work at a time, answered with the keyboard (static/annotate.js)."""
+    with ws.session() as s:
+        project = get_project(s, slug)
+        member_of(s, project, who.user_id)  # 403 with where to join
+    return page(request, "annotate.html", who, project=slug, csrf_header=CSRF_HEADER)
 
 
 __all__ = ["render_bug", "render_error", "router", "templates"]

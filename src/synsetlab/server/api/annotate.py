@@ -1,0 +1,187 @@
+"""The annotation API (``/api/annotate``): an annotator's projects, next page, answers and
+progress; and the thumbnails their pages show (``/annotate/thumbs``).
+
+Any account may call it (annotator accounts can call nothing else), by API token or by the
+``/annotate`` page's session cookie with its CSRF header. Which projects and pages a caller
+may work on is the library's rule (:mod:`synsetlab.annotate.members`); a page is submitted
+idempotently (:func:`synsetlab.annotate.submit.submit_task`), so a client may retry a PUT
+whose answer it did not get.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, status
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from synsetlab.annotate.assign import PageImage, Task, next_task
+from synsetlab.annotate.errors import AnnotationConflictError, AnnotationNotFoundError
+from synsetlab.annotate.invites import check_invite, redeem_invite
+from synsetlab.annotate.members import (
+    annotator_of_task,
+    image_shown_to,
+    join_project,
+    joinable_projects,
+    member_of,
+    member_progress,
+    projects_of,
+)
+from synsetlab.annotate.projects import get_project
+from synsetlab.annotate.submit import submit_task
+from synsetlab.catalog.annotation import AnnotationProject
+from synsetlab.challenge import accounts
+from synsetlab.curate.review import THUMB_MAX, THUMB_MIN
+from synsetlab.server.api import review as review_api
+from synsetlab.server.deps import AnnotateMember, WorkspaceDep
+
+router = APIRouter(prefix="/api/annotate", tags=["annotate"])
+#: Outside ``/api``: the page's <img>s load with its cookie.
+thumbs_router = APIRouter(include_in_schema=False)
+
+#: Thumbnail sizes (px a side) of a page's questions and of its examples.
+THUMB = 192
+EXAMPLE_THUMB = 112
+
+
+class JoinIn(BaseModel):
+    #: An invitation's code; needed for projects that ask about hidden test images.
+    code: str | None = Field(default=None, max_length=128)
+
+
+class AnswersIn(BaseModel):
+    #: Question id (as JSON keys are: a string) -> yes (true) or no (false), each question of
+    #: the page once. Checked by the library, which names what does not fit.
+    answers: dict[str, Any]
+    #: Seconds the annotator spent: on the whole page, or per question id.
+    seconds: float | dict[str, float] | None = None
+
+
+def thumb_url(sha256: str, size: int) -> str:
+    return f"/annotate/thumbs/{sha256}?size={size}"
+
+
+def _image(image: PageImage, size: int, *, question: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"sha256": image.sha256, "thumb": thumb_url(image.sha256, size)}
+    return {"item_id": image.item_id, **out} if question else out
+
+
+def task_json(task: Task) -> dict[str, Any]:
+    """A page as the API shows it: no image id, nothing that tells gold from the rest."""
+    return {
+        "id": task.id,
+        "project": task.project,
+        "wnid": task.wnid,
+        "lemmas": list(task.lemmas),
+        "gloss": task.gloss,
+        "question": task.question,
+        "images": [_image(i, THUMB, question=True) for i in task.images],
+        "examples": [_image(i, EXAMPLE_THUMB, question=False) for i in task.examples],
+        "issued_at": task.issued_at.isoformat(),
+        "expires_at": task.expires_at.isoformat(),
+    }
+
+
+def _project_json(p: AnnotationProject) -> dict[str, Any]:
+    return {
+        "project": p.slug,
+        "classes": [
+            {"wnid": c.wnid, "name": c.lemmas.split("; ")[0], "gloss": c.gloss} for c in p.classes
+        ],
+    }
+
+
+@router.get("/projects")
+def projects(who: AnnotateMember, ws: WorkspaceDep) -> dict[str, Any]:
+    """The projects you annotate, with your progress, and those you may join."""
+    with ws.session() as s:
+        mine = [
+            {**_project_json(p), "progress": member_progress(s, p, a).to_dict()}
+            for p, a in projects_of(s, who.user_id)
+        ]
+        user = accounts.get_user(s, who.user_id)
+        others = [_project_json(p) for p in joinable_projects(s, user)]
+    return {"projects": mine, "joinable": others}
+
+
+@router.post("/projects/{slug}/join", status_code=status.HTTP_201_CREATED)
+def join(slug: str, body: JoinIn, who: AnnotateMember, ws: WorkspaceDep) -> dict[str, Any]:
+    """Join a project, by yourself or with an invitation's code (used up)."""
+    with ws.session() as s:
+        project = get_project(s, slug)
+        user = accounts.get_user(s, who.user_id)
+        if body.code is None:
+            annotator = join_project(s, project, user)
+        else:
+            invited_to = check_invite(s, body.code)
+            if invited_to.id != project.id:
+                raise AnnotationConflictError(
+                    f"this invitation is to project {invited_to.slug!r}, not {slug!r}"
+                )
+            annotator = redeem_invite(s, body.code, user)
+        return {"project": project.slug, "annotator": annotator.name}
+
+
+@router.get("/projects/{slug}/next")
+def next_page(
+    slug: str,
+    who: AnnotateMember,
+    ws: WorkspaceDep,
+    after: Annotated[int | None, Query(description="the page you are answering")] = None,
+) -> dict[str, Any]:
+    """Your open page, else a new one. With ``after``, another page than that one (fetched
+    ahead while it is answered). ``task`` is null when there is no work for you now, and
+    ``message`` says why; a stopped annotator is refused (403)."""
+    with ws.session() as s:
+        project = get_project(s, slug)
+        annotator = member_of(s, project, who.user_id)
+        task = next_task(s, project, annotator, besides=after)
+        if task is not None:
+            return {"task": task_json(task), "message": None}
+        return {"task": None, "message": member_progress(s, project, annotator).waiting}
+
+
+@router.put("/tasks/{task_id}")
+def submit(task_id: int, body: AnswersIn, who: AnnotateMember, ws: WorkspaceDep) -> dict[str, Any]:
+    """Answer page ``task_id``: every question once. Sending the same answers again stores
+    nothing new (``repeat``); other answers to an answered page are refused (409)."""
+    with ws.session() as s:
+        annotator = annotator_of_task(s, task_id, who.user_id)
+        done = submit_task(s, task_id, annotator, body.answers, client_seconds=body.seconds)
+    # What followed in the catalog (decisions, votes carried up) stays out: on a page with
+    # gold questions it would tell which answers were gold.
+    return {
+        "task_id": done.task_id,
+        "stored": done.votes,
+        "repeat": done.repeat,
+        "fast": done.fast,
+        "stopped": done.stopped,
+    }
+
+
+@router.get("/projects/{slug}/progress")
+def progress(slug: str, who: AnnotateMember, ws: WorkspaceDep) -> dict[str, Any]:
+    """Your pages, answers and state in a project, and the work left."""
+    with ws.session() as s:
+        project = get_project(s, slug)
+        return member_progress(s, project, member_of(s, project, who.user_id)).to_dict()
+
+
+@thumbs_router.get("/annotate/thumbs/{sha256}")
+def thumbnail(
+    sha256: Annotated[str, Path(pattern="^[0-9a-f]{64}$")],
+    who: AnnotateMember,
+    ws: WorkspaceDep,
+    size: Annotated[int, Query(ge=THUMB_MIN, le=THUMB_MAX)] = THUMB,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """An image your pages show, resized and cached as the review page's thumbnails are
+    (the same code: ETag, 304, immutable)."""
+    with ws.session() as s:
+        if not image_shown_to(s, who.user_id, sha256):
+            raise AnnotationNotFoundError(f"no image {sha256} on your pages")
+    return review_api.thumbnail(sha256, who, ws, size, if_none_match)
+
+
+__all__ = ["router", "task_json", "thumbs_router"]
