@@ -4,13 +4,15 @@ A project asks, per class, "does this image show a <synset>?" about every candid
 with gold questions mixed in; dynamic consensus decides each label once its votes are enough
 (the target precision) or the vote limit is reached. ``aggregate`` turns the decisions into
 label states (reversible); ``simulate`` lets a simulated crowd answer through the same
-functions a server calls. Every command imports its library where it runs.
+functions a server calls; ``assist`` (or ``create --assist``) gives each question a trained
+model's calibrated probability as its prior. Every command imports its library where it runs.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -26,11 +28,18 @@ from synsetlab.cli.context import (
     user_errors,
 )
 
+if TYPE_CHECKING:
+    import torch
+
+    from synsetlab.annotate.assist import AssistReport
+    from synsetlab.train.weights import LoadedModel
+
 app = typer.Typer(no_args_is_help=True)
 
 NAME = typer.Argument(..., help="The project's name, e.g. shapes-verify.")
 METHODS = ("dynamic", "dawid-skene", "majority")
 FORMATS = ("crowdkit", "label-studio")
+DEVICE = typer.Option("auto", help="cpu, cuda, cuda:1 ... (auto: CUDA when available).")
 
 
 @app.command()
@@ -67,6 +76,14 @@ def create(
     include_hidden_test: bool = typer.Option(
         False, help="Also verify images of the hidden test split (shows annotators its labels)."
     ),
+    assist: Path | None = typer.Option(
+        None,
+        "--assist",
+        metavar="CKPT",
+        help="A trained checkpoint (synsetlab train) whose calibrated probability becomes each "
+        "question's prior: images it is sure of need fewer votes (see annotate assist).",
+    ),
+    device: str = DEVICE,
 ) -> None:
     """Create a verification project over the candidate labels of some classes.
 
@@ -75,7 +92,7 @@ def create(
     excluded by curation, are left out.
 
     Example: synsetlab annotate create shapes-verify --classes classes.txt --target-precision
-    0.997 --max-votes 10 --gold 0.1
+    0.997 --max-votes 10 --gold 0.1 --assist runs/tiny/best.pt
     """
     from synsetlab.annotate.projects import ProjectOptions, create_project
     from synsetlab.ingest.classes import read_classes_file
@@ -102,8 +119,20 @@ def create(
         ws = current_workspace()
         try:
             taxonomy = ws.taxonomy()
+            # The checkpoint is read and matched to the classes before anything is stored:
+            # a refused one leaves no project behind.
+            loaded, where = _assist_model(assist, device) if assist is not None else (None, None)
             with ws.session() as s:
                 made = create_project(s, name, taxonomy=taxonomy, classes=wanted, options=options)
+                if loaded is not None:
+                    from synsetlab.annotate.assist import require_shared
+
+                    require_shared(loaded, made.slug, list(made.items), taxonomy)
+            report = None
+            if loaded is not None:
+                from synsetlab.annotate.assist import assist_project
+
+                report = assist_project(ws, made.slug, loaded, device=where)
         finally:
             ws.close()
     images = sum(made.items.values())
@@ -114,6 +143,8 @@ def create(
     )
     for reason, count in made.skipped.items():
         console.print(f"  left out: {count} labels ({reason})")
+    if report is not None:
+        _print_assist(report)
     console.print(
         f"Next: synsetlab annotate simulate {made.slug} (a simulated crowd), or import votes "
         f"with synsetlab annotate import {made.slug} FILE"
@@ -341,6 +372,47 @@ def simulate(
 
 
 @app.command()
+def assist(
+    name: str = NAME,
+    checkpoint: Path = typer.Option(
+        ...,
+        "--from",
+        metavar="CKPT",
+        help="A trained checkpoint (synsetlab train) over some of the project's classes or "
+        "classes below them.",
+    ),
+    device: str = DEVICE,
+    batch_size: int = typer.Option(64, help="Images per forward pass."),
+) -> None:
+    """Give each question a trained model's calibrated probability that its label is right, as
+    the prior of dynamic consensus: images the model is sure of need fewer votes and come
+    first. Running it again replaces the priors.
+
+    The probability of a class the model does not predict is summed over its classes below
+    it; questions about images the model trained on get none. Calibration: temperature
+    scaling on the project's verified labels and gold, else on the checkpoint's val split,
+    then shifted to the share of right candidates. Each prior is held within the target
+    precision, so the model never accepts alone.
+
+    Example: synsetlab annotate assist shapes-verify --from runs/tiny/best.pt
+    """
+    from synsetlab.annotate.assist import assist_project
+
+    if batch_size < 1:
+        with user_errors():
+            raise OptionError(f"--batch-size {batch_size}: give at least 1")
+    with user_errors():
+        ws = current_workspace()
+        try:
+            loaded, where = _assist_model(checkpoint, device)
+            report = assist_project(ws, name, loaded, device=where, batch_size=batch_size)
+        finally:
+            ws.close()
+    _print_assist(report)
+    console.print(f"Next: synsetlab annotate simulate {name}, or synsetlab serve")
+
+
+@app.command()
 def aggregate(
     name: str = NAME,
     method: str = typer.Option(
@@ -454,6 +526,50 @@ def import_(
     )
     if done.stopped:
         console.print(f"stopped for their gold answers: {', '.join(done.stopped)}")
+
+
+def _assist_model(checkpoint: Path, device: str) -> tuple[LoadedModel, torch.device]:
+    """The classifier of ``checkpoint`` on ``device`` (a user error when either is bad)."""
+    from synsetlab.train.distributed import resolve_device
+    from synsetlab.train.weights import load_model
+
+    where = resolve_device(device)
+    return load_model(checkpoint, device=where), where
+
+
+def _print_assist(report: AssistReport) -> None:
+    c = report.calibration
+    below = report.via_descendants
+    console.print(
+        f"assist: {report.priors} of {report.questions} questions got a prior from "
+        f"{escape(report.checkpoint)}"
+        + (f" ({below} summed over the model's classes below their own)" if below else "")
+    )
+    console.print(f"  calibration: {c.method}, temperature {c.temperature:.3g}: {escape(c.reason)}")
+    shares = [
+        f"{wnid} {p.right_share:.2f} ({p.share_from})"
+        for wnid, p in report.by_class.items()
+        if p.priors
+    ]
+    console.print("  share of right candidates the priors rest on: " + ", ".join(shares))
+    if report.quantiles:
+        q = report.quantiles
+        console.print(
+            f"  priors: min {q['min']:.3f}, 10% {q['p10']:.3f}, median {q['p50']:.3f}, "
+            f"90% {q['p90']:.3f}, max {q['max']:.3f} (mean {q['mean']:.3f}); {report.capped} "
+            "held at the target precision's bounds"
+        )
+        console.print("  per tenth of [0, 1]: " + " ".join(str(n) for n in report.histogram))
+    if report.stored.replaced or report.stored.cleared:
+        console.print(
+            f"  replaced {report.stored.replaced} earlier priors, removed {report.stored.cleared}"
+        )
+    if report.stored.decided:
+        console.print(
+            f"  {report.stored.decided} pending questions decided by their votes and prior"
+        )
+    for note in report.notes:
+        console.print(f"  [yellow]{escape(note)}[/yellow]")
 
 
 def _share(value: float | None) -> str:
