@@ -15,7 +15,8 @@ from synsetlab.catalog import Submission
 from synsetlab.challenge.baselines import class_prior_submission
 from synsetlab.challenge.challenges import get_challenge
 from synsetlab.challenge.submissions import add_baseline
-from synsetlab.train.inference import load_model, write_submission
+from synsetlab.train.inference import write_submission
+from synsetlab.train.weights import load_model
 from synsetlab.versions import load_version
 from synsetlab.workspace import Workspace
 

@@ -258,12 +258,8 @@ def _train(
     reporter: Reporter | None,
 ) -> None:
     from synsetlab.train import resolve_config, train
-    from synsetlab.train.inference import (
-        evaluate_split,
-        evaluation_dir,
-        load_model,
-        write_submission,
-    )
+    from synsetlab.train.inference import evaluate_split, evaluation_dir, write_submission
+    from synsetlab.train.weights import load_model
 
     assert report.version is not None
     version, run = report.version, ws.root / "runs" / f"{RECIPE}-{VERSION}"

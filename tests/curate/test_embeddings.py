@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from synsetlab.cli.app import app
 from synsetlab.curate.duplicates import content_keys
-from synsetlab.curate.features import CheckpointError, content_embeddings
+from synsetlab.curate.features import content_embeddings
 from synsetlab.train import resolve_config, train
+from synsetlab.train.checkpoint import CheckpointError
 from synsetlab.workspace import Workspace
 from tests.curate.conftest import fill
 from tests.tiny_version import TinyVersion

@@ -18,12 +18,9 @@ from synsetlab.catalog.models import Finding, Image
 from synsetlab.curate import features
 from synsetlab.curate.decisions import hidden_test_ids
 from synsetlab.curate.features import (
-    CheckpointError,
-    ModelError,
     QuickModelConfig,
     decode_thumbnail,
     embed,
-    load_backbone,
     load_thumbnails,
     standardize_per_image,
     train_quick_model,
@@ -51,6 +48,9 @@ from synsetlab.synthetic import SyntheticConfig, generate, load_truth
 from synsetlab.synthetic._truth import FileTruth, SyntheticTruth
 from synsetlab.taxonomy import Taxonomy
 from synsetlab.train import load_checkpoint, resolve_config, train
+from synsetlab.train.checkpoint import CheckpointError
+from synsetlab.train.models import ModelError
+from synsetlab.train.weights import load_backbone
 from synsetlab.workspace import Workspace
 from tests.images import jpeg, png
 from tests.tiny_version import SMALL, TinyVersion

@@ -26,7 +26,8 @@ from synsetlab.train.ensemble import (
     load_ensemble,
     predict_ensemble,
 )
-from synsetlab.train.inference import evaluate_split, load_model, predict_split
+from synsetlab.train.inference import evaluate_split, predict_split
+from synsetlab.train.weights import load_model
 from synsetlab.versions import load_version
 from synsetlab.workspace import open_workspace
 from tests.tiny_version import SMALL, TinyVersion

@@ -18,12 +18,12 @@ from synsetlab.train.inference import (
     display_names,
     evaluate_split,
     image_files,
-    load_model,
     predict_files,
     predict_split,
     write_predictions,
     write_submission,
 )
+from synsetlab.train.weights import load_model
 from tests.tiny_version import CLASSES, SMALL, TinyVersion, picture
 
 

@@ -19,8 +19,8 @@ import synsetlab
 from synsetlab.cli import export_model as export_model_cli
 from synsetlab.data import VersionDataset, create_transform
 from synsetlab.train import CheckpointError, resolve_config, train
-from synsetlab.train.inference import load_model
 from synsetlab.train.onnx_export import OnnxExportError, export_onnx
+from synsetlab.train.weights import load_model
 from tests.tiny_version import CLASSES, SMALL, TinyVersion
 
 #: The issue's bound on onnxruntime's logits against PyTorch's.

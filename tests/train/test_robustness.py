@@ -17,7 +17,6 @@ from synsetlab.train import load_checkpoint, resolve_config, train
 from synsetlab.train.adversarial import AdversarialCriterion, fgsm, pgd, to_pixels
 from synsetlab.train.config import AdversarialConfig
 from synsetlab.train.criteria import PlainCriterion, create_adversarial_criterion
-from synsetlab.train.inference import LoadedModel, load_model
 from synsetlab.train.robustness import (
     CORRUPTIONS,
     SEVERITIES,
@@ -26,6 +25,7 @@ from synsetlab.train.robustness import (
     evaluate_corruptions,
     evaluate_pgd,
 )
+from synsetlab.train.weights import LoadedModel, load_model
 from tests.tiny_version import SMALL, TinyVersion
 
 

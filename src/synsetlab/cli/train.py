@@ -325,8 +325,9 @@ def evaluate(
         ws, found = open_version(version)
     start_loader_server(workers)
     from synsetlab.train.distributed import resolve_device
-    from synsetlab.train.inference import evaluate_split, evaluation_dir, load_model
+    from synsetlab.train.inference import evaluate_split, evaluation_dir
     from synsetlab.train.robustness import CORRUPTIONS, evaluate_robustness
+    from synsetlab.train.weights import load_model
     from synsetlab.versions import load_version
 
     with user_errors():
@@ -390,10 +391,10 @@ def predict(
     from synsetlab.train.inference import (
         check_prediction_format,
         image_files,
-        load_model,
         predict_files,
         write_predictions,
     )
+    from synsetlab.train.weights import load_model
 
     with user_errors():
         check_prediction_format(format)
@@ -440,7 +441,8 @@ def submission(
         ws, found = open_version(version)
     start_loader_server(workers)
     from synsetlab.train.distributed import resolve_device
-    from synsetlab.train.inference import load_model, write_submission
+    from synsetlab.train.inference import write_submission
+    from synsetlab.train.weights import load_model
     from synsetlab.versions import load_version
 
     with user_errors():

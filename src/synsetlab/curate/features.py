@@ -33,21 +33,16 @@ from torch import nn
 
 from synsetlab.blobs import BlobStore
 from synsetlab.parallel import map_chunks
-from synsetlab.train.checkpoint import CheckpointError
-from synsetlab.train.models import ModelError, pre_logits
-from synsetlab.train.weights import Backbone, load_backbone
+from synsetlab.train.models import pre_logits
+from synsetlab.train.weights import load_backbone
 from synsetlab.workspace import Workspace
 
 __all__ = [
-    "Backbone",
-    "CheckpointError",
-    "ModelError",
     "QuickModelConfig",
     "content_embeddings",
     "decode_thumbnail",
     "default_device",
     "embed",
-    "load_backbone",
     "load_thumbnails",
     "standardize_per_image",
     "train_quick_model",

@@ -390,7 +390,7 @@ def find_label_issues(
     """Find likely wrong labels and overlapping classes; record them as findings.
 
     ``features``: ``"auto"`` trains the quick model (see the module docstring); otherwise a
-    local weights file, read by :func:`~synsetlab.curate.features.load_backbone` (``arch``
+    local weights file, read by :func:`~synsetlab.train.weights.load_backbone` (``arch``
     names its architecture when the file holds bare weights). ``folds``: cross-validation
     folds; classes with fewer images are skipped. ``image_size``: side in pixels the pictures
     are decoded to. ``quick``: the quick model's settings. ``workers``: decode processes

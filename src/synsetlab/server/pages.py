@@ -7,7 +7,7 @@ with a one-time "flash" message in the session saying what happened.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -132,10 +132,20 @@ def register(
     user: Annotated[str, Form()],
     password: Annotated[str, Form()],
 ) -> Response:
+    return _register(request, ws, limits, user, password, Role.participant, "/team",
+                     f"Welcome, {user}. Create a team or ask to join one.")  # fmt: skip
+
+
+def _register(
+    request: Request, ws: Any, limits: Any, user: str, password: str, role: Role, to: str,
+    message: str,
+) -> Response:  # fmt: skip
+    """Create an account of ``role``, log it in and go to ``to``: the participants' and the
+    annotators' sign-up forms differ only in these."""
     limits.hit("login", request)
     with ws.session() as s:
-        _log_in(request, s, accounts.create_user(s, user, password))
-    return redirect(request, "/team", f"Welcome, {user}. Create a team or ask to join one.")
+        _log_in(request, s, accounts.create_user(s, user, password, role=role))
+    return redirect(request, to, message)
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -420,10 +430,8 @@ def annotate_register(
     user: Annotated[str, Form()],
     password: Annotated[str, Form()],
 ) -> Response:
-    limits.hit("login", request)
-    with ws.session() as s:
-        _log_in(request, s, accounts.create_user(s, user, password, role=Role.annotator))
-    return redirect(request, "/annotate", f"Welcome, {user}. Join a project to start.")
+    return _register(request, ws, limits, user, password, Role.annotator, "/annotate",
+                     f"Welcome, {user}. Join a project to start.")  # fmt: skip
 
 
 @router.get("/annotate/join/{code}", response_class=HTMLResponse)

@@ -1,6 +1,6 @@
 """Using a trained checkpoint: evaluation on a version's split, prediction on image files,
 challenge submissions. All take a :class:`~synsetlab.train.weights.LoadedModel`
-(:func:`~synsetlab.train.weights.load_model`, also importable from here) and read its own
+(:func:`~synsetlab.train.weights.load_model`) and read its own
 config for the transform."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from synsetlab.submission_files import kaggle_csv
 from synsetlab.taxonomy.wordnet import Taxonomy
 from synsetlab.train.checkpoint import CheckpointError
 from synsetlab.train.loop import EvalOutput, evaluate
-from synsetlab.train.weights import LoadedModel, load_model
+from synsetlab.train.weights import LoadedModel
 
 
 class EvaluationError(UserError, ValueError):
@@ -315,11 +315,9 @@ def write_submission(
 
 
 __all__ = [
-    "LoadedModel",
     "Prediction",
     "evaluate_split",
     "image_files",
-    "load_model",
     "predict_files",
     "predict_split",
     "write_predictions",
