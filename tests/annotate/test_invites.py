@@ -189,6 +189,9 @@ def test_revision_0009_down_and_up(shapes: Workspace) -> None:
     with pytest.raises(RuntimeError, match="1 annotator account"):
         command.downgrade(cfg, "0008")
     assert current_revision(shapes.engine) == head_revision()
+    # ... and leaves nothing half-done: the later revisions' changes are all still there.
+    indexes = {i["name"] for i in inspect(shapes.engine).get_indexes("annotation_items")}
+    assert "ix_annotation_items_queue" in indexes
     with shapes.session() as s:
         s.delete(s.scalars(select(User)).one())
     command.downgrade(cfg, "0008")

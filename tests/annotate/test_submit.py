@@ -208,16 +208,12 @@ def test_a_yes_for_a_synset_is_a_yes_for_its_ancestor(shapes: Workspace) -> None
         initial_votes=2,
     )
     person = annotator(shapes, "ann")
+    # Each class fits one page: the circle page is the first, or the one fetched ahead.
     with shapes.session() as s:
         first = next_task(s, "verify", person)
-    asked = {CIRCLE: first} if first.wnid == CIRCLE else {}
-    while CIRCLE not in asked:
-        with shapes.session() as s:
-            submit_task(s, first.id, person, dict.fromkeys(first.item_ids, False))
-            first = next_task(s, "verify", person)
-        if first.wnid == CIRCLE:
-            asked[CIRCLE] = first
-    page = asked[CIRCLE]
+        page = first if first.wnid == CIRCLE else next_task(s, "verify", person, besides=first.id)
+        s.commit()
+    assert page is not None and page.wnid == CIRCLE
     yes = page.item_ids[: len(page.item_ids) // 2]
     answers = {i: i in yes for i in page.item_ids}
     with shapes.session() as s:
@@ -233,7 +229,9 @@ def test_a_yes_for_a_synset_is_a_yes_for_its_ancestor(shapes: Workspace) -> None
     unanswered = {i for i in yes_images}  # plane figure questions not answered before
     assert done.propagated == len(carried) and carried
     assert {i for i, _ in carried} <= unanswered and all(a for _, a in carried)
-    # Never asked again: the carried questions do not come back to this annotator.
+    # Never asked again: the carried questions are on no page issued to this annotator after
+    # (the plane figure page fetched ahead before may show them; the carried vote stands).
+    issued_before = first.id if first.id != page.id else None
     carried_items = set()
     with shapes.session() as s:
         carried_items = set(
@@ -244,7 +242,8 @@ def test_a_yes_for_a_synset_is_a_yes_for_its_ancestor(shapes: Workspace) -> None
             task = next_task(s, "verify", person)
             if task is None:
                 break
-            assert not set(task.item_ids) & carried_items
+            if task.id != issued_before:
+                assert not set(task.item_ids) & carried_items
             submit_task(s, task.id, person, dict.fromkeys(task.item_ids, True))
 
 

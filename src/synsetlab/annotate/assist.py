@@ -361,13 +361,13 @@ def store_priors(
     s.execute(
         update(AnnotationItem)
         .where(AnnotationItem.project_id == p.id, AnnotationItem.gold.is_(None))
-        .values(prior=None)
+        .values(prior=None, value=None)
         .execution_options(synchronize_session=False)
     )
     if priors:
         s.execute(
             update(AnnotationItem),
-            [{"id": int(i), "prior": float(v)} for i, v in sorted(priors.items())],
+            [{"id": int(i), "prior": float(v), "value": None} for i, v in sorted(priors.items())],
         )
     pending: dict[int, list[int]] = defaultdict(list)
     for r in rows:

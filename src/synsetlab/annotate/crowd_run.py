@@ -230,7 +230,7 @@ def simulate_project(
                 run.stopped.append(SIMULATED + w)
                 active.remove(w)
         with ws.session() as s:
-            now_decided = _count(s, p.id)[0]
+            now_decided = _decided(s, p.id)
         if on_progress and now_decided != decided:
             on_progress(now_decided - decided, run.questions)
         decided = now_decided
@@ -251,6 +251,18 @@ def _count(s: Session, project_id: int) -> tuple[int, int, list[int]]:
     candidates = [status for _, gold, status in rows if gold is None]
     decided = sum(status is not ItemStatus.pending for status in candidates)
     return decided, len(candidates), [item_id for item_id, _, _ in rows]
+
+
+def _decided(s: Session, project_id: int) -> int:
+    """Candidate questions of a project decided so far (counted by the database: a round's
+    check must not read every question)."""
+    return s.scalar(
+        select(func.count()).where(
+            AnnotationItem.project_id == project_id,
+            AnnotationItem.gold.is_(None),
+            AnnotationItem.status != ItemStatus.pending,
+        )
+    )
 
 
 def _score(

@@ -111,7 +111,7 @@ def recount(s: Session, item_ids: Iterable[int]) -> None:
             tally[item_id] = (int(yes), int(no))
     s.execute(
         update(AnnotationItem),
-        [{"id": i, "yes_votes": y, "no_votes": n} for i, (y, n) in tally.items()],
+        [{"id": i, "yes_votes": y, "no_votes": n, "value": None} for i, (y, n) in tally.items()],
     )
 
 
@@ -140,6 +140,13 @@ def refresh_class(
             klass.consensus = table_to_json(table)
             klass.estimated_at = now
             estimated = has_table = True
+            # A new table values every question of the class anew (annotate.assign).
+            s.execute(
+                update(AnnotationItem)
+                .where(AnnotationItem.class_id == klass.id)
+                .values(value=None)
+                .execution_options(synchronize_session=False)
+            )
     if not has_table:
         return 0
     return _decide(s, project, klass, None if estimated else item_ids, now=now)

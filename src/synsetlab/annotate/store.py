@@ -62,6 +62,7 @@ def count_votes(s: Session, votes: Mapping[int, tuple[int, bool]]) -> None:
         .values(
             yes_votes=_ITEMS.c.yes_votes + bindparam("add_yes"),
             no_votes=_ITEMS.c.no_votes + bindparam("add_no"),
+            value=None,  # stale: the next page computes it (see annotate.assign)
         )
     )
     s.connection().execute(

@@ -132,7 +132,10 @@ class AnnotationItem(Base):
     __tablename__ = "annotation_items"
     __table_args__ = (
         UniqueConstraint("project_id", "image_id", "wnid"),
-        Index("ix_annotation_items_class_id_status", "class_id", "status"),
+        # Handing out a page walks these, best value first (annotate.assign): the project's
+        # best question, then its class's best.
+        Index("ix_annotation_items_queue", "project_id", "status", "value"),
+        Index("ix_annotation_items_class_queue", "class_id", "status", "value"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -157,6 +160,10 @@ class AnnotationItem(Base):
     posterior: Mapped[float | None] = mapped_column(Float)
     #: A model's calibrated probability that the label is right (model assistance), if any.
     prior: Mapped[float | None] = mapped_column(Float)
+    #: What one more vote is worth here (annotate.assign orders pages by it): above 1 for the
+    #: initial subset, else the chance that the vote decides the question; -1 while it cannot
+    #: be asked (no class table yet). NULL when votes, prior or table changed since computed.
+    value: Mapped[float | None] = mapped_column(Float)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
 
 from synsetlab.catalog import Base  # every table, the challenge server's included
 
@@ -15,16 +15,35 @@ def run_migrations_online() -> None:
     engine = config.attributes.get("engine")
     if engine is None:  # the alembic CLI, e.g. `alembic revision --autogenerate`
         engine = create_engine(config.get_main_option("sqlalchemy.url"))
-    with engine.begin() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            # SQLite cannot ALTER most things; batch mode rebuilds tables instead.
-            render_as_batch=connection.dialect.name == "sqlite",
-            compare_type=True,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as connection:
+            _run(connection)
+        return
+    # Python's sqlite3 commits before each DDL statement it sees outside a transaction, so a
+    # migration that a later step refuses would stay half applied. Driving BEGIN and COMMIT
+    # ourselves makes the whole run one transaction on SQLite too (SQLite's DDL is
+    # transactional; only the driver was not).
+    with engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        connection.exec_driver_sql("BEGIN")
+        try:
+            _run(connection)
+        except BaseException:
+            connection.exec_driver_sql("ROLLBACK")
+            raise
+        connection.exec_driver_sql("COMMIT")
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        # SQLite cannot ALTER most things; batch mode rebuilds tables instead.
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
 
 
 if context.is_offline_mode():
