@@ -321,8 +321,9 @@ def test_thumbnails_only_of_ones_own_pages(client: TestClient, site: Workspace) 
 
 def test_annotators_and_participants_reach_nothing_else(client: TestClient) -> None:
     ann, bob = token(client, "ann"), token(client, "bob")
+    # Their own account (/api/me, revoking their tokens) is theirs: test_annotator_account.py.
     for url, method in (
-        ("/api/me", "GET"), ("/api/teams", "POST"), ("/api/teams/lab/join", "POST"),
+        ("/api/teams", "POST"), ("/api/teams/lab/join", "POST"),
         ("/api/challenges/shapes/submissions", "GET"), ("/api/review/queue", "GET"),
         ("/api/admin/challenges/shapes/similar", "GET"),
     ):  # fmt: skip

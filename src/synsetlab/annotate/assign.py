@@ -358,7 +358,8 @@ def _flying(s: Session, project: AnnotationProject, ids: list[int], now: datetim
     if not ids:
         return {}
     return dict(
-        s.connection().execute(
+        s.connection()
+        .execute(
             select(AnnotationTaskItem.item_id, func.count())
             .join(AnnotationTask, AnnotationTask.id == AnnotationTaskItem.task_id)
             .where(
@@ -368,7 +369,8 @@ def _flying(s: Session, project: AnnotationProject, ids: list[int], now: datetim
                 AnnotationTaskItem.item_id.in_(ids),
             )
             .group_by(AnnotationTaskItem.item_id)
-        ).all()
+        )
+        .all()
     )
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from synsetlab.annotate.errors import AnnotationForbiddenError, AnnotationNotFoundError
-from synsetlab.annotate.projects import NAME_PATTERN, annotator_for, list_projects
+from synsetlab.annotate.projects import NAME_PATTERN, annotator_for, get_project, list_projects
 from synsetlab.catalog.annotation import (
     AnnotationClass,
     AnnotationItem,
@@ -42,6 +42,7 @@ __all__ = [
     "member_of",
     "member_progress",
     "projects_of",
+    "visible_project",
 ]
 
 
@@ -250,3 +251,19 @@ def image_shown_to(s: Session, user_id: int, sha256: str) -> bool:
         )
     )
     return bool(s.scalar(select(on_page | example)))
+
+
+def visible_project(s: Session, slug: str, user: User) -> AnnotationProject:
+    """Project ``slug`` as the site shows it to ``user``. An unknown name is refused naming
+    only the projects ``user`` annotates or may join, never one open by invitation only
+    (:func:`get_project`'s message, for a curator on the workspace, names every project)."""
+    try:
+        return get_project(s, slug, list_names=False)
+    except AnnotationNotFoundError:
+        seen = [p.slug for p, _ in projects_of(s, user.id)]
+        seen += [p.slug for p in joinable_projects(s, user)]
+        raise AnnotationNotFoundError(
+            f"no annotation project {slug!r} among those you annotate or may join "
+            f"({', '.join(seen) or 'none'}); a project open by invitation only is joined "
+            "with its invitation's link"
+        ) from None

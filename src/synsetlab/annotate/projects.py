@@ -152,10 +152,15 @@ class CreatedProject:
     skipped: dict[str, int] = field(default_factory=dict)
 
 
-def get_project(s: Session, slug: str) -> AnnotationProject:
-    """The project named ``slug``; :class:`AnnotationNotFoundError` naming those that exist."""
+def get_project(s: Session, slug: str, *, list_names: bool = True) -> AnnotationProject:
+    """The project named ``slug``; else :class:`AnnotationNotFoundError`, naming every project
+    there is (for a curator on the workspace). ``list_names=False`` names none: for a caller
+    who may not see them all (the site's users: a project open by invitation only is no
+    business of other annotators)."""
     project = s.scalar(select(AnnotationProject).where(AnnotationProject.slug == slug))
     if project is None:
+        if not list_names:
+            raise AnnotationNotFoundError(f"no annotation project {slug!r}: check the name")
         names = ", ".join(s.scalars(select(AnnotationProject.slug).order_by(AnnotationProject.id)))
         raise AnnotationNotFoundError(
             f"no annotation project {slug!r} (projects: {names or 'none'}); create one with "

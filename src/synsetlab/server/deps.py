@@ -6,7 +6,8 @@ logging out ends it on the server). Keeping the two apart is what keeps the API 
 of CSRF. The review and annotation routes are the exceptions, with a CSRF header
 (:func:`review_member`, :func:`annotate_member`).
 
-An annotator account may only annotate: the guards of every other route that needs a login
+An annotator account may only annotate, see its own account and revoke its own API tokens
+(:func:`api_account`): the guards of every other route that needs a login
 (:func:`api_member`, :func:`page_member`) refuse it.
 """
 
@@ -52,13 +53,20 @@ WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
 LimitsDep = Annotated[RateLimits, Depends(get_limits)]
 
 
-def api_member(
+def api_account(
     ws: WorkspaceDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Member:
+    """The holder of the API token, of any role, annotators included: for the routes about
+    one's own account (``/api/me``, revoking one's tokens) and nothing else."""
     if credentials is None:
         raise UnauthorizedError("this route needs 'Authorization: Bearer <API token>'")
-    return _not_annotator(_token_member(ws, credentials))
+    return _token_member(ws, credentials)
+
+
+def api_member(who: Annotated[Member, Depends(api_account)]) -> Member:
+    """The holder of the API token, unless it is an annotator account."""
+    return _not_annotator(who)
 
 
 def _token_member(ws: Workspace, credentials: HTTPAuthorizationCredentials) -> Member:
@@ -79,7 +87,7 @@ def optional_api_member(
     ws: WorkspaceDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Member | None:
-    return None if credentials is None else api_member(ws, credentials)
+    return None if credentials is None else api_member(api_account(ws, credentials))
 
 
 def page_member_optional(request: Request, ws: WorkspaceDep) -> Member | None:
@@ -143,7 +151,7 @@ def review_member(
     anything must echo the session's CSRF token in :data:`CSRF_HEADER`.
     """
     if credentials is not None:
-        return _curator(api_member(ws, credentials))
+        return _curator(api_member(api_account(ws, credentials)))
     who = page_member_optional(request, ws)
     if who is None:
         raise UnauthorizedError("log in, or send 'Authorization: Bearer <API token>'")
@@ -190,6 +198,7 @@ def page_annotate_member(who: Annotated[Member | None, Depends(page_member_optio
     return who
 
 
+ApiAccount = Annotated[Member, Depends(api_account)]
 ApiMember = Annotated[Member, Depends(api_member)]
 OptionalApiMember = Annotated[Member | None, Depends(optional_api_member)]
 ApiAdmin = Annotated[Member, Depends(api_admin)]

@@ -22,8 +22,8 @@ from synsetlab.annotate.members import (
     member_of,
     member_progress,
     projects_of,
+    visible_project,
 )
-from synsetlab.annotate.projects import get_project
 from synsetlab.catalog.annotation import AnnotationProject
 from synsetlab.catalog.challenge import Role, User
 from synsetlab.catalog.models import utcnow
@@ -479,7 +479,8 @@ def annotate_join(
     request: Request, slug: str, ws: WorkspaceDep, who: PageAnnotateMember
 ) -> Response:
     with ws.session() as s:
-        join_project(s, get_project(s, slug), accounts.get_user(s, who.user_id))
+        user = accounts.get_user(s, who.user_id)
+        join_project(s, visible_project(s, slug, user), user)
     return redirect(request, f"/annotate/{slug}", f"You joined {slug}.")
 
 
@@ -487,7 +488,7 @@ def annotate_join(
 def annotate(request: Request, slug: str, ws: WorkspaceDep, who: PageAnnotateMember) -> Response:
     """One page of work at a time, answered with the keyboard (static/annotate.js)."""
     with ws.session() as s:
-        project = get_project(s, slug)
+        project = visible_project(s, slug, accounts.get_user(s, who.user_id))
         member_of(s, project, who.user_id)  # 403 with where to join
     return page(request, "annotate.html", who, project=slug, csrf_header=CSRF_HEADER)
 

@@ -7,6 +7,7 @@ server before their phase ends.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from synsetlab.catalog import Challenge, Phase, Submission
+from synsetlab.catalog.annotation import AnnotationProject, Annotator
 from synsetlab.challenge.accounts import Member
 from synsetlab.challenge.challenges import current_phase, get_challenge, phase_state
 from synsetlab.challenge.phases import as_utc
@@ -52,6 +54,41 @@ class MeOut(BaseModel):
     role: str
     team: str | None
     team_approved: bool
+
+    @classmethod
+    def of(cls, who: Member) -> MeOut:
+        return cls(
+            user=who.user_name,
+            role=who.role.value,
+            team=who.team_name,
+            team_approved=who.team_approved,
+        )
+
+
+class MyProjectOut(BaseModel):
+    """An annotation project the caller annotates: their own name and state in it, nothing
+    of other annotators, and nothing of the project's questions (gold or hidden test)."""
+
+    project: str
+    annotator: str = Field(description="your name in the project")
+    state: str = Field(description="active, or stopped (GET .../progress says why)")
+
+
+class AnnotatorMeOut(BaseModel):
+    """An annotator account, which has no team: its annotation projects instead."""
+
+    user: str
+    role: str
+    annotation_projects: list[MyProjectOut]
+
+    @classmethod
+    def of(
+        cls, who: Member, projects: Iterable[tuple[AnnotationProject, Annotator]]
+    ) -> AnnotatorMeOut:
+        mine = [
+            MyProjectOut(project=p.slug, annotator=a.name, state=a.state.value) for p, a in projects
+        ]
+        return cls(user=who.user_name, role=who.role.value, annotation_projects=mine)
 
 
 class PhaseOut(BaseModel):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 
+from synsetlab.annotate.members import projects_of
+from synsetlab.catalog.challenge import Role
 from synsetlab.challenge import accounts
-from synsetlab.server.deps import ApiMember, LimitsDep, WorkspaceDep
-from synsetlab.server.schemas import LoginIn, MeOut, RegisterIn, TeamIn, TokenOut
+from synsetlab.server.deps import ApiAccount, ApiMember, LimitsDep, WorkspaceDep
+from synsetlab.server.schemas import AnnotatorMeOut, LoginIn, MeOut, RegisterIn, TeamIn, TokenOut
 
 router = APIRouter(tags=["accounts"])
 
@@ -37,17 +39,21 @@ def create_token(body: LoginIn, request: Request, ws: WorkspaceDep, limits: Limi
 
 
 @router.delete("/tokens")
-def revoke_tokens(who: ApiMember, ws: WorkspaceDep) -> dict[str, int]:
-    """Revoke every token of the calling user, this one included."""
+def revoke_tokens(who: ApiAccount, ws: WorkspaceDep) -> dict[str, int]:
+    """Revoke every token of the calling user, this one included (any account, annotators'
+    included)."""
     with ws.session() as s:
         return {"revoked": accounts.revoke_tokens(s, accounts.get_user(s, who.user_id))}
 
 
 @router.get("/me")
-def me(who: ApiMember) -> MeOut:
-    return MeOut(
-        user=who.user_name, role=who.role.value, team=who.team_name, team_approved=who.team_approved
-    )
+def me(who: ApiAccount, ws: WorkspaceDep) -> MeOut | AnnotatorMeOut:
+    """Who the token is of: a participant's or admin's team; an annotator account's
+    annotation projects (its own name and state in each)."""
+    if who.role is not Role.annotator:
+        return MeOut.of(who)
+    with ws.session() as s:
+        return AnnotatorMeOut.of(who, projects_of(s, who.user_id))
 
 
 @router.post("/teams", status_code=status.HTTP_201_CREATED)
@@ -55,7 +61,7 @@ def create_team(body: TeamIn, who: ApiMember, ws: WorkspaceDep) -> MeOut:
     with ws.session() as s:
         user = accounts.get_user(s, who.user_id)
         accounts.create_team(s, user, body.name, approved=not ws.settings.server.team_approval)
-        return me(accounts.member(s, user))
+        return MeOut.of(accounts.member(s, user))
 
 
 @router.post("/teams/{name}/join", status_code=status.HTTP_202_ACCEPTED)

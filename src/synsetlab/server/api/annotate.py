@@ -27,8 +27,8 @@ from synsetlab.annotate.members import (
     member_of,
     member_progress,
     projects_of,
+    visible_project,
 )
-from synsetlab.annotate.projects import get_project
 from synsetlab.annotate.submit import submit_task
 from synsetlab.catalog.annotation import AnnotationProject
 from synsetlab.challenge import accounts
@@ -109,7 +109,7 @@ def projects(who: AnnotateMember, ws: WorkspaceDep) -> dict[str, Any]:
 def join(slug: str, body: JoinIn, who: AnnotateMember, ws: WorkspaceDep) -> dict[str, Any]:
     """Join a project, by yourself or with an invitation's code (used up)."""
     with ws.session() as s:
-        project = get_project(s, slug)
+        project = visible_project(s, slug, accounts.get_user(s, who.user_id))
         user = accounts.get_user(s, who.user_id)
         if body.code is None:
             annotator = join_project(s, project, user)
@@ -134,7 +134,7 @@ def next_page(
     ahead while it is answered). ``task`` is null when there is no work for you now, and
     ``message`` says why; a stopped annotator is refused (403)."""
     with ws.session() as s:
-        project = get_project(s, slug)
+        project = visible_project(s, slug, accounts.get_user(s, who.user_id))
         annotator = member_of(s, project, who.user_id)
         task = next_task(s, project, annotator, besides=after)
         if task is not None:
@@ -164,7 +164,7 @@ def submit(task_id: int, body: AnswersIn, who: AnnotateMember, ws: WorkspaceDep)
 def progress(slug: str, who: AnnotateMember, ws: WorkspaceDep) -> dict[str, Any]:
     """Your pages, answers and state in a project, and the work left."""
     with ws.session() as s:
-        project = get_project(s, slug)
+        project = visible_project(s, slug, accounts.get_user(s, who.user_id))
         return member_progress(s, project, member_of(s, project, who.user_id)).to_dict()
 
 
