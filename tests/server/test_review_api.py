@@ -13,12 +13,12 @@ from fastapi.testclient import TestClient
 from PIL import Image as PILImage
 from sqlalchemy import select
 
-from synsetlab.catalog import Decision, Image, Role, User
+from synsetlab.catalog import AnnotationItem, AnnotationProject, Decision, Image, Role, User
 from synsetlab.challenge import accounts
 from synsetlab.server import create_app
 from synsetlab.workspace import Workspace, init_workspace
 from tests.challenge.workspace import team_member
-from tests.curate.test_review import BRAMBLING, ReviewCatalog, review_catalog
+from tests.curate.test_review import BRAMBLING, GOLDFINCH, ReviewCatalog, review_catalog
 from tests.server.conftest import browser_login
 
 
@@ -180,3 +180,72 @@ def test_thumbnails_are_resized_and_cached(client: TestClient, review_ws) -> Non
     assert client.get(f"/thumbs/{not_an_image}").status_code == 404
     assert client.get("/thumbs/not-a-sha").status_code == 422
     assert client.get(url.replace("size=32", "size=8")).status_code == 422
+
+
+def projects_and_questions(ws: Workspace) -> tuple[list[str], list[tuple[int, str]]]:
+    with ws.session() as s:
+        slugs = list(s.scalars(select(AnnotationProject.slug).order_by(AnnotationProject.id)))
+        asked = s.execute(
+            select(AnnotationItem.image_id, AnnotationItem.wnid)
+            .where(AnnotationItem.gold.is_(None))
+            .order_by(AnnotationItem.id)
+        ).all()
+    return slugs, [tuple(row) for row in asked]
+
+
+def test_a_curator_sends_a_label_issue_to_the_crowd(client: TestClient, review_ws) -> None:
+    ws, cat = review_ws
+    curie = bearer(ws, "curie")
+    assert client.get("/api/review/crowd", headers=curie).json() == {
+        "projects": [], "default": "review",
+    }  # fmt: skip
+    url = f"/api/review/items/{cat.findings['label-issue:3']}/crowd"
+    answer = client.post(url, json={}, headers=curie)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["decision"]["crowd"] and body["decision"]["author"] == "curie"
+    assert body["asked"]["created"] and body["asked"]["project"] == "review"
+    assert [(q["image_id"], q["wnid"]) for q in body["asked"]["added"]] == [
+        (cat.ids[3], BRAMBLING), (cat.ids[3], GOLDFINCH),
+    ]  # fmt: skip
+    assert body["pending"]["label-issue"] == 1
+    assert client.get("/api/review/crowd", headers=curie).json()["projects"] == ["review"]
+    item = client.get(f"/api/review/items/{cat.findings['label-issue:3']}", headers=curie).json()
+    assert [(c["wnid"], c["status"]) for c in item["crowd"]] == [
+        (BRAMBLING, "pending"), (GOLDFINCH, "pending"),
+    ]  # fmt: skip
+
+    again = client.post(url, json={"project": "review"}, headers=curie).json()
+    assert again["asked"]["added"] == [] and again["decision"]["id"] == body["decision"]["id"]
+    assert projects_and_questions(ws) == (["review"], [(cat.ids[3], BRAMBLING),
+                                                       (cat.ids[3], GOLDFINCH)])  # fmt: skip
+
+    hidden = client.post(f"/api/review/items/{cat.findings['label-issue:7']}/crowd", json={},
+                         headers=curie)  # fmt: skip
+    assert hidden.status_code == 403 and "hidden test split" in hidden.json()["detail"]
+    blurry = client.post(f"/api/review/items/{cat.findings['blurry:2']}/crowd", json={},
+                         headers=curie)  # fmt: skip
+    assert blurry.status_code == 400 and "not a label issue" in blurry.json()["detail"]
+    nope = client.post(url, json={"project": "nope"}, headers=curie)
+    assert nope.status_code == 404 and "no annotation project 'nope'" in nope.json()["detail"]
+    assert client.post(url, json={"project": ""}, headers=curie).status_code == 422
+    assert len(projects_and_questions(ws)[1]) == 2
+
+
+def test_only_curators_send_to_the_crowd(client: TestClient, review_ws) -> None:
+    ws, cat = review_ws
+    team_member(ws, "ann", role=Role.annotator)
+    url = f"/api/review/items/{cat.findings['label-issue:3']}/crowd"
+    for user, refusal in (("bob", "needs the admin role"),
+                          ("ann", "annotator account may only annotate")):  # fmt: skip
+        for answer in (
+            client.get("/api/review/crowd", headers=bearer(ws, user)),
+            client.post(url, json={}, headers=bearer(ws, user)),
+        ):
+            assert answer.status_code == 403 and refusal in answer.json()["detail"], answer.text
+    assert client.post(url, json={}).status_code == 401
+    browser_login(client, "curie")  # the page's cookie needs its CSRF token
+    assert client.post(url, json={}).status_code == 403
+    assert projects_and_questions(ws) == ([], [])
+    assert client.post(url, json={}, headers={"X-CSRF-Token": page_csrf(client)}).is_success
+    assert decisions(ws) == [("keep", "curie", cat.findings["label-issue:3"])]

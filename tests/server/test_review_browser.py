@@ -1,6 +1,6 @@
 """A real browser (Debian's chromium through Selenium) reviews findings with the keyboard on a
-real ``synsetlab serve``: x excludes, k keeps, u undoes, and the catalog records each under the
-curator's name.
+real ``synsetlab serve``: x excludes, k keeps, u undoes, c sends a label issue to the crowd
+(never a hidden test image), and the catalog records each under the curator's name.
 
 Set SYNSETLAB_SCREENSHOTS=DIR to keep a PNG of every view it visits.
 """
@@ -88,7 +88,27 @@ def test_review_findings_with_the_keyboard(tmp_path: Path, browser) -> None:  # 
         Select(browser.find_element(By.ID, "review-kind")).select_by_value("label-issue")
         wait_for_finding(cat.findings["label-issue:3"])
         assert "given: brambling" in root.text and "suggested: goldfinch" in root.text
+        crowd = Select(browser.find_element(By.ID, "review-crowd-project"))
+        assert crowd.first_selected_option.text == "review (new)"
         shot("3-label-issue")
+
+        press("c")  # both classes asked in the default project, made now; on to the next
+        wait_for_finding(cat.findings["label-issue:7"])
+        assert status() == (
+            f"Sent image {cat.ids[3]} to the crowd in review (a new project): asked whether it "
+            "shows brambling, and whether it shows goldfinch. u undoes it."
+        )
+        assert crowd.first_selected_option.text == "review"
+        press("c")  # a hidden test image: refused, still shown
+        WebDriverWait(browser, 15).until(lambda d: "hidden test split" in status())
+        assert showing() == cat.findings["label-issue:7"]
+        press("u")  # back in the queue, with what the crowd says so far
+        wait_for_finding(cat.findings["label-issue:3"])
+        assert "Undid sending image" in status() and "questions stay" in status()
+        answers = root.find_element(By.CSS_SELECTOR, ".crowd").text
+        assert "brambling in review: pending · 0 yes, 0 no" in answers
+        assert "goldfinch in review: pending · 0 yes, 0 no" in answers
+        shot("4-crowd")
 
     with ws.session() as s:
         rows = s.scalars(select(Decision).order_by(Decision.id)).all()
@@ -97,4 +117,5 @@ def test_review_findings_with_the_keyboard(tmp_path: Path, browser) -> None:  # 
     assert got == [
         (cat.findings["blurry:2"], "exclude", "curie", None),
         (cat.findings["blurry:6"], "keep", "curie", "curie"),
+        (cat.findings["label-issue:3"], "keep", "curie", "curie"),  # reason crowd:label-issue
     ]

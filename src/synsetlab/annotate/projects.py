@@ -50,10 +50,17 @@ __all__ = [
     "GOLD_PER_CLASS",
     "CreatedProject",
     "ProjectOptions",
+    "add_gold",
     "annotator_for",
+    "class_rng",
+    "class_row",
     "create_project",
     "get_project",
+    "gold_pool",
+    "initial_subset",
+    "labels_by_image",
     "list_projects",
+    "new_project",
 ]
 
 #: Gold questions of each kind (known positive, known negative) drawn per class.
@@ -225,6 +232,142 @@ def create_project(
     with nothing to verify. Nothing is written then.
     """
     options = options or ProjectOptions()
+    _check_new(s, slug, options)
+    labels = labels_by_image(s)
+    hidden = _hidden_images(s)
+    excluded = _excluded_images(s)
+    skipped: dict[str, int] = defaultdict(int)
+    candidates: dict[str, list[int]] = defaultdict(list)
+    for image_id, states in labels.items():
+        for wnid in sorted(w for w, st in states.items() if LabelState.candidate in st):
+            if LabelState.verified in states[wnid]:
+                skipped["verified already"] += 1
+            elif image_id in excluded:
+                skipped["excluded by a curation decision"] += 1
+            elif image_id in hidden and not options.include_hidden_test:
+                skipped["hidden test split"] += 1
+            else:
+                candidates[wnid].append(image_id)
+    wnids = _chosen_classes(classes, candidates, taxonomy)
+
+    project = _project_row(s, slug, options, dict(skipped))
+    chosen = set(wnids)
+    rows = {wnid: class_row(project, wnid, taxonomy=taxonomy, among=chosen) for wnid in wnids}
+    s.add_all(rows.values())
+    s.flush()
+
+    report = CreatedProject(slug, {}, 0, 0, 0, dict(skipped))
+    usable = [
+        i for i in labels if i not in excluded and (options.include_hidden_test or i not in hidden)
+    ]
+    for wnid in wnids:
+        rng = class_rng(options.seed, wnid)
+        images = sorted(candidates[wnid])
+        initial = initial_subset(images, rng, options.initial_items)
+        s.add_all(
+            AnnotationItem(
+                project_id=project.id,
+                class_id=rows[wnid].id,
+                image_id=i,
+                wnid=wnid,
+                initial=i in initial,
+                yes_votes=0,
+                no_votes=0,
+            )
+            for i in images
+        )
+        report.items[wnid] = len(images)
+        report.initial += len(initial)
+        if options.gold > 0:
+            positive, negative = add_gold(
+                s, project, rows[wnid], usable, labels, taxonomy=taxonomy, rng=rng
+            )
+            report.gold_positive += positive
+            report.gold_negative += negative
+    s.flush()
+    return report
+
+
+def new_project(
+    s: Session, slug: str, *, options: ProjectOptions | None = None
+) -> AnnotationProject:
+    """Store an empty project named ``slug`` (no class, no question yet), for questions added
+    one by one later (:func:`synsetlab.annotate.ask.ask_crowd`). Refused as
+    :func:`create_project` refuses a name or options."""
+    options = options or ProjectOptions()
+    _check_new(s, slug, options)
+    return _project_row(s, slug, options, {})
+
+
+def class_row(
+    project: AnnotationProject, wnid: str, *, taxonomy: Taxonomy, among: Iterable[str]
+) -> AnnotationClass:
+    """A new class of ``project`` (not added to the session): the synset's lemmas and gloss
+    that pages show, and its ancestors among the wnids ``among`` (the project's classes)."""
+    synset = taxonomy.get(wnid)
+    return AnnotationClass(
+        project_id=project.id,
+        wnid=wnid,
+        lemmas="; ".join(synset.lemmas),
+        gloss=synset.gloss,
+        ancestors=sorted(taxonomy.ancestors(wnid) & set(among)),
+    )
+
+
+def class_rng(seed: int, wnid: str) -> np.random.Generator:
+    """The generator of a class's initial subset, then its gold draw: the project's seed and
+    the wnid, so that each class draws the same whatever other classes the project has."""
+    return np.random.default_rng([seed, zlib.crc32(wnid.encode())])
+
+
+def initial_subset(images: Sequence[int], rng: np.random.Generator, count: int) -> set[int]:
+    """``count`` of ``images`` (sorted ids) drawn at random for a class's initial subset (all
+    of them if fewer)."""
+    return set(rng.permutation(images)[:count].tolist())
+
+
+def gold_pool(
+    s: Session, *, include_hidden_test: bool
+) -> tuple[list[int], dict[int, dict[str, set[LabelState]]]]:
+    """What :func:`add_gold` draws from: the images a gold question may show (not excluded,
+    not of the hidden test split unless ``include_hidden_test``), and every image's labels."""
+    labels = labels_by_image(s)
+    excluded = _excluded_images(s)
+    hidden = set() if include_hidden_test else _hidden_images(s)
+    return [i for i in labels if i not in excluded and i not in hidden], labels
+
+
+def add_gold(
+    s: Session,
+    project: AnnotationProject,
+    klass: AnnotationClass,
+    usable: Iterable[int],
+    labels: dict[int, dict[str, set[LabelState]]],
+    *,
+    taxonomy: Taxonomy,
+    rng: np.random.Generator,
+) -> tuple[int, int]:
+    """Add ``klass``'s gold questions drawn from ``usable`` (see :func:`gold_pool`): up to
+    :data:`GOLD_PER_CLASS` known positives and known negatives. Returns how many of each."""
+    positive, negative = _gold_images(klass.wnid, usable, labels, taxonomy, rng)
+    s.add_all(
+        AnnotationItem(
+            project_id=project.id,
+            class_id=klass.id,
+            image_id=i,
+            wnid=klass.wnid,
+            gold=answer,
+            yes_votes=0,
+            no_votes=0,
+        )
+        for images, answer in ((positive, True), (negative, False))
+        for i in images
+    )
+    return len(positive), len(negative)
+
+
+def _check_new(s: Session, slug: str, options: ProjectOptions) -> None:
+    """Refuse a malformed, reserved or taken project name, or options out of range."""
     if not isinstance(slug, str) or not SLUG_PATTERN.fullmatch(slug):
         raise AnnotationError(
             f"project name {slug!r}: use 1 to 64 of a-z, 0-9 and '-', starting with a letter "
@@ -241,29 +384,11 @@ def create_project(
             f"an annotation project named {slug!r} exists already; choose another name, or see "
             f"it with `synsetlab annotate status {slug}`"
         )
-    labels = _labels_by_image(s)
-    hidden = set(s.scalars(select(SplitAssignment.image_id).where(SplitAssignment.hidden)))
-    excluded = set(
-        s.scalars(
-            select(Decision.image_id).where(
-                Decision.undone_at.is_(None), Decision.action == DecisionAction.exclude
-            )
-        )
-    )
-    skipped: dict[str, int] = defaultdict(int)
-    candidates: dict[str, list[int]] = defaultdict(list)
-    for image_id, states in labels.items():
-        for wnid in sorted(w for w, st in states.items() if LabelState.candidate in st):
-            if LabelState.verified in states[wnid]:
-                skipped["verified already"] += 1
-            elif image_id in excluded:
-                skipped["excluded by a curation decision"] += 1
-            elif image_id in hidden and not options.include_hidden_test:
-                skipped["hidden test split"] += 1
-            else:
-                candidates[wnid].append(image_id)
-    wnids = _chosen_classes(classes, candidates, taxonomy)
 
+
+def _project_row(
+    s: Session, slug: str, options: ProjectOptions, skipped: dict[str, int]
+) -> AnnotationProject:
     project = AnnotationProject(
         slug=slug,
         target_precision=options.target_precision,
@@ -276,69 +401,27 @@ def create_project(
         min_accuracy=options.min_accuracy,
         task_minutes=options.task_minutes,
         seed=options.seed,
-        options={"include_hidden_test": options.include_hidden_test, "skipped": dict(skipped)},
+        options={"include_hidden_test": options.include_hidden_test, "skipped": skipped},
         revision=0,
     )
     s.add(project)
     s.flush()
-    chosen = set(wnids)
-    rows: dict[str, AnnotationClass] = {}
-    for wnid in wnids:
-        synset = taxonomy.get(wnid)
-        rows[wnid] = AnnotationClass(
-            project_id=project.id,
-            wnid=wnid,
-            lemmas="; ".join(synset.lemmas),
-            gloss=synset.gloss,
-            ancestors=sorted(taxonomy.ancestors(wnid) & chosen),
-        )
-    s.add_all(rows.values())
-    s.flush()
-
-    report = CreatedProject(slug, {}, 0, 0, 0, dict(skipped))
-    usable = [
-        i for i in labels if i not in excluded and (options.include_hidden_test or i not in hidden)
-    ]
-    for wnid in wnids:
-        rng = np.random.default_rng([options.seed, zlib.crc32(wnid.encode())])
-        images = sorted(candidates[wnid])
-        initial = set(rng.permutation(images)[: options.initial_items].tolist())
-        s.add_all(
-            AnnotationItem(
-                project_id=project.id,
-                class_id=rows[wnid].id,
-                image_id=i,
-                wnid=wnid,
-                initial=i in initial,
-                yes_votes=0,
-                no_votes=0,
-            )
-            for i in images
-        )
-        report.items[wnid] = len(images)
-        report.initial += len(initial)
-        if options.gold > 0:
-            positive, negative = _gold_images(wnid, usable, labels, taxonomy, rng)
-            s.add_all(
-                AnnotationItem(
-                    project_id=project.id,
-                    class_id=rows[wnid].id,
-                    image_id=i,
-                    wnid=wnid,
-                    gold=answer,
-                    yes_votes=0,
-                    no_votes=0,
-                )
-                for images_, answer in ((positive, True), (negative, False))
-                for i in images_
-            )
-            report.gold_positive += len(positive)
-            report.gold_negative += len(negative)
-    s.flush()
-    return report
+    return project
 
 
-def _labels_by_image(s: Session) -> dict[int, dict[str, set[LabelState]]]:
+def _hidden_images(s: Session) -> set[int]:
+    return set(s.scalars(select(SplitAssignment.image_id).where(SplitAssignment.hidden)))
+
+
+def _excluded_images(s: Session) -> set[int]:
+    """Images an active curation decision excludes (no version will hold them)."""
+    active = select(Decision.image_id).where(
+        Decision.undone_at.is_(None), Decision.action == DecisionAction.exclude
+    )
+    return set(s.scalars(active))
+
+
+def labels_by_image(s: Session) -> dict[int, dict[str, set[LabelState]]]:
     """image id -> wnid -> the states of its label rows (several sources may label it)."""
     out: dict[int, dict[str, set[LabelState]]] = defaultdict(lambda: defaultdict(set))
     for image_id, wnid, state in s.execute(select(Label.image_id, Label.wnid, Label.state)):

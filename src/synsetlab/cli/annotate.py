@@ -18,6 +18,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from synsetlab.cli.annotate_ask import ask
 from synsetlab.cli.context import (
     OptionError,
     advance,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from synsetlab.train.weights import LoadedModel
 
 app = typer.Typer(no_args_is_help=True)
+app.command("ask")(ask)
 
 NAME = typer.Argument(..., help="The project's name, e.g. shapes-verify.")
 METHODS = ("dynamic", "dawid-skene", "majority")

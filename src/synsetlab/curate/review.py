@@ -5,13 +5,21 @@ reviewer decides here per finding, after looking: ``keep`` (the image is fine), 
 or ``relabel``. Each is a :class:`~synsetlab.catalog.Decision` with its author, undone as
 any other. The site's ``/review`` page is a thin adapter over this module.
 
+A label issue whose suggestion the reviewer doubts may go to the crowd instead
+(:func:`synsetlab.annotate.ask.ask_about_findings` asks the questions): :func:`send_to_crowd`
+records that as a ``keep`` with the reason ``crowd:<kind>`` (:func:`crowd_reason`). Like any
+keep it changes nothing in a version and takes the finding out of the queue; undone, the
+finding comes back (the crowd's questions stay: their votes are never thrown away). The view
+of a label issue shows what the crowd says of both classes (:attr:`ReviewItem.crowd`).
+
 Only findings about one image are reviewed here; class-level ones (``small-class``,
 ``class-overlap``) are decided with the balance and class commands.
 
 A finding has been decided when an active decision links to it, or when an active decision
-on its image carries its kind's reason (``finding:<kind>``, as the bulk commands record, or
-``kept:<kind>``): a finding replaced by a later run of its analysis loses its link, not its
-decision. Findings about excluded images leave the queue too: nothing is left to decide.
+on its image carries its kind's reason (``finding:<kind>``, as the bulk commands record,
+``kept:<kind>`` or ``crowd:<kind>``): a finding replaced by a later run of its analysis loses
+its link, not its decision. Findings about excluded images leave the queue too: nothing is
+left to decide.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, se
 from sqlalchemy.orm import Session, aliased
 
 from synsetlab.blobs import BlobStore
+from synsetlab.catalog.annotation import AnnotationItem, AnnotationProject
 from synsetlab.catalog.models import (
     Decision,
     DecisionAction,
@@ -79,6 +88,16 @@ def kept_reason(kind: str) -> str:
     return f"kept:{kind}"
 
 
+def crowd_reason(kind: str) -> str:
+    """The reason of the ``keep`` that records a finding of ``kind`` sent to the crowd."""
+    return f"crowd:{kind}"
+
+
+def _reasons(kind: str) -> list[str]:
+    """Every reason that decides a finding of ``kind`` (see the module doc)."""
+    return [f"finding:{kind}", kept_reason(kind), crowd_reason(kind)]
+
+
 # The queue -----------------------------------------------------------------------------------
 
 
@@ -104,6 +123,7 @@ def _decided() -> ColumnElement[bool]:
                 or_(
                     d.reason == literal("finding:") + Finding.kind,
                     d.reason == literal("kept:") + Finding.kind,
+                    d.reason == literal("crowd:") + Finding.kind,
                 ),
             ),
         ),
@@ -196,6 +216,8 @@ class DecisionView:
     created_at: str
     undone_at: str | None
     undone_by: str | None
+    #: A keep that records the finding sent to the crowd (``reason`` ``crowd:<kind>``).
+    crowd: bool = False
 
     @classmethod
     def of(cls, d: Decision) -> DecisionView:
@@ -210,11 +232,28 @@ class DecisionView:
             created_at=_iso(d.created_at),
             undone_at=None if d.undone_at is None else _iso(d.undone_at),
             undone_by=d.undone_by,
+            crowd=d.action is DecisionAction.keep and d.reason.startswith("crowd:"),
         )
 
 
 def _iso(moment: datetime) -> str:
     return as_utc(moment).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class CrowdView:
+    """One crowd question about the finding's image: does it show ``wnid``?"""
+
+    project: str
+    wnid: str
+    #: pending, accepted or rejected (a gold question stays pending: its answer is known).
+    status: str
+    yes: int
+    no: int
+    #: P(the image shows ``wnid`` | votes), once the class's consensus table exists.
+    posterior: float | None
+    #: The known answer of a gold question; None for a question under verification.
+    gold: bool | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +281,8 @@ class ReviewItem:
     lca: ClassView | None = None
     value: float | None = None
     threshold: float | None = None
+    #: A label issue's questions to the crowd about its image and either class, if any.
+    crowd: list[CrowdView] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -270,11 +311,26 @@ def review_item(
 
         lca = f.detail.get("lca")
         return ReviewItem(**common, view="label", given=shown(given), suggested=shown(suggested),
-                          lca=_class_view(taxonomy, lca, []) if lca else None)  # fmt: skip
+                          lca=_class_view(taxonomy, lca, []) if lca else None,
+                          crowd=_crowd_views(s, f.image_id, [given, suggested]))  # fmt: skip
     if f.kind in QUALITY_KINDS:
         return ReviewItem(**common, view="quality", value=f.detail.get("value"),
                           threshold=f.detail.get("threshold"))  # fmt: skip
     return ReviewItem(**common, view="image")
+
+
+def _crowd_views(s: Session, image_id: int, wnids: list[str]) -> list[CrowdView]:
+    """The questions of every annotation project about ``image_id`` and ``wnids``."""
+    query = (
+        select(AnnotationItem, AnnotationProject.slug)
+        .join(AnnotationProject, AnnotationProject.id == AnnotationItem.project_id)
+        .where(AnnotationItem.image_id == image_id, AnnotationItem.wnid.in_(wnids))
+        .order_by(AnnotationItem.project_id, AnnotationItem.id)
+    )
+    return [
+        CrowdView(slug, q.wnid, q.status.value, q.yes_votes, q.no_votes, q.posterior, q.gold)
+        for q, slug in s.execute(query)
+    ]
 
 
 def _finding(s: Session, finding_id: int) -> Finding:
@@ -390,10 +446,7 @@ def _decision_of(s: Session, f: Finding) -> DecisionView | None:
             Decision.undone_at.is_(None),
             or_(
                 Decision.finding_id == f.id,
-                and_(
-                    Decision.image_id == f.image_id,
-                    Decision.reason.in_([f"finding:{f.kind}", kept_reason(f.kind)]),
-                ),
+                and_(Decision.image_id == f.image_id, Decision.reason.in_(_reasons(f.kind))),
             ),
         )
         .order_by(Decision.id.desc())
@@ -430,12 +483,7 @@ def decide(
     if action not in ACTIONS:
         raise ReviewError(f"unknown action {action!r}: use one of {', '.join(ACTIONS)}")
     f = _finding(s, finding_id)
-    before = _decision_of(s, f)
-    if before is not None:
-        raise ReviewConflictError(
-            f"finding {finding_id} was decided already ({before.action} by "
-            f"{before.author or 'nobody recorded'}); undo decision {before.id} first"
-        )
+    _refuse_decided(f, _decision_of(s, f))
     reason = f"finding:{f.kind}"
     if action == "keep":
         d = Decision(image_id=f.image_id, action=DecisionAction.keep, reason=kept_reason(f.kind),
@@ -456,6 +504,77 @@ def decide(
         d = Decision(image_id=f.image_id, action=DecisionAction.relabel, wnid=target,
                      reason=reason, finding_id=f.id, author=author)  # fmt: skip
         s.add(d)
+    s.flush()
+    return DecisionView.of(d)
+
+
+def _refuse_decided(f: Finding, before: DecisionView | None) -> None:
+    if before is None:
+        return
+    what = "sent to the crowd" if before.crowd else f"decided already ({before.action}"
+    raise ReviewConflictError(
+        f"finding {f.id} was {what} by {before.author or 'nobody recorded'}"
+        f"{'' if before.crowd else ')'}; undo decision {before.id} first"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LabelQuestion:
+    """What a label issue asks: does image ``image_id`` show ``given``, or ``suggested``?"""
+
+    finding_id: int
+    image_id: int
+    given: str
+    suggested: str
+    #: The image is in the hidden test split (its label is a challenge's answer key).
+    hidden_test: bool
+    #: The finding's active decision, if any (a crowd one included).
+    decision: DecisionView | None
+
+
+def label_question(s: Session, finding_id: int) -> LabelQuestion:
+    """The classes label issue ``finding_id`` weighs against each other, for the crowd.
+
+    Raises :class:`FindingNotFoundError`, or :class:`ReviewError` for a finding of another
+    kind or one that names no suggested class.
+    """
+    f = _finding(s, finding_id)
+    given, suggested = f.detail.get("given"), f.detail.get("suggested")
+    if f.kind != LABEL_ISSUE or not given or not suggested:
+        raise ReviewError(
+            f"finding {finding_id} ({f.kind}) is not a label issue with a given and a suggested "
+            "class: only those go to the crowd; keep, exclude or relabel it instead"
+        )
+    return LabelQuestion(
+        f.id, f.image_id, given, suggested, _hidden_test(s, f.image_id), _decision_of(s, f)
+    )
+
+
+def send_to_crowd(s: Session, finding_id: int, *, author: str | None) -> DecisionView:
+    """Record that label issue ``finding_id`` went to the crowd: a ``keep`` with the reason
+    ``crowd:<kind>`` and its author, undone as any decision. Call it once its questions are
+    asked (:func:`synsetlab.annotate.ask.ask_about_findings` does both).
+
+    Idempotent: a finding already sent returns that decision. Raises
+    :class:`FindingNotFoundError`, :class:`ReviewError` (not a label issue, or an image of
+    the hidden test split: never shown to the crowd) or :class:`ReviewConflictError` (kept,
+    excluded or relabelled already: undo that first).
+    """
+    question = label_question(s, finding_id)
+    before = question.decision
+    if before is not None and before.crowd:
+        return before
+    if question.hidden_test:
+        raise ReviewError(
+            f"finding {finding_id} is about image {question.image_id} of the hidden test split: "
+            "it never goes to the crowd (its label is a challenge's answer key); keep, exclude "
+            "or relabel it instead"
+        )
+    f = _finding(s, finding_id)
+    _refuse_decided(f, before)
+    d = Decision(image_id=f.image_id, action=DecisionAction.keep, reason=crowd_reason(f.kind),
+                 finding_id=f.id, author=author)  # fmt: skip
+    s.add(d)
     s.flush()
     return DecisionView.of(d)
 

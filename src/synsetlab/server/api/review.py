@@ -2,7 +2,9 @@
 
 Curators only (:func:`synsetlab.server.deps.may_review`), by API token or by the review
 page's session cookie with its CSRF header. Every decision is recorded under the account's
-name, and undone as any other (:mod:`synsetlab.curate.review`).
+name, and undone as any other (:mod:`synsetlab.curate.review`). A label issue may go to the
+crowd instead: its image is asked about against both classes in an annotation project
+(:mod:`synsetlab.annotate.ask`), and the finding is recorded as sent.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from synsetlab.annotate import ask
+from synsetlab.annotate.projects import list_projects
 from synsetlab.challenge.errors import NotFoundError
 from synsetlab.curate import review
 from synsetlab.server.deps import ReviewMember, WorkspaceDep
@@ -28,6 +32,11 @@ class DecideIn(BaseModel):
     wnid: str | None = Field(default=None, max_length=64)
     #: Relabel an image of the hidden test split (a challenge's answer key) all the same.
     allow_hidden_test: bool = False
+
+
+class CrowdIn(BaseModel):
+    #: The annotation project to ask in; the default one is made on first use.
+    project: str = Field(default=ask.DEFAULT_PROJECT, min_length=1, max_length=64)
 
 
 class UndoIn(BaseModel):
@@ -77,6 +86,34 @@ def decide(finding_id: int, body: DecideIn, who: ReviewMember, ws: WorkspaceDep)
         )
         pending = review.pending_counts(s)
     return {"decision": d, "pending": pending}
+
+
+@router.get("/crowd")
+def crowd_projects(who: ReviewMember, ws: WorkspaceDep) -> dict[str, Any]:
+    """The annotation projects a label issue can go to, oldest first, and the default one
+    (made on first use with the default options)."""
+    with ws.session() as s:
+        slugs = [p.slug for p in list_projects(s)]
+    return {"projects": slugs, "default": ask.DEFAULT_PROJECT}
+
+
+@router.post("/items/{finding_id}/crowd")
+def crowd(finding_id: int, body: CrowdIn, who: ReviewMember, ws: WorkspaceDep) -> dict[str, Any]:
+    """Ask the crowd whether a label issue's image shows its given class, and whether it
+    shows the suggested one. The finding is recorded as sent under your name (``decision``;
+    null when the crowd answered both already: ``asked.skipped`` says how). Never an image
+    of the hidden test split (403)."""
+    taxonomy = ws.taxonomy()
+    with ws.session() as s:
+        result = ask.ask_about_findings(
+            s, body.project, [finding_id], taxonomy=taxonomy, author=who.user_name
+        )
+        pending = review.pending_counts(s)
+    return {
+        "asked": result.asked.to_dict(),
+        "decision": result.sent[finding_id],
+        "pending": pending,
+    }
 
 
 @router.post("/undo")

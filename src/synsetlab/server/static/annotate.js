@@ -3,14 +3,15 @@
 // Enter submits. The next page is fetched ahead while this one is answered, so that it shows
 // at once on Enter; the answers go to the server behind it (a PUT, idempotent: retried when
 // the network fails) with the seconds spent on the page.
-// Talks to /api/annotate/* with the session cookie and the CSRF token in a header.
+// Talks to /api/annotate/* with the session cookie and the CSRF token in a header (api.js).
 "use strict";
 
 (() => {
   const root = document.getElementById("annotate");
   if (!root) return;
   const project = encodeURIComponent(root.dataset.project);
-  const csrf = { header: root.dataset.csrfHeader, token: root.dataset.csrfToken };
+  const { ApiError, el } = window.synsetlab;
+  const api = window.synsetlab.client(root);
   const box = document.getElementById("annotate-task");
   const statusLine = document.getElementById("annotate-status");
   const progress = document.getElementById("annotate-progress");
@@ -27,26 +28,6 @@
   };
 
   // --- talking to the server ---------------------------------------------------------------
-
-  class ApiError extends Error {
-    constructor(message, status) {
-      super(message);
-      this.status = status;
-    }
-  }
-
-  async function api(method, path, body) {
-    const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (method !== "GET") {
-      options.headers["Content-Type"] = "application/json";
-      options.headers[csrf.header] = csrf.token;
-      options.body = JSON.stringify(body || {});
-    }
-    const response = await fetch(path, options);
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) throw new ApiError(data.detail || `${response.status} ${response.statusText}`, response.status);
-    return data;
-  }
 
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
   const retryable = (error) => !(error instanceof ApiError) || error.status >= 500 || error.status === 429;
@@ -74,20 +55,6 @@
   }
 
   // --- building a page ---------------------------------------------------------------------
-
-  function el(tag, attrs = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs)) {
-      if (value === null || value === undefined || value === false) continue;
-      if (key === "class") node.className = value;
-      else node.setAttribute(key, value === true ? "" : value);
-    }
-    for (const child of children.flat()) {
-      if (child === null || child === undefined || child === false) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
 
   function build(task) {
     const [name, ...others] = task.lemmas;

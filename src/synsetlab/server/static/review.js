@@ -1,17 +1,20 @@
 // The /review page: curation findings one at a time, decided with the keyboard.
 // k keep, x exclude, r relabel to the suggested class (Shift+R: a hidden test image too),
+// c ask the crowd about a label issue (in the project chosen at the top),
 // u undo your latest decision, j / right / down next, left / up previous.
-// Talks to /api/review/* with the session cookie and the CSRF token in a header.
+// Talks to /api/review/* with the session cookie and the CSRF token in a header (api.js).
 "use strict";
 
 (() => {
   const root = document.getElementById("review");
   if (!root) return;
-  const csrf = { header: root.dataset.csrfHeader, token: root.dataset.csrfToken };
+  const { el } = window.synsetlab;
+  const api = window.synsetlab.client(root);
   const box = document.getElementById("review-item");
   const statusLine = document.getElementById("review-status");
   const progress = document.getElementById("review-progress");
   const kindSelect = document.getElementById("review-kind");
+  const crowdSelect = document.getElementById("review-crowd-project");
   const SIZE = { big: 384, card: 192, example: 112 };
 
   const state = {
@@ -27,43 +30,12 @@
 
   // --- talking to the server ---------------------------------------------------------------
 
-  async function api(method, path, body) {
-    const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (method !== "GET") {
-      options.headers["Content-Type"] = "application/json";
-      options.headers[csrf.header] = csrf.token;
-      options.body = JSON.stringify(body || {});
-    }
-    const response = await fetch(path, options);
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) {
-      const error = new Error(data.detail || `${response.status} ${response.statusText}`);
-      error.status = response.status;
-      throw error;
-    }
-    return data;
-  }
-
   function say(text, kind = "info") {
     statusLine.textContent = text;
     statusLine.className = `review-status ${kind}`;
   }
 
   // --- building the view -------------------------------------------------------------------
-
-  function el(tag, attrs = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs)) {
-      if (value === null || value === undefined || value === false) continue;
-      if (key === "class") node.className = value;
-      else node.setAttribute(key, value === true ? "" : value);
-    }
-    for (const child of children.flat()) {
-      if (child === null || child === undefined || child === false) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
 
   const thumb = (image, size) =>
     el("img", {
@@ -112,6 +84,29 @@
       examples);
   }
 
+  // The name of a class a label issue weighs (else its wnid).
+  function nameIn(item, wnid) {
+    for (const cls of [item.given, item.suggested]) if (cls && cls.wnid === wnid) return cls.name;
+    return wnid;
+  }
+
+  // What the crowd says of the image, per question (none asked: nothing shown).
+  function crowdAnswers(item) {
+    if (!item.crowd || !item.crowd.length) return null;
+    return el("div", { class: "crowd" },
+      el("h3", {}, "The crowd"),
+      el("ul", {}, item.crowd.map((q) => el("li", { "data-status": q.status },
+        el("b", {}, nameIn(item, q.wnid)), ` in ${q.project}: `,
+        q.gold === null ? q.status : `gold question (known: ${q.gold ? "yes" : "no"})`,
+        ` · ${q.yes} yes, ${q.no} no`,
+        typeof q.posterior === "number" ? ` · P(yes) ${num(q.posterior)}` : ""))));
+  }
+
+  function decisionTag(d) {
+    const who = d.author || "nobody recorded";
+    return el("span", { class: "tag decided" }, d.crowd ? `sent to the crowd by ${who}` : `${d.action} by ${who}`);
+  }
+
   function detailTable(detail, open = false) {
     const rows = Object.entries(detail).map(([key, value]) =>
       el("tr", {}, el("th", {}, key), el("td", {}, typeof value === "object" ? JSON.stringify(value) : num(value))));
@@ -123,9 +118,7 @@
       el("span", { class: "tag kind" }, item.kind),
       item.score === null ? "" : ` score ${num(item.score)}`,
       ` · finding ${item.finding_id} · image ${item.image.image_id}`,
-      item.decision
-        ? el("span", { class: "tag decided" }, `${item.decision.action} by ${item.decision.author || "nobody recorded"}`)
-        : null);
+      item.decision ? decisionTag(item.decision) : null);
     let body;
     let facts = detailTable(item.detail);
     if (item.view === "cluster") {
@@ -146,7 +139,8 @@
         el("div", { class: "classes" },
           classColumn("given", item.given, "given"),
           classColumn("suggested", item.suggested, "suggested"),
-          el("p", { class: "note" }, odds)));
+          el("p", { class: "note" }, odds),
+          crowdAnswers(item)));
     } else if (item.view === "quality") {
       const measured = item.value === null || item.value === undefined
         ? el("p", {}, "Not measured.")
@@ -268,13 +262,68 @@
     });
   }
 
+  // c: the image of a label issue asked of the crowd, against its given and its suggested
+  // class, in the project chosen at the top; the finding leaves the queue as decided.
+  function askCrowd() {
+    const item = state.item;
+    if (!item) return;
+    if (item.view !== "label") {
+      say("Only a label issue with a suggested class goes to the crowd: keep, exclude or relabel this one.", "error");
+      return;
+    }
+    const project = crowdSelect.value; // empty while the list loads: the server's default
+    act(async () => {
+      const data = await api("POST", `/api/review/items/${item.finding_id}/crowd`, project ? { project } : {});
+      const asked = data.asked;
+      state.pending = data.pending;
+      if (asked.created) fillProjects([...crowdProjects(), asked.project], asked.project);
+      const added = asked.added.map((q) => nameIn(item, q.wnid));
+      const skipped = asked.skipped.map((x) => `${nameIn(item, x.wnid)}: ${x.reason}`);
+      state.views.clear(); // this view's crowd answers changed; others may show the image
+      if (data.decision) {
+        state.queue.splice(state.index, 1);
+        const what = added.length ? `asked whether it shows ${added.join(", and whether it shows ")}` : "nothing new asked";
+        say(`Sent image ${item.image.image_id} to the crowd in ${asked.project}${asked.created ? " (a new project)" : ""}: ` +
+            `${what}${skipped.length ? `; ${skipped.join("; ")}` : ""}. u undoes it.`, "done");
+      } else {
+        say(`Not sent: ${skipped.join("; ")}. Decide it yourself.`, "info");
+      }
+      await show();
+    });
+  }
+
+  function crowdProjects() {
+    return [...crowdSelect.options].filter((o) => !o.dataset.fresh).map((o) => o.value);
+  }
+
+  // The projects to ask in; the default one is listed even before it exists (made on first use).
+  function fillProjects(projects, chosen) {
+    const named = new Set(projects);
+    const options = projects.map((slug) => el("option", { value: slug }, slug));
+    if (!named.has(crowdSelect.dataset.default)) {
+      options.unshift(el("option", { value: crowdSelect.dataset.default, "data-fresh": true },
+        `${crowdSelect.dataset.default} (new)`));
+    }
+    crowdSelect.replaceChildren(...options);
+    crowdSelect.value = chosen;
+  }
+
+  async function loadProjects() {
+    const data = await api("GET", "/api/review/crowd");
+    crowdSelect.dataset.default = data.default;
+    fillProjects(data.projects, crowdSelect.value || data.default);
+  }
+
   function undo() {
     act(async () => {
       const data = await api("POST", "/api/review/undo", {});
       const d = data.undone;
       state.pending = data.pending;
       state.views.clear();
-      say(`Undid the ${d.action} of image ${d.image_id}${d.finding_id ? ` (finding ${d.finding_id})` : ""}.`, "done");
+      const of = `image ${d.image_id}${d.finding_id ? ` (finding ${d.finding_id})` : ""}`;
+      say(d.crowd
+        ? `Undid sending ${of} to the crowd; its questions stay in the project.`
+        : `Undid the ${d.action} of ${of}.`, "done");
       if (d.finding_id !== null && !state.queue.some((e) => e.finding_id === d.finding_id)) {
         state.queue.splice(state.index, 0, { finding_id: d.finding_id, image_id: d.image_id });
       }
@@ -303,6 +352,7 @@
     x: () => decide("exclude"),
     r: () => decide("relabel"),
     R: () => decide("relabel", true),
+    c: () => askCrowd(),
     u: () => undo(),
     j: () => move(1),
     ArrowRight: () => move(1),
@@ -325,6 +375,7 @@
     keep: () => decide("keep"),
     exclude: () => decide("exclude"),
     relabel: (event) => decide("relabel", event.shiftKey),
+    crowd: () => askCrowd(),
     undo: () => undo(),
     next: () => move(1),
     prev: () => move(-1),
@@ -347,5 +398,8 @@
     act(load);
   });
 
+  crowdSelect.addEventListener("change", () => crowdSelect.blur());
+
+  loadProjects().catch((error) => say(`Annotation projects: ${error.message}`, "error"));
   act(load);
 })();
