@@ -3,18 +3,25 @@
 A version is immutable: its manifest (see :mod:`synsetlab.manifest`) is stored in the blob
 store under its own sha256, which is the version's id. Training, evaluation and challenges
 refer to a version, never to "the current catalog", so every result can be reproduced.
+
+Beside the manifest, freezing keeps what curation (:mod:`synsetlab.catalog.curation`) and the
+crowd (:mod:`synsetlab.catalog.crowd`) had recorded about the version's images, so what its
+datasheet says does not change either. Which labels rest on the crowd is part of the content:
+the manifest's header carries their number and digest (``params["crowd"]``).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from synsetlab.catalog.annotation import AnnotationProject
+from synsetlab.catalog.crowd import CrowdSnapshot, crowd_digest
 from synsetlab.catalog.curation import snapshot_curation
 from synsetlab.catalog.current import CurrentImage, current_images
 from synsetlab.catalog.models import (
@@ -24,6 +31,7 @@ from synsetlab.catalog.models import (
     SplitAssignment,
     SplitRun,
     Version,
+    utcnow,
 )
 from synsetlab.errors import UserError
 from synsetlab.manifest import (
@@ -67,6 +75,19 @@ class VersionDiff:
     pool_recorded: bool = True
 
 
+@dataclass(frozen=True)
+class CrowdDiff:
+    """How the labels resting on the crowd changed from version ``a`` to version ``b``."""
+
+    #: Labels of each version that the crowd had verified.
+    verified_a: int
+    verified_b: int
+    #: Image ids whose label in ``b`` is crowd-verified and was not in ``a`` (new images
+    #: included), and those whose crowd-verified label of ``a`` is not one in ``b``.
+    newly_verified: list[int]
+    no_longer: list[int]
+
+
 def freeze(ws: Workspace, name: str) -> LoadedVersion:
     """Freeze the current dataset with its split assignment as version ``name``."""
     name = name.strip()
@@ -79,6 +100,16 @@ def freeze(ws: Workspace, name: str) -> LoadedVersion:
                 "so choose a new name"
             )
         manifest, sources = _current_manifest(s)
+        held = [e.image_id for e in (*manifest.entries, *manifest.unlabelled)]
+        # Which labels the crowd verified, with its evidence, and how it went per class: what
+        # the datasheet says of the crowd. Which labels rest on it is part of the content (a
+        # digest in the header), so verification alone makes a new version; a version without
+        # any such label keeps the bytes, and id, it had before.
+        crowd = crowd_now(s, held, manifest.classes)
+        verified = crowd_verified(manifest, crowd)
+        if verified:
+            params = {"verified": len(verified), "sha256": crowd_digest(verified)}
+            manifest = replace(manifest, params={**manifest.params, "crowd": params})
         data = manifest.to_bytes()
         version_id = ws.blobs.put(data)
         same = s.get(Version, version_id)
@@ -89,7 +120,6 @@ def freeze(ws: Workspace, name: str) -> LoadedVersion:
             )
         # What curation holds about the version's images now: its datasheet reads this, so
         # later curation runs do not change what the page says about a version that cannot.
-        held = [e.image_id for e in (*manifest.entries, *manifest.unlabelled)]
         curation = ws.blobs.put(snapshot_curation(s, [*held, *manifest.excluded]).to_bytes())
         row = Version(
             id=version_id,
@@ -103,6 +133,8 @@ def freeze(ws: Workspace, name: str) -> LoadedVersion:
                 "unlabelled": len(manifest.unlabelled),
                 "params": manifest.params,
                 "curation": curation,
+                "crowd": ws.blobs.put(crowd.to_bytes()),
+                "crowd_verified": len(verified),
                 # Which sources' images the version names: removing a source looks here
                 # instead of reading every version's manifest.
                 "sources": sources,
@@ -141,6 +173,35 @@ def find_version(ws: Workspace, ref: str) -> Version:
         return row
 
 
+def crowd_record(ws: Workspace, version: LoadedVersion | Version) -> CrowdSnapshot | None:
+    """The crowd's record frozen with ``version``; ``None`` for a version frozen before
+    synsetlab kept one."""
+    with ws.session() as s:
+        summary = s.scalar(select(Version.summary).where(Version.id == version.id)) or {}
+    address = summary.get("crowd")
+    return CrowdSnapshot.from_bytes(ws.blobs.get(address)) if address else None
+
+
+def crowd_verified(manifest: Manifest, crowd: CrowdSnapshot) -> set[tuple[int, str]]:
+    """(image id, wnid) of the manifest's labelled images whose label the crowd verified."""
+    pairs = crowd.verified_pairs()
+    return {(e.image_id, e.wnid) for e in manifest.entries if (e.image_id, e.wnid) in pairs}
+
+
+def diff_crowd(
+    a: Manifest, crowd_a: CrowdSnapshot, b: Manifest, crowd_b: CrowdSnapshot
+) -> CrowdDiff:
+    """Labels that came to rest on the crowd from version ``a`` to ``b``, and those that no
+    longer do (relabelled, rejected, excluded, removed, or the outcome undone)."""
+    old, new = crowd_verified(a, crowd_a), crowd_verified(b, crowd_b)
+    return CrowdDiff(
+        verified_a=len(old),
+        verified_b=len(new),
+        newly_verified=sorted(image_id for image_id, _ in new - old),
+        no_longer=sorted(image_id for image_id, _ in old - new),
+    )
+
+
 def list_versions(ws: Workspace) -> list[Version]:
     with ws.session() as s:
         return list(s.scalars(select(Version).order_by(Version.created_at)))
@@ -170,6 +231,17 @@ def diff_versions(a: Manifest, b: Manifest) -> VersionDiff:
         if x.split != y.split:
             diff.moved.append((image_id, x.split, y.split))
     return diff
+
+
+def crowd_now(s: Session, image_ids: list[int], classes: tuple[str, ...]) -> CrowdSnapshot:
+    """What the crowd holds now about a version's images and classes (see
+    :func:`synsetlab.annotate.snapshot.snapshot_crowd`); the annotation package, and pandas,
+    load only where a project exists."""
+    if s.scalar(select(AnnotationProject.id).limit(1)) is None:
+        return CrowdSnapshot(taken_at=utcnow().isoformat(timespec="seconds"))
+    from synsetlab.annotate.snapshot import snapshot_crowd
+
+    return snapshot_crowd(s, image_ids, classes)
 
 
 def _current_manifest(s: Session) -> tuple[Manifest, dict[str, int]]:

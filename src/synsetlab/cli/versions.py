@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from synsetlab.cli.context import console, current_workspace, user_errors
 
@@ -85,9 +85,11 @@ def freeze_(
         ws.close()
     splits = ", ".join(f"{k} {n}" for k, n in v.manifest.splits.items())
     pool = len(v.manifest.unlabelled)
+    crowd = v.manifest.params.get("crowd", {}).get("verified", 0)
     console.print(
         f"version [bold]{v.name}[/bold] {v.id}: {len(v.manifest.entries)} images, "
         f"{len(v.manifest.classes)} classes ({splits})"
+        + (f"; {crowd} labels crowd-verified" if crowd else "")
         + (f"; {pool} unlabelled kept for `pretrain --use-unlabelled`" if pool else "")
     )
 
@@ -104,7 +106,9 @@ def list_() -> None:
         ws = current_workspace()
         versions = list_versions(ws)
         ws.close()
-    table = Table("name", "id", "images", "classes", "splits", "created")
+    # The crowd's column keeps its header whole; the splits wrap on a narrow terminal.
+    crowd = Column("crowd-verified", min_width=len("crowd-verified"), no_wrap=True)
+    table = Table("name", "id", "images", "classes", "splits", crowd, "created")
     for v in versions:
         splits = ", ".join(f"{k} {n}" for k, n in v.summary.get("splits", {}).items())
         table.add_row(
@@ -113,6 +117,8 @@ def list_() -> None:
             str(v.images),
             str(v.classes),
             splits,
+            # "-": frozen before versions kept the crowd's record.
+            str(v.summary["crowd_verified"]) if "crowd_verified" in v.summary else "-",
             f"{v.created_at:%Y-%m-%d %H:%M}",
         )
     console.print(table)
@@ -128,16 +134,29 @@ def diff(
 
     Example: synsetlab version diff v1 v2
     """
-    from synsetlab.versions import diff_versions, load_version
+    from synsetlab.versions import crowd_record, diff_crowd, diff_versions, load_version
 
     with user_errors():
         ws = current_workspace()
-        d = diff_versions(load_version(ws, a).manifest, load_version(ws, b).manifest)
+        old, new = load_version(ws, a), load_version(ws, b)
+        d = diff_versions(old.manifest, new.manifest)
+        crowd_a, crowd_b = crowd_record(ws, old), crowd_record(ws, new)
         ws.close()
     console.print(
         f"{a} -> {b}: {len(d.added)} added, {len(d.removed)} removed, "
         f"{len(d.relabelled)} relabelled, {len(d.moved)} moved between splits"
     )
+    if crowd_a is None or crowd_b is None:
+        console.print(
+            "crowd-verified labels: not recorded by a version frozen before synsetlab kept them"
+        )
+    else:
+        c = diff_crowd(old.manifest, crowd_a, new.manifest, crowd_b)
+        if c.verified_a or c.verified_b:
+            console.print(
+                f"crowd-verified labels: {c.verified_a} -> {c.verified_b} "
+                f"({len(c.newly_verified)} newly verified, {len(c.no_longer)} no longer)"
+            )
     if not d.pool_recorded:
         console.print("unlabelled pool: not listed by a version frozen before synsetlab kept it")
     if d.unlabelled_added or d.unlabelled_removed:

@@ -4,7 +4,9 @@ The page describes one frozen version (sizes per split and class, hierarchy cove
 curation had found about its images (duplicates and leaks, quality, label issues) and decided
 when it was frozen: freezing keeps that record (:mod:`synsetlab.catalog.curation`), so the page
 reads the same however curation goes on. It says, per analysis, when it ran, with which
-settings and what it found, or that it had not run (:mod:`synsetlab.report.curation`).
+settings and what it found, or that it had not run (:mod:`synsetlab.report.curation`). Its
+crowd section (:mod:`synsetlab.report.crowd`) reads the crowd's record frozen the same way:
+which labels the crowd verified, per class precision, votes and agreement, annotator quality.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from synsetlab.blobs import BlobStore
 from synsetlab.catalog.curation import RecordedFinding
 from synsetlab.catalog.models import Image as ImageRow
 from synsetlab.curate.kinds import EXACT_DUPLICATE, LABEL_ISSUE, NEAR_DUPLICATE, QUALITY_KINDS
+from synsetlab.report.crowd import CrowdSection, crowd_section, load_crowd
 from synsetlab.report.curation import AnalysisState, analysis_states, load_curation, shown_time
 from synsetlab.report.figures import hierarchy_png, split_sizes_png
 from synsetlab.taxonomy import Taxonomy, find_overlaps
@@ -65,6 +68,8 @@ class DatasheetData:
     decisions: dict[str, int] = field(default_factory=dict)
     params: dict = field(default_factory=dict)
     figures: dict[str, str] = field(default_factory=dict)
+    #: What the crowd had verified, when the version was frozen.
+    crowd: CrowdSection | None = None
 
 
 def build_datasheet(ws: Workspace, version: str, out_dir: Path, *, force: bool = False) -> Path:
@@ -166,6 +171,8 @@ def collect(ws: Workspace, version: str, out_dir: Path) -> DatasheetData:
         data.label_issues.append(
             (thumb(e.image_id, "label"), given, suggested_name, f.score or 0.0)
         )
+    crowd, live = load_crowd(ws, v)
+    data.crowd = crowd_section(crowd, m, [(w, name) for w, name, *_ in classes], out_dir, live=live)
     data.figures["splits"] = split_sizes_png(per_class, names, out_dir / "split_sizes.png").name
     data.figures["hierarchy"] = hierarchy_png(
         groups,

@@ -6,13 +6,14 @@ backend, so they are safe in servers and worker threads.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from synsetlab.atomic import atomic_file
+from synsetlab.catalog.crowd import AnnotatorRecord
 
 SPLIT_COLOURS = {"train": "#4C78A8", "val": "#F58518", "test": "#54A24B"}
 #: Above this many classes, bars lose their labels and become a sorted profile.
@@ -70,6 +71,57 @@ def hierarchy_png(groups: Mapping[str, int], path: Path, *, title: str) -> Path:
     ax.set_title(title)
     ax.spines[["top", "right"]].set_visible(False)
     ax.tick_params(axis="y", labelsize=8)
+    fig.tight_layout()
+    with atomic_file(path) as f:
+        fig.savefig(f, format="png")
+    return path
+
+
+def annotator_quality_png(
+    annotators: Sequence[AnnotatorRecord], thresholds: Mapping[str, float], path: Path
+) -> Path:
+    """Each annotator's accuracy on gold (posterior mean, 95% interval), lowest first; stopped
+    annotators in red; a dashed line at each project's threshold."""
+    order = sorted(annotators, key=lambda a: (a.gold_accuracy, a.gold_answers))
+    fig = Figure(figsize=(7.5, 3.4), dpi=110)
+    ax = fig.subplots()
+    for state, colour in (("active", "#4C78A8"), ("stopped", "#E45756")):
+        mine = [(i, a) for i, a in enumerate(order) if a.state == state]
+        if not mine:
+            continue
+        x = [i for i, _ in mine]
+        y = [a.gold_accuracy for _, a in mine]
+        below = [a.gold_accuracy - a.lower for _, a in mine]
+        above = [a.upper - a.gold_accuracy for _, a in mine]
+        ax.errorbar(
+            x,
+            y,
+            yerr=[below, above],
+            fmt="o",
+            markersize=3 if len(order) > 60 else 4,
+            elinewidth=0.8,
+            color=colour,
+            label=f"{state} ({len(mine)})",
+        )
+    for value in sorted(set(thresholds.values())):
+        ax.axhline(value, color="#59636e", linestyle="--", linewidth=0.8)
+        ax.annotate(
+            f"stop below {value:g}",
+            (1.0, value),
+            xycoords=("axes fraction", "data"),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="right",
+            fontsize=8,
+            color="#59636e",
+        )
+    ax.set_ylim(0.0, 1.02)
+    ax.set_xticks([])
+    ax.set_xlabel(f"{len(order)} annotators with gold answers, least accurate first")
+    ax.set_ylabel("accuracy on gold")
+    ax.set_title("Annotators' accuracy on gold questions (95% interval)", loc="left")
+    ax.legend(frameon=False, ncol=2, loc="lower right")
+    ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     with atomic_file(path) as f:
         fig.savefig(f, format="png")
