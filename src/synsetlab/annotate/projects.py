@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from synsetlab.annotate.consensus import INITIAL_VOTES, MAX_VOTES, TARGET_PRECISION
@@ -264,18 +264,15 @@ def create_project(
         rng = class_rng(options.seed, wnid)
         images = sorted(candidates[wnid])
         initial = initial_subset(images, rng, options.initial_items)
-        s.add_all(
-            AnnotationItem(
-                project_id=project.id,
-                class_id=rows[wnid].id,
-                image_id=i,
-                wnid=wnid,
-                initial=i in initial,
-                yes_votes=0,
-                no_votes=0,
-            )
-            for i in images
-        )
+        # Core inserts: tens of thousands of questions, no ORM object needed for any.
+        s.execute(
+            insert(AnnotationItem),
+            [
+                {"project_id": project.id, "class_id": rows[wnid].id, "image_id": i,
+                 "wnid": wnid, "initial": i in initial, "yes_votes": 0, "no_votes": 0}
+                for i in images
+            ],
+        )  # fmt: skip
         report.items[wnid] = len(images)
         report.initial += len(initial)
         if options.gold > 0:
@@ -349,20 +346,23 @@ def add_gold(
 ) -> tuple[int, int]:
     """Add ``klass``'s gold questions drawn from ``usable`` (see :func:`gold_pool`): up to
     :data:`GOLD_PER_CLASS` known positives and known negatives. Returns how many of each."""
-    positive, negative = _gold_images(klass.wnid, usable, labels, taxonomy, rng)
-    s.add_all(
-        AnnotationItem(
-            project_id=project.id,
-            class_id=klass.id,
-            image_id=i,
-            wnid=klass.wnid,
-            gold=answer,
-            yes_votes=0,
-            no_votes=0,
+    # The class's verified images from the label index, not by reading every image's labels.
+    verified = set(
+        s.scalars(
+            select(Label.image_id).where(
+                Label.wnid == klass.wnid, Label.state == LabelState.verified
+            )
         )
+    )
+    positive, negative = _gold_images(klass.wnid, usable, labels, verified, taxonomy, rng)
+    rows = [
+        {"project_id": project.id, "class_id": klass.id, "image_id": i, "wnid": klass.wnid,
+         "gold": answer, "yes_votes": 0, "no_votes": 0}
         for images, answer in ((positive, True), (negative, False))
         for i in images
-    )
+    ]  # fmt: skip
+    if rows:
+        s.execute(insert(AnnotationItem), rows)
     return len(positive), len(negative)
 
 
@@ -466,15 +466,17 @@ def _gold_images(
     wnid: str,
     usable: Iterable[int],
     labels: dict[int, dict[str, set[LabelState]]],
+    verified: set[int],
     taxonomy: Taxonomy,
     rng: np.random.Generator,
 ) -> tuple[list[int], list[int]]:
-    """Up to :data:`GOLD_PER_CLASS` known positives and known negatives of ``wnid``."""
+    """Up to :data:`GOLD_PER_CLASS` known positives (among ``verified``, the images with a
+    verified label of ``wnid``) and known negatives of ``wnid``."""
     ordered = rng.permutation(sorted(usable)).tolist()
-    verified = sorted(i for i in ordered if LabelState.verified in labels[i].get(wnid, ()))
     # The first few (by image id) are the examples every page shows: never gold.
-    gold_ones = set(verified[EXAMPLES:])
-    positive = [i for i in ordered if i in gold_ones]
+    usable_verified = sorted(verified.intersection(ordered))
+    gold_ones = set(usable_verified[EXAMPLES:])
+    positive = [i for i in ordered if i in gold_ones] if gold_ones else []
     related_memo: dict[str, bool] = {}
 
     def related(other: str) -> bool:
