@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from synsetlab.catalog import AnnotationItem, Decision
 from synsetlab.cli.app import app
 from synsetlab.workspace import init_workspace, open_workspace
+from tests.cli.test_readme import code_blocks
 from tests.curate.test_review import BRAMBLING, GOLDFINCH, ReviewCatalog, review_catalog
 
 runner = CliRunner(env={"COLUMNS": "200"})
@@ -76,3 +77,12 @@ def test_bad_options_are_one_line_errors(ws_cat, args: str, message: str) -> Non
     assert result.exit_code == 1, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+
+
+def test_the_readme_example_runs_as_written(ws_cat) -> None:
+    block = next(
+        b for b in code_blocks("### Label issues the reviewer doubts") if "annotate ask" in b[0]
+    )
+    (line,) = [x for x in block if x.startswith("synsetlab ")]
+    out = run(line)
+    assert "sent to the crowd" in out or "no label issue" in out, out
