@@ -1,9 +1,10 @@
 """Crowd verification: precision and votes per image of dynamic consensus against fixed budgets.
 
-A simulated crowd (50 workers, honest accuracy Beta(8, 2) (mean 0.8), 10% spammers of whom half
-always answer yes, the rest at random) verifies ``--classes`` x ``--per-class`` candidate labels,
-half of them right, over three difficulty levels (0, 0.15, 0.3: an honest worker of accuracy a
-is right with ``0.5 + (a - 0.5) * (1 - d)``). Rows, each on its own crowd run with the same
+A simulated crowd (``--workers``, default 100; honest accuracy Beta(8, 2), mean 0.8; 10%
+spammers, of whom half always answer yes and the rest at random) verifies ``--classes`` x
+``--per-class`` candidate labels (default 10 x 1,000, the issue's), half of them right, over
+three difficulty levels (0, 0.15, 0.3: an honest worker of accuracy a is right with
+``0.5 + (a - 0.5) * (1 - d)``). Rows, each on its own crowd run with the same
 workers (same seed):
 
 - ``dynamic``: ImageNet's dynamic consensus, target precision 0.997, at most 10 votes, an
@@ -54,9 +55,9 @@ MAX_VOTES = 10
 BASELINE = "majority of 3"
 
 
-def crowd(seed: int) -> SimulatedCrowd:
-    """The same 50 workers each call, their answer streams restarted."""
-    return SimulatedCrowd(CrowdConfig(workers=50, spammers=0.1, seed=seed))
+def crowd(seed: int, workers: int) -> SimulatedCrowd:
+    """The same workers each call, their answer streams restarted."""
+    return SimulatedCrowd(CrowdConfig(workers=workers, spammers=0.1, seed=seed))
 
 
 def aggregated(method, votes: pd.DataFrame, truth: pd.Series) -> Score:
@@ -68,7 +69,8 @@ def aggregated(method, votes: pd.DataFrame, truth: pd.Series) -> Score:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--classes", type=int, default=9)
+    parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=100)
     parser.add_argument("--per-class", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--target", type=float, default=TARGET, help="target precision")
@@ -96,7 +98,7 @@ def main() -> None:
     def run_dynamic() -> Score:
         nonlocal dynamic
         dynamic = simulate_verification(
-            candidates, crowd=crowd(args.seed), seed=args.seed, **options
+            candidates, crowd=crowd(args.seed, args.workers), seed=args.seed, **options
         )
         return dynamic.score
 
@@ -106,7 +108,7 @@ def main() -> None:
         lambda: (
             simulate_verification(
                 candidates,
-                crowd=crowd(args.seed),
+                crowd=crowd(args.seed, args.workers),
                 seed=args.seed,
                 subset_labels="majority",
                 **options,
@@ -118,7 +120,7 @@ def main() -> None:
     def run_gold() -> Score:
         nonlocal gold_run
         gold_run = simulate_verification(
-            candidates, crowd=crowd(args.seed), seed=args.seed, gold=0.1, **options
+            candidates, crowd=crowd(args.seed, args.workers), seed=args.seed, gold=0.1, **options
         )
         return gold_run.score
 
@@ -128,12 +130,19 @@ def main() -> None:
         "dynamic + model prior",
         lambda: (
             simulate_verification(
-                candidates.assign(prior=prior), crowd=crowd(args.seed), seed=args.seed, **options
+                candidates.assign(prior=prior),
+                crowd=crowd(args.seed, args.workers),
+                seed=args.seed,
+                **options,
             ).score
         ),
     )
     fixed = simulate_votes(
-        candidates, crowd=crowd(args.seed), votes_per_item=9, difficulty=difficulty, seed=args.seed
+        candidates,
+        crowd=crowd(args.seed, args.workers),
+        votes_per_item=9,
+        difficulty=difficulty,
+        seed=args.seed,
     )
     for k in (1, 3, 5, 7, 9):
         first_k = first_votes(fixed, k)
@@ -145,7 +154,8 @@ def main() -> None:
     base = rows[BASELINE]
     print(
         f"{args.classes} classes x {args.per_class} candidates (half right), difficulty "
-        f"{LEVELS}, 50 workers, 10% spammers; target {target}, at most {args.max_votes} votes\n"
+        f"{LEVELS}, {args.workers} workers, 10% spammers; target {target}, "
+        f"at most {args.max_votes} votes\n"
     )
     print(
         f"{'method':32} {'precision':>9} {'recall':>7} {'votes/img':>9} "
@@ -163,7 +173,7 @@ def main() -> None:
         if reached
         else f"\nmajority does not reach precision {target} with up to 9 votes per image"
     )
-    stopped = crowd(args.seed).workers.loc[gold_run.stopped]
+    stopped = crowd(args.seed, args.workers).workers.loc[gold_run.stopped]
     print(
         f"gold run: {gold_run.gold_votes} gold answers, {gold_run.discounted_votes} votes "
         "discounted, stopped: "
