@@ -38,7 +38,6 @@ import asyncio
 import hashlib
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -63,7 +62,7 @@ from synsetlab.taxonomy import Taxonomy, ilsvrc2012_wnids
 from synsetlab.workspace import Workspace, init_workspace
 
 sys.path.insert(0, str(Path(__file__).parent))
-from server_load import free_port, fresh_pg_database
+from server_load import free_port, fresh_pg_database, start
 
 PROJECT = "bench"
 
@@ -210,21 +209,6 @@ async def load(
             *(annotator(w, token) for w, token in zip(crowd.ids, tokens, strict=True))
         )
     return results
-
-
-def start(args: list[str], url: str, log: Path) -> subprocess.Popen:
-    """A server process, its output to ``log`` (a pipe would fill under load and stall it)."""
-    with log.open("wb") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(url, timeout=2)
-            return process
-        except httpx.HTTPError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}") from None
-            time.sleep(0.2)
 
 
 def summary(name: str, rows: list[tuple[float, int]], seconds: float) -> None:

@@ -96,10 +96,15 @@ def build_workspace(root: Path, n_images: int, db_url: str | None) -> tuple[Path
     return root, buf.getvalue().encode()
 
 
-def start(args: list[str], url: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    process = subprocess.Popen(
-        args, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+def start(
+    args: list[str], url: str, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """A server process, its output to ``log`` (a pipe would fill under load and stall it),
+    once ``url`` answers."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            args, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT
+        )
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -107,8 +112,7 @@ def start(args: list[str], url: str, env: dict[str, str] | None = None) -> subpr
             return process
         except httpx.HTTPError:
             if process.poll() is not None or time.monotonic() > deadline:
-                message = process.stderr.read().decode() if process.stderr else ""
-                raise RuntimeError(f"server did not start: {message}") from None
+                raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}") from None
             time.sleep(0.2)
 
 
@@ -180,6 +184,7 @@ def run_backend(label: str, db_url: str | None, args: argparse.Namespace, bare_r
         server = start(
             [sys.executable, "-m", "synsetlab", "-w", str(root), "serve", "--port", str(port)],
             f"{url}/api/challenges",
+            Path(tmp) / "server.log",
             env={"SYNSETLAB_SERVER__SUBMIT_RATE": "1000000/minute",
                  "SYNSETLAB_SERVER__LOGIN_RATE": "1000000/minute"},
         )  # fmt: skip
@@ -227,6 +232,7 @@ def bare_baseline(args: argparse.Namespace) -> float:
             [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port),
              "--app-dir", tmp, "--log-level", "warning"],
             url,
+            Path(tmp) / "server.log",
         )  # fmt: skip
         try:
             results = asyncio.run(load(url, args.seconds, args.clients, [], b"", "/"))

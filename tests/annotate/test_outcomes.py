@@ -140,13 +140,16 @@ def test_crowd_verified_labels_carry_their_evidence(voted: Workspace) -> None:
         images = list(s.scalars(select(Label.image_id)))
         verified = verified_labels(s, images)
         n_verified = len(s.scalars(select(Label).where(Label.state == LabelState.verified)).all())
-    assert sum(len(v) for v in verified.values()) == n_verified > 0
-    verdict = next(iter(verified.values()))[0]
+    assert len(verified) == n_verified > 0
+    assert [(v.image_id, v.wnid) for v in verified] == sorted(
+        (v.image_id, v.wnid) for v in verified
+    )
+    verdict = verified[0]
     assert verdict.project == "verify" and verdict.method == "dynamic"
     assert verdict.yes >= 1 and verdict.posterior >= 0.997 and verdict.decided_at.endswith("+00:00")
     with voted.session() as s:
         undo_outcomes(s, "verify")
-        assert verified_labels(s, images) == {}
+        assert verified_labels(s, images) == []
 
 
 def test_progress_and_the_datasheets_summary(voted: Workspace) -> None:

@@ -42,12 +42,12 @@ from synsetlab.catalog.annotation import (
     AnnotatorState,
     ItemStatus,
 )
+from synsetlab.catalog.crowd import VerifiedLabel
 from synsetlab.catalog.models import Label, LabelState, as_utc, utcnow
 
 __all__ = [
     "METHODS",
     "Aggregated",
-    "CrowdVerdict",
     "Method",
     "Undone",
     "aggregate_project",
@@ -81,21 +81,6 @@ class Undone:
     restored: int
     #: Labels whose state changed since the outcome (another project, a curator): left as is.
     changed_since: int
-
-
-@dataclass(frozen=True)
-class CrowdVerdict:
-    """Why a label is verified: the crowd outcome behind it."""
-
-    wnid: str
-    project: str
-    method: str
-    yes: int
-    no: int
-    #: P(label right) where the method gives one.
-    posterior: float | None
-    #: When (ISO 8601, UTC).
-    decided_at: str
 
 
 def aggregate_project(
@@ -180,11 +165,10 @@ def undo_outcomes(
     return Undone(restored, changed)
 
 
-def verified_labels(s: Session, image_ids: Iterable[int]) -> dict[int, list[CrowdVerdict]]:
-    """Image id -> its labels that are verified now because a crowd outcome verified them.
-
-    For a frozen version to record which of its labels the crowd verified, with the
-    evidence; labels verified by a source are not listed.
+def verified_labels(s: Session, image_ids: Iterable[int]) -> list[VerifiedLabel]:
+    """The labels of ``image_ids`` that are verified now because a crowd outcome verified
+    them, with the evidence, by image then wnid: what a frozen version records. Labels
+    verified by a source are not listed.
     """
     ids = set(image_ids)
     query = (
@@ -198,10 +182,12 @@ def verified_labels(s: Session, image_ids: Iterable[int]) -> dict[int, list[Crow
         )
         .order_by(AnnotationOutcome.id)
     )
-    out: dict[int, dict[str, CrowdVerdict]] = defaultdict(dict)
+    # The latest outcome per label stands.
+    out: dict[tuple[int, str], VerifiedLabel] = {}
     for outcome, image_id, wnid, slug in s.execute(query):
         if image_id in ids:
-            out[image_id][wnid] = CrowdVerdict(
+            out[image_id, wnid] = VerifiedLabel(
+                image_id=image_id,
                 wnid=wnid,
                 project=slug,
                 method=outcome.method,
@@ -210,7 +196,7 @@ def verified_labels(s: Session, image_ids: Iterable[int]) -> dict[int, list[Crow
                 posterior=outcome.posterior,
                 decided_at=as_utc(outcome.created_at).isoformat(timespec="seconds"),
             )
-    return {i: list(by_wnid.values()) for i, by_wnid in sorted(out.items())}
+    return [out[key] for key in sorted(out)]
 
 
 def _decisions(

@@ -39,7 +39,6 @@ from synsetlab.catalog.crowd import (
     ClassRecord,
     CrowdSnapshot,
     ProjectRecord,
-    VerifiedLabel,
 )
 from synsetlab.catalog.models import Label, LabelState, as_utc, utcnow
 
@@ -100,20 +99,7 @@ def snapshot_crowd(s: Session, image_ids: Iterable[int], classes: Iterable[str])
         ),
         gold_accuracy=summary.gold_accuracy,
         fast_share=summary.fast_share,
-        verified=tuple(
-            VerifiedLabel(
-                image_id=image_id,
-                wnid=v.wnid,
-                project=v.project,
-                method=v.method,
-                yes=v.yes,
-                no=v.no,
-                posterior=v.posterior,
-                decided_at=v.decided_at,
-            )
-            for image_id, found in verdicts.items()
-            for v in sorted(found, key=lambda v: v.wnid)
-        ),
+        verified=tuple(verdicts),
     )
 
 
