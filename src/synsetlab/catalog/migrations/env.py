@@ -23,15 +23,34 @@ def run_migrations_online() -> None:
     # migration that a later step refuses would stay half applied. Driving BEGIN and COMMIT
     # ourselves makes the whole run one transaction on SQLite too (SQLite's DDL is
     # transactional; only the driver was not).
+    # Batch mode rebuilds a table (copy, DROP, rename): with foreign keys on (the catalog's
+    # engine turns them on), the DROP would cascade and delete every child row, votes of a
+    # rebuilt annotation_items included. SQLite ignores the pragma inside a transaction, so it
+    # goes off before BEGIN, and the keys are checked before COMMIT instead.
     with engine.connect() as connection:
         connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
         try:
-            _run(connection)
-        except BaseException:
-            connection.exec_driver_sql("ROLLBACK")
-            raise
-        connection.exec_driver_sql("COMMIT")
+            connection.exec_driver_sql("BEGIN")
+            try:
+                _run(connection)
+                _check_foreign_keys(connection)
+            except BaseException:
+                connection.exec_driver_sql("ROLLBACK")
+                raise
+            connection.exec_driver_sql("COMMIT")
+        finally:
+            # The connection goes back to the pool: as the engine made it.
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(
+            f"the migration would leave {len(broken)} row(s) pointing at nothing (e.g. in "
+            f"table {broken[0][0]!r}); nothing was changed"
+        )
 
 
 def _run(connection: Connection) -> None:
