@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from synsetlab.annotate import aggregate_project, project_progress, verified_labels
 from synsetlab.annotate.snapshot import fleiss_agreement, snapshot_crowd
-from synsetlab.catalog import Label
+from synsetlab.catalog import Label, LabelState
 from synsetlab.catalog.current import current_images
 from synsetlab.workspace import Workspace
 from tests.crowd_version import CLASSES, copy_workspace, crowd_template
@@ -76,3 +76,21 @@ def test_classes_no_project_asked_about_have_no_record(crowd: Workspace) -> None
     with crowd.session() as s:
         record = snapshot_crowd(s, [], ["n02084071"])  # dog
     assert not record.asked and record.classes == {} and record.verified == ()
+
+
+def test_a_label_a_curator_overrode_is_no_longer_counted_as_the_crowds(
+    crowd: Workspace,
+) -> None:
+    with crowd.session() as s:
+        images = [i.image_id for i in current_images(s, include_excluded=True)]
+        before = snapshot_crowd(s, images, CLASSES)
+        first = before.verified[0]
+        label = s.scalar(
+            select(Label).where(Label.image_id == first.image_id, Label.wnid == first.wnid)
+        )
+        label.state = LabelState.rejected  # by hand, after the crowd's outcome
+        s.flush()
+        after = snapshot_crowd(s, images, CLASSES)
+    assert len(after.verified) == len(before.verified) - 1
+    assert after.projects[0].verified == before.projects[0].verified - 1 == len(after.verified)
+    assert after.classes[first.wnid].verified == before.classes[first.wnid].verified - 1

@@ -355,9 +355,10 @@ def add_gold(
         )
     )
     positive, negative = _gold_images(klass.wnid, usable, labels, verified, taxonomy, rng)
+    # Gold is mixed into pages by _gold_for, never taken from the queue: value -1 for good.
     rows = [
         {"project_id": project.id, "class_id": klass.id, "image_id": i, "wnid": klass.wnid,
-         "gold": answer, "yes_votes": 0, "no_votes": 0}
+         "gold": answer, "yes_votes": 0, "no_votes": 0, "value": -1.0}
         for images, answer in ((positive, True), (negative, False))
         for i in images
     ]  # fmt: skip

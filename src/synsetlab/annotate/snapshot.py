@@ -124,7 +124,9 @@ _Decided = dict[tuple[int, int, str], tuple[bool, str, float | None, str]]
 
 
 def _outcomes(s: Session, project_ids: list[int]) -> _Decided:
-    """The outcomes in force of the projects, one per question (its label rows agree)."""
+    """The outcomes in force of the projects, one per question (its label rows agree); an
+    outcome a curator overrode since (the label's state is no longer the one it wrote) is
+    not in force, as :func:`verified_labels` has it."""
     rows = s.execute(
         select(
             AnnotationOutcome.project_id,
@@ -139,6 +141,7 @@ def _outcomes(s: Session, project_ids: list[int]) -> _Decided:
         .where(
             AnnotationOutcome.project_id.in_(project_ids),
             AnnotationOutcome.undone_at.is_(None),
+            Label.state == AnnotationOutcome.state_after,
         )
         .order_by(AnnotationOutcome.id)
     )
