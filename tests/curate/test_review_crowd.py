@@ -145,3 +145,26 @@ def test_which_label_issues_a_batch_asks_about(workspace: Workspace, cat: Review
         ask_about_findings(s, DEFAULT_PROJECT, [three], taxonomy=TAXONOMY, author="curie")
         assert label_issues_to_ask(s) == ([], 1)  # sent: no longer waiting for review
     assert seven in queued(workspace)
+
+
+def test_two_first_uses_at_once_share_one_default_project(
+    workspace: Workspace, cat: ReviewCatalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The other reviewer's request makes 'review' after this one looked for it, before it
+    # makes it: this one asks in theirs instead of failing.
+    import synsetlab.annotate.ask as ask
+
+    real = ask.new_project
+
+    def racing(s, slug, **kw):
+        with workspace.session() as other:
+            real(other, slug, **kw)
+        return real(s, slug, **kw)
+
+    monkeypatch.setattr(ask, "new_project", racing)
+    issue = cat.findings["label-issue:3"]
+    with workspace.session() as s:
+        result = ask_about_findings(s, DEFAULT_PROJECT, [issue], taxonomy=TAXONOMY, author="ada")
+    assert len(result.asked.added) == 2 and result.sent[issue] is not None
+    with workspace.session() as s:
+        assert s.scalar(select(func.count()).select_from(AnnotationProject)) == 1

@@ -38,10 +38,12 @@ from numbers import Integral
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from synsetlab.annotate.assign import lock_project
 from synsetlab.annotate.errors import (
+    AnnotationConflictError,
     AnnotationError,
     AnnotationForbiddenError,
     AnnotationNotFoundError,
@@ -244,9 +246,16 @@ def _project(s: Session, project: str | AnnotationProject) -> tuple[AnnotationPr
         return project, False
     if project == DEFAULT_PROJECT:
         found = s.scalar(select(AnnotationProject).where(AnnotationProject.slug == project))
-        if found is None:
-            return new_project(s, project, options=ProjectOptions()), True
-        return found, False
+        if found is not None:
+            return found, False
+        # Two reviewers' first use at once: one makes it, the other uses that one.
+        try:
+            with s.begin_nested():
+                return new_project(s, project, options=ProjectOptions()), True
+        except (IntegrityError, AnnotationConflictError):
+            found = s.scalar(select(AnnotationProject).where(AnnotationProject.slug == project))
+            assert found is not None
+            return found, False
     try:
         return get_project(s, project), False
     except AnnotationNotFoundError as e:
