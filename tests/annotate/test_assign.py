@@ -24,7 +24,7 @@ from synsetlab.catalog import (
     Label,
     LabelState,
 )
-from synsetlab.catalog.models import utcnow
+from synsetlab.catalog.models import SplitAssignment, utcnow
 from synsetlab.workspace import Workspace
 from tests.annotate.conftest import CIRCLE, annotator, new_project
 
@@ -180,3 +180,28 @@ def test_verified_images_show_as_examples_and_never_as_questions(shapes: Workspa
         task = next_task(s, "verify", person)
     assert [e.image_id for e in task.examples] == circles[:3]
     assert not {e.image_id for e in task.examples} & {i.image_id for i in task.images}
+
+
+def test_images_split_into_the_hidden_test_set_later_are_never_asked(shapes: Workspace) -> None:
+    new_project(shapes, initial_items=4, initial_votes=2, max_votes=3, gold=0.3, page_size=6)
+    with shapes.session() as s:
+        rows = s.execute(select(AnnotationItem.image_id, AnnotationItem.gold)).all()
+        # A later split run hides a candidate's image and a gold question's image.
+        hidden = {next(i for i, g in rows if g is None), next(i for i, g in rows if g is not None)}
+        s.add_all(SplitAssignment(image_id=i, split="test", hidden=True) for i in hidden)
+    truth = catalog_truth(shapes, "verify").right
+    people = [annotator(shapes, f"a{n}") for n in range(3)]
+    shown: set[int] = set()
+    for _ in range(60):
+        pages = 0
+        for person in people:
+            with shapes.session() as s:
+                task = next_task(s, "verify", person)
+                if task is None:
+                    continue
+                pages += 1
+                shown |= {image.image_id for image in task.images}
+                submit_task(s, task.id, person, {i: truth[i] for i in task.item_ids})
+        if not pages:
+            break
+    assert shown and not shown & hidden

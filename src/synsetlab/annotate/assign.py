@@ -291,6 +291,10 @@ def _choose(
         )
         .order_by(AnnotationItem.value.desc(), AnnotationItem.id)
     )
+    if not project.options.get("include_hidden_test", False):
+        # A split run after the project was made may have put its images in the hidden test
+        # split: the page's question would show their label, a challenge's answer.
+        mine = mine.where(AnnotationItem.image_id.not_in(_hidden_test()))
     wanted = _real_slots(project, rng)
     # The best question's window usually holds the page: read the class alone if not.
     best = _free(s, project, mine, wanted, now, same_class=True)
@@ -457,6 +461,11 @@ def _answered_or_open(person: Annotator, now: datetime) -> tuple[Select, Select]
     return answered, on_open_pages
 
 
+def _hidden_test() -> Select:
+    """Images of the hidden test split, now."""
+    return select(SplitAssignment.image_id).where(SplitAssignment.hidden)
+
+
 def _real_slots(project: AnnotationProject, rng: np.random.Generator) -> int:
     """Questions to verify on a full page: the page less its gold, the fraction of a gold
     slot drawn at random so that gold is the project's share of answers on average."""
@@ -483,14 +492,15 @@ def _gold_for(
     if count == 0:
         return []
     answered = _answered_or_open(person, now)
-    pool = s.execute(
-        select(AnnotationItem.id, AnnotationItem.gold).where(
-            AnnotationItem.class_id == klass.id,
-            AnnotationItem.gold.is_not(None),
-            AnnotationItem.id.not_in(answered[0]),
-            AnnotationItem.id.not_in(answered[1]),
-        )
-    ).all()
+    query = select(AnnotationItem.id, AnnotationItem.gold).where(
+        AnnotationItem.class_id == klass.id,
+        AnnotationItem.gold.is_not(None),
+        AnnotationItem.id.not_in(answered[0]),
+        AnnotationItem.id.not_in(answered[1]),
+    )
+    if not project.options.get("include_hidden_test", False):
+        query = query.where(AnnotationItem.image_id.not_in(_hidden_test()))
+    pool = s.execute(query).all()
     if not pool:
         return []
     # Each gold question is a known positive or a known negative with equal chance, when the
