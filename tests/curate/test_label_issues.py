@@ -49,6 +49,7 @@ from synsetlab.synthetic._truth import FileTruth, SyntheticTruth
 from synsetlab.taxonomy import Taxonomy
 from synsetlab.train import load_checkpoint, resolve_config, train
 from synsetlab.train.checkpoint import CheckpointError
+from synsetlab.train.hardware import available_cpus, choose_threads
 from synsetlab.train.models import ModelError
 from synsetlab.train.weights import load_backbone
 from synsetlab.workspace import Workspace
@@ -543,3 +544,25 @@ def test_the_quick_model_finds_planted_wrong_labels(
         ).all()
     assert len(keys) == report.issues
     assert score_against_truth(keys, truth) == (report.precision, report.recall)
+
+
+def test_the_model_runs_on_trainings_thread_choice(
+    sqlite_workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the CPU the quick model trains and embeds with the threads training would choose
+    (one CPU left for the rest of the machine), and the caller's count comes back after."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    config = SyntheticConfig(
+        classes=(CIRCLE, PENTAGON), per_class=6, wrong_label_rate=0.0, **NO_OTHER_FAULTS
+    )
+    ingest_synthetic(sqlite_workspace, tmp_path / "shapes", config)
+    seen: dict[str, int] = {}
+    torch.set_num_threads(available_cpus())
+    before = torch.get_num_threads()
+    find_label_issues(
+        sqlite_workspace, folds=2, image_size=32, workers=0, device="cpu",
+        on_stage=lambda stage, _units: seen.setdefault(stage, torch.get_num_threads()),
+    )  # fmt: skip
+    expected = choose_threads(None, workers=0).threads
+    assert seen["train"] == seen["embed"] == expected
+    assert seen["fit"] == torch.get_num_threads() == before

@@ -80,7 +80,7 @@ from synsetlab.curate.kinds import CLASS_OVERLAP, LABEL_ISSUE
 from synsetlab.curate.kinds import LABEL_ISSUE_KINDS as KINDS
 from synsetlab.errors import UserError
 from synsetlab.taxonomy import Taxonomy, TaxonomyError, find_overlaps
-from synsetlab.train.hardware import available_cpus
+from synsetlab.train.hardware import available_cpus, training_threads
 from synsetlab.train.weights import Backbone, load_backbone
 from synsetlab.workspace import Workspace
 
@@ -428,41 +428,44 @@ def find_label_issues(
         labels = np.array([index[i.wnid] for i in kept])
         shas = [i.sha256 for i in kept]
         device = default_device() if device is None else device
-        plan = _plan(
-            ws,
-            shas,
-            classes=len(classes),
-            features="quick" if backbone is None else str(features),
-            folds=folds,
-            config=config,
-            backbone=backbone,
-            image_size=image_size,
-            workers=workers,
-            device=device,
-            hidden_test_skipped=hidden_skipped,
-            timed=on_plan is not None,
-        )
-        if on_plan is not None:
-            on_plan(plan)
-        progress = _Progress(plan.units, on_stage, on_progress)
-        progress.stage("decode")
-        pictures = load_thumbnails(
-            ws, shas, size=image_size, workers=workers, on_decoded=progress.advance
-        )
-        if backbone is None:
-            progress.stage("train")
-            net: nn.Module = train_quick_model(
-                pictures, labels, num_classes=len(classes), config=config, steps=plan.steps,
-                seed=seed, device=device, on_step=lambda: progress.advance(1),
-            )  # fmt: skip
-            normalize: Normalize = standardize_per_image
-        else:
-            net, normalize = backbone.model, backbone.normalize
-        progress.stage("embed")
-        embedded, _ = embed(
-            net, pictures, normalize=normalize, device=device, on_batch=progress.advance
-        )
-        del pictures  # the fit needs only the features
+        # Training's thread choice (train.hardware.choose_threads): on CPUs shared with other
+        # work, a thread per CPU makes every operator wait on the busiest core.
+        with training_threads(None, workers=0, device=torch.device(device)):
+            plan = _plan(
+                ws,
+                shas,
+                classes=len(classes),
+                features="quick" if backbone is None else str(features),
+                folds=folds,
+                config=config,
+                backbone=backbone,
+                image_size=image_size,
+                workers=workers,
+                device=device,
+                hidden_test_skipped=hidden_skipped,
+                timed=on_plan is not None,
+            )
+            if on_plan is not None:
+                on_plan(plan)
+            progress = _Progress(plan.units, on_stage, on_progress)
+            progress.stage("decode")
+            pictures = load_thumbnails(
+                ws, shas, size=image_size, workers=workers, on_decoded=progress.advance
+            )
+            if backbone is None:
+                progress.stage("train")
+                net: nn.Module = train_quick_model(
+                    pictures, labels, num_classes=len(classes), config=config, steps=plan.steps,
+                    seed=seed, device=device, on_step=lambda: progress.advance(1),
+                )  # fmt: skip
+                normalize: Normalize = standardize_per_image
+            else:
+                net, normalize = backbone.model, backbone.normalize
+            progress.stage("embed")
+            embedded, _ = embed(
+                net, pictures, normalize=normalize, device=device, on_batch=progress.advance
+            )
+            del pictures  # the fit needs only the features
         progress.stage("fit")
         probs = out_of_sample_probs(
             embedded, labels, folds=folds, seed=seed, groups=shas,
