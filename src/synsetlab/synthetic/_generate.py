@@ -102,7 +102,14 @@ def generate(
     )
 
 
-def _prepare_out_dir(out_dir: Path, *, overwrite: bool) -> None:
+def _prepare_out_dir(
+    out_dir: Path,
+    *,
+    overwrite: bool,
+    names: tuple[str, ...] = (IMAGES_DIR, MANIFEST_NAME, TRUTH_NAME),
+) -> None:
+    """Make ``out_dir`` an empty folder, or with ``overwrite`` remove ``names`` from it (what a
+    generator writes there), keeping anything else."""
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"{out_dir} is a file; give a folder for the synthetic dataset")
     if out_dir.is_dir() and any(out_dir.iterdir()):
@@ -112,7 +119,7 @@ def _prepare_out_dir(out_dir: Path, *, overwrite: bool) -> None:
                 "synthetic dataset written there before, or choose an empty folder"
             )
         # Only what generate writes: anything else the user keeps there stays.
-        for name in (IMAGES_DIR, MANIFEST_NAME, TRUTH_NAME):
+        for name in names:
             path = out_dir / name
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)

@@ -45,7 +45,8 @@ def render_figure(name: str, size: tuple[int, int], rng: np.random.Generator) ->
     draw = ImageDraw.Draw(canvas)
     for _ in range(int(rng.integers(0, 4))):
         _clutter(draw, big, unit, rng)
-    _figure(draw, name, big, unit, base, rng)
+    points, radius = _place(OUTLINES[name](rng), name, big, unit, rng)
+    paint_figure(draw, name, points, radius, base, rng)
     if rng.random() < 0.3:  # clutter in front sometimes occludes part of the figure
         _clutter(draw, big, unit, rng)
     small = canvas.resize(size, Image.Resampling.LANCZOS)
@@ -117,42 +118,69 @@ def _place(
 ) -> tuple[np.ndarray, float]:
     """Scale, squash, rotate and position unit ``points``; returns them and the radius used."""
     radius = rng.uniform(*RADIUS_RANGE) * unit
+    # Mostly centred, as in photos; at most a fifth of the radius may leave the frame.
+    return transform_outline(points, name, radius, size, unit, rng), radius
+
+
+def transform_outline(
+    points: np.ndarray,
+    name: str,
+    radius: float,
+    size: tuple[int, int],
+    unit: float,
+    rng: np.random.Generator,
+    *,
+    centre: np.ndarray | None = None,
+) -> np.ndarray:
+    """Unit ``points`` squashed, rotated, scaled to ``radius`` and moved to ``centre``.
+
+    Without ``centre`` the figure sits near the middle of ``size`` (normal offset of 8 % of
+    ``unit``), clipped so that at most a fifth of the radius leaves the frame.
+    """
     max_rotation = MAX_ROTATION_DEG.get(name, 180.0)
     angle = np.deg2rad(rng.uniform(-max_rotation, max_rotation))
     cos, sin = np.cos(angle), np.sin(angle)
     rotation = np.array([[cos, -sin], [sin, cos]])
     squash = rng.uniform(0.88, 1.12, 2)  # mild anisotropy: no two circles are quite round
-    # Mostly centred, as in photos; at most a fifth of the radius may leave the frame.
-    centre = np.asarray(size, dtype=float) / 2 + rng.normal(0, 0.08 * unit, 2)
-    margin = 0.8 * radius
-    centre = np.clip(centre, margin, np.asarray(size) - margin)
-    return (points * squash) @ rotation.T * radius + centre, radius
+    if centre is None:
+        centre = np.asarray(size, dtype=float) / 2 + rng.normal(0, 0.08 * unit, 2)
+        margin = 0.8 * radius
+        centre = np.clip(centre, margin, np.asarray(size) - margin)
+    return (points * squash) @ rotation.T * radius + centre
 
 
-def _figure(
+def paint_figure(
     draw: ImageDraw.ImageDraw,
     name: str,
-    size: tuple[int, int],
-    unit: float,
+    points: np.ndarray,
+    radius: float,
     base: np.ndarray,
     rng: np.random.Generator,
-) -> None:
-    points, radius = _place(OUTLINES[name](rng), name, size, unit, rng)
+) -> float:
+    """Draw the placed outline ``points`` of class ``name`` in a colour contrasting with
+    ``base``: filled, filled and outlined, hollow, or (open outlines) as a line.
+
+    Returns how far the stroke may reach outside the outline, in the canvas's pixels: half the
+    line width of a line, the whole width of a polygon's outline (0 for a plain fill).
+    """
     xy = points.ravel().tolist()
     fill = _colour(_contrasting_colour(base, rng))
     if name in OPEN_OUTLINES:
         width = max(1, round(rng.uniform(0.05, 0.1) * radius))
         draw.line(xy, fill=fill, width=width, joint="curve")
-        return
+        return width / 2
     style = rng.random()
     if style < 0.15:  # hollow: outline only
-        draw.polygon(xy, outline=fill, width=max(1, round(rng.uniform(0.06, 0.12) * radius)))
-    elif style < 0.55:  # filled, with an outline in another colour
+        width = max(1, round(rng.uniform(0.06, 0.12) * radius))
+        draw.polygon(xy, outline=fill, width=width)
+        return 0.0
+    if style < 0.55:  # filled, with an outline in another colour
         outline = _colour(rng.uniform(0, 255, 3))
         width = int(rng.integers(1, 4)) * SUPERSAMPLE
         draw.polygon(xy, fill=fill, outline=outline, width=width)
-    else:
-        draw.polygon(xy, fill=fill)
+        return 0.0
+    draw.polygon(xy, fill=fill)
+    return 0.0
 
 
 def _clutter(
