@@ -11,10 +11,13 @@ from rich.table import Table
 from synsetlab.cli.context import console, user_errors
 from synsetlab.synthetic import (
     SHAPE_CLASSES,
+    SceneConfig,
+    SceneReport,
     SyntheticConfig,
     SyntheticConfigError,
     SyntheticReport,
     generate,
+    generate_scenes,
 )
 
 app = typer.Typer(
@@ -23,6 +26,9 @@ app = typer.Typer(
 )
 
 _DEFAULTS = SyntheticConfig()
+_SCENE_DEFAULTS = SceneConfig()
+#: What ``--kind`` takes: one figure an image, or several with boxes.
+KINDS = ("figures", "scenes")
 _WNID_BY_NAME = {name: wnid for wnid, name in SHAPE_CLASSES.items()}
 
 
@@ -61,9 +67,20 @@ def generate_command(
     seed: Annotated[int, typer.Option(help="Seed; the same options give identical files.")] = (
         _DEFAULTS.seed
     ),
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="figures: one figure an image, with file faults; scenes: several figures an "
+            "image with their boxes, in the Kaggle LOC layout, with box faults."
+        ),
+    ] = "figures",
     size: Annotated[
-        str, typer.Option(help="Nominal WIDTHxHEIGHT in pixels; each image varies around it.")
-    ] = "{}x{}".format(*_DEFAULTS.image_size),
+        str | None,
+        typer.Option(
+            help="WIDTHxHEIGHT in pixels (figures vary around it); default: {}x{} for figures, "
+            "{}x{} for scenes.".format(*_DEFAULTS.image_size, *_SCENE_DEFAULTS.image_size)
+        ),
+    ] = None,
     size_jitter: Annotated[
         float, typer.Option(help="Relative per-image variation of width and height, in [0, 0.5).")
     ] = _DEFAULTS.size_jitter,
@@ -85,6 +102,21 @@ def generate_command(
     wrong_label_rate: Annotated[
         float, typer.Option(help="Share of clean images filed under a wrong class.")
     ] = _DEFAULTS.wrong_label_rate,
+    max_objects: Annotated[
+        int, typer.Option(help="Scenes: most objects an image holds (1 to this many).")
+    ] = _SCENE_DEFAULTS.max_objects,
+    max_iou: Annotated[
+        float, typer.Option(help="Scenes: largest IoU allowed between two objects' boxes.")
+    ] = _SCENE_DEFAULTS.max_iou,
+    loose_box_rate: Annotated[
+        float, typer.Option(help="Scenes: share of objects annotated with a loose box.")
+    ] = _SCENE_DEFAULTS.loose_box_rate,
+    missing_box_rate: Annotated[
+        float, typer.Option(help="Scenes: share of objects left without a box.")
+    ] = _SCENE_DEFAULTS.missing_box_rate,
+    wrong_class_rate: Annotated[
+        float, typer.Option(help="Scenes: share of objects whose box names another class.")
+    ] = _SCENE_DEFAULTS.wrong_class_rate,
     force: Annotated[
         bool,
         typer.Option(
@@ -92,15 +124,36 @@ def generate_command(
         ),
     ] = False,
 ) -> None:
-    """Write images/<wnid>/*, manifest.csv and truth.json to OUT.
+    """Write images/<wnid>/*, manifest.csv and truth.json to OUT (--kind scenes: the Kaggle
+    LOC layout with boxes, for `synsetlab ingest kaggle-loc OUT`, and truth.json).
 
     Example: synsetlab synthetic generate shapes/ --per-class 40 --seed 0
+
+    Example: synsetlab synthetic generate scenes/ --kind scenes --per-class 100
     """
     with user_errors():
+        if kind not in KINDS:
+            raise SyntheticConfigError(f"--kind must be one of {', '.join(KINDS)}; got {kind!r}")
+        class_list = parse_classes(classes) if classes is not None else _DEFAULTS.classes
+        if kind == "scenes":
+            scene_config = SceneConfig(
+                classes=class_list,
+                per_class=per_class,
+                image_size=parse_size(size) if size else _SCENE_DEFAULTS.image_size,
+                seed=seed,
+                max_objects=max_objects,
+                max_iou=max_iou,
+                loose_box_rate=loose_box_rate,
+                missing_box_rate=missing_box_rate,
+                wrong_class_rate=wrong_class_rate,
+            )
+            scenes = generate_scenes(out, scene_config, overwrite=force)
+            console.print(scene_table(scenes, scene_config))
+            return
         config = SyntheticConfig(
-            classes=parse_classes(classes) if classes is not None else _DEFAULTS.classes,
+            classes=class_list,
             per_class=per_class,
-            image_size=parse_size(size),
+            image_size=parse_size(size) if size else _DEFAULTS.image_size,
             size_jitter=size_jitter,
             seed=seed,
             png_fraction=png_fraction,
@@ -134,4 +187,26 @@ def summary_table(report: SyntheticReport, config: SyntheticConfig) -> Table:
     table.add_row("corrupt files", str(counts["corrupt"]), _breakdown(report.defects))
     table.add_row("total", str(counts["total"]), f"written in {report.seconds:.1f} s")
     table.caption = f"manifest: {report.manifest}   truth: {report.truth}"
+    return table
+
+
+def scene_table(report: SceneReport, config: SceneConfig) -> Table:
+    """What a scene generation wrote and planted."""
+    counts = report.counts
+    table = Table(title=f"Synthetic scenes in {report.out_dir}", title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_column("detail")
+    size = "{}x{}".format(*config.image_size)
+    table.add_row("images", str(counts["images"]), f"{len(config.classes)} classes x "
+                  f"{config.per_class}, {size} px, label = largest object")  # fmt: skip
+    table.add_row("objects", str(counts["objects"]), f"1 to {config.max_objects} an image")
+    table.add_row("boxes annotated", str(counts["boxes"]), "in LOC_train_solution.csv")
+    table.add_row("  loose", str(counts["loose"]), "grown by {}-{}x".format(*config.loose_factor))
+    table.add_row("  missing", str(counts["missing"]), "objects without a box")
+    table.add_row("  wrong class", str(counts["wrong-class"]), "box names another class")
+    table.caption = (
+        f"ingest: synsetlab ingest kaggle-loc {report.out_dir}   truth: {report.truth}   "
+        f"written in {report.seconds:.1f} s"
+    )
     return table

@@ -131,3 +131,89 @@ def validate_config(config: SyntheticConfig) -> None:
             "wrong_label_rate > 0 needs at least two classes to file images under a wrong one; "
             "add classes or set wrong_label_rate=0"
         )
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    """What :func:`~synsetlab.synthetic.generate_scenes` writes: images of several figures each,
+    with their boxes, and box faults planted in the annotation.
+
+    Fault counts are taken over all objects of all images and rounded half up (see
+    :func:`planted_count`); an object gets at most one fault.
+    """
+
+    #: Wnids of the classes, a subset of :data:`SHAPE_CLASSES`, in the order given.
+    classes: tuple[str, ...] = tuple(SHAPE_CLASSES)
+    #: Images per class; an image's class is that of its largest object.
+    per_class: int = 30
+    #: (width, height) of every image, in pixels.
+    image_size: tuple[int, int] = (160, 160)
+    #: Objects per image, drawn uniformly from 1..max_objects (fewer when they do not fit).
+    max_objects: int = 4
+    #: Smallest and largest object size (about its box's longer side) as a share of the
+    #: image's shorter side; drawn log-uniformly, so small objects are as common as large ones.
+    scale_range: tuple[float, float] = (0.1, 0.7)
+    #: Largest IoU allowed between two objects' true boxes: overlap, but no object hidden.
+    max_iou: float = 0.4
+    #: Seed of every random choice; the same config gives byte-identical files.
+    seed: int = 0
+    #: Share of objects whose annotated box is loose: grown by a factor in ``loose_factor``.
+    loose_box_rate: float = 0.05
+    #: Range of the factor by which a loose box's width and height grow (clipped to the image).
+    loose_factor: tuple[float, float] = (1.3, 1.8)
+    #: Share of objects left without a box in the annotation.
+    missing_box_rate: float = 0.05
+    #: Share of objects whose box names another class of ``classes``.
+    wrong_class_rate: float = 0.05
+
+    def __post_init__(self) -> None:
+        for name in ("classes", "image_size", "scale_range", "loose_factor"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        validate_scene_config(self)
+
+    @property
+    def n_images(self) -> int:
+        """Number of images: ``per_class * len(classes)``."""
+        return self.per_class * len(self.classes)
+
+
+def validate_scene_config(config: SceneConfig) -> None:
+    """Raise :class:`SyntheticConfigError` naming the first bad field of ``config``."""
+    # The fields shared with SyntheticConfig are checked by the same code.
+    SyntheticConfig(
+        classes=config.classes,
+        per_class=config.per_class,
+        image_size=config.image_size,
+        seed=config.seed,
+        wrong_label_rate=0.0,
+    )
+    if isinstance(config.max_objects, bool) or not isinstance(config.max_objects, int):
+        raise SyntheticConfigError(f"max_objects must be an integer, got {config.max_objects!r}")
+    if config.max_objects < 1:
+        raise SyntheticConfigError(f"max_objects must be at least 1, got {config.max_objects}")
+    scales = config.scale_range
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in scales)
+    if len(scales) != 2 or not numbers or not 0.05 <= scales[0] <= scales[1] <= 1.0:
+        raise SyntheticConfigError(
+            f"scale_range must be (low, high) with 0.05 <= low <= high <= 1, got {scales!r}"
+        )
+    if not 0.0 <= config.max_iou <= 1.0:
+        raise SyntheticConfigError(f"max_iou must be in [0, 1], got {config.max_iou!r}")
+    factor = config.loose_factor
+    if len(factor) != 2 or not 1.0 < factor[0] <= factor[1]:
+        raise SyntheticConfigError(
+            f"loose_factor must be (low, high) with 1 < low <= high, got {factor!r}"
+        )
+    for name in ("loose_box_rate", "missing_box_rate", "wrong_class_rate"):
+        _check_rate(name, getattr(config, name))
+    total = config.loose_box_rate + config.missing_box_rate + config.wrong_class_rate
+    if total >= 1.0:
+        raise SyntheticConfigError(
+            f"loose_box_rate + missing_box_rate + wrong_class_rate must be below 1 (an object "
+            f"gets at most one fault), got {total:g}"
+        )
+    if len(config.classes) == 1 and config.wrong_class_rate > 0:
+        raise SyntheticConfigError(
+            "wrong_class_rate > 0 needs at least two classes to name a wrong one; "
+            "add classes or set wrong_class_rate=0"
+        )

@@ -113,6 +113,10 @@ def load_truth(out_dir: Path) -> SyntheticTruth:
             f"no {TRUTH_NAME} in {out_dir}; it is written by `synsetlab synthetic generate`"
         )
     document = json.loads(path.read_text(encoding="utf-8"))
+    if document.get("kind") == "scenes":
+        raise SyntheticConfigError(
+            f"{path} is the truth of a scene dataset; read it with load_scene_truth"
+        )
     version = document.get("format_version")
     if version != TRUTH_FORMAT_VERSION:
         raise SyntheticConfigError(
