@@ -90,7 +90,7 @@ def test_images_hold_several_objects_with_tight_boxes_inside(
         areas = []
         for obj in image.objects:
             xmin, ymin, xmax, ymax = obj.box
-            assert 0 <= xmin < xmax <= 64 and 0 <= ymin < ymax <= 48
+            assert 0 <= xmin < xmax < 64 and 0 <= ymin < ymax < 48  # inclusive pixels
             # tight: the box is about the figure's nominal size, not the image's
             longer = max(xmax - xmin, ymax - ymin)
             assert longer <= obj.scale * 48 * 1.6 + 2
@@ -207,7 +207,8 @@ def test_true_box_is_the_painted_figures_extent(wnid: str) -> None:
         reach = paint_figure(
             ImageDraw.Draw(canvas), SHAPE_CLASSES[wnid], placed.points, placed.radius, base, rng
         )
-        box = _pixel_box(placed.box + np.array([-reach, -reach, reach, reach]), size)
+        x0, y0, x1, y1 = _pixel_box(placed.box + np.array([-reach, -reach, reach, reach]), size)
+        box = (x0, y0, x1 + 1, y1 + 1)  # inclusive pixels -> the edges they span
         painted = np.asarray(canvas).any(axis=2)
         ys, xs = np.nonzero(painted)
         s = SUPERSAMPLE

@@ -18,8 +18,8 @@ SCENES_KIND = "scenes"
 #: Bumped when the layout of a scene ``truth.json`` changes incompatibly.
 SCENE_TRUTH_FORMAT_VERSION = 1
 
-#: (xmin, ymin, xmax, ymax) in pixels, 0-based and continuous: a box of the whole image of
-#: width W and height H is (0, 0, W, H).
+#: (xmin, ymin, xmax, ymax): the first and last pixel of each side, 0-based and inclusive (as
+#: ILSVRC's boxes): a box of the whole image of width W and height H is (0, 0, W - 1, H - 1).
 BoxCorners = tuple[int, int, int, int]
 
 

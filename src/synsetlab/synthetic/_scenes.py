@@ -12,9 +12,9 @@ Directory contract of a generated scene dataset (what ``synsetlab ingest kaggle-
       ILSVRC/Data/CLS-LOC/val/                     empty
       truth.json                                   config, counts, every true box and fault
 
-Box corners are 0-based continuous pixel coordinates, whole numbers: a box of the whole image
-is ``0 0 W H``. An image whose every box is missing has no row in the solution CSV, as in
-Kaggle's file.
+Box corners are inclusive 0-based pixels, as ILSVRC's files give them and the metrics read
+them: a box of the whole image is ``0 0 W-1 H-1``. An image whose every box is missing has no
+row in the solution CSV, as in Kaggle's file.
 """
 
 from __future__ import annotations
@@ -199,13 +199,16 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _pixel_box(big_box: np.ndarray, size: tuple[int, int]) -> BoxCorners:
-    """A supersampled box -> whole pixels of the final image, grown to contain it, clipped."""
+    """A supersampled box -> the final image's pixels it touches, clipped, as ILSVRC's files
+    give boxes and ``metrics.localization`` reads them: inclusive, 0-based (the first and last
+    pixel of each side; width ``xmax - xmin + 1``)."""
     xmin, ymin, xmax, ymax = (big_box / SUPERSAMPLE).tolist()
+    left, top = max(0, math.floor(xmin)), max(0, math.floor(ymin))
     return (
-        max(0, math.floor(xmin)),
-        max(0, math.floor(ymin)),
-        min(size[0], math.ceil(xmax)),
-        min(size[1], math.ceil(ymax)),
+        left,
+        top,
+        max(left, min(size[0], math.ceil(xmax)) - 1),
+        max(top, min(size[1], math.ceil(ymax)) - 1),
     )
 
 
