@@ -233,3 +233,24 @@ def test_the_readme_example_runs_as_written(
     with open_workspace(tmp_path / "ws").session() as session:
         boxes = session.scalar(select(func.count()).select_from(Box))
     assert len(truth.images) == 1000 and boxes == truth.counts["boxes"] > 1000
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--kind", "scenes", "--corrupt-rate", "0.1"],
+            "--corrupt-rate has no effect with --kind scenes",
+        ),
+        (
+            ["--max-objects", "2", "--missing-box-rate", "0"],
+            "--max-objects, --missing-box-rate have",
+        ),
+    ],
+)
+def test_options_of_the_other_kind_are_refused_not_ignored(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = runner.invoke(app, ["synthetic", "generate", str(tmp_path / "x"), *args])
+    assert result.exit_code == 1 and message in result.stderr, result.output
+    assert not (tmp_path / "x").exists()

@@ -26,6 +26,10 @@ app = typer.Typer(
 )
 
 _DEFAULTS = SyntheticConfig()
+#: Options of one kind only: given with the other kind, they are refused, not ignored.
+FIGURE_ONLY = ("size_jitter", "png_fraction", "lying_extension_rate", "exact_duplicate_rate",
+               "near_duplicate_rate", "corrupt_rate", "wrong_label_rate")  # fmt: skip
+SCENE_ONLY = ("max_objects", "max_iou", "loose_box_rate", "missing_box_rate", "wrong_class_rate")
 _SCENE_DEFAULTS = SceneConfig()
 #: What ``--kind`` takes: one figure an image, or several with boxes.
 KINDS = ("figures", "scenes")
@@ -54,6 +58,7 @@ def parse_classes(text: str) -> tuple[str, ...]:
 
 @app.command("generate")
 def generate_command(
+    ctx: typer.Context,
     out: Annotated[
         Path, typer.Argument(help="Folder to write the dataset to (created if absent).")
     ],
@@ -134,6 +139,17 @@ def generate_command(
     with user_errors():
         if kind not in KINDS:
             raise SyntheticConfigError(f"--kind must be one of {', '.join(KINDS)}; got {kind!r}")
+        other = FIGURE_ONLY if kind == "scenes" else SCENE_ONLY
+        # By name: typer may bring its own copy of click's ParameterSource.
+        given = [
+            n for n in other if getattr(ctx.get_parameter_source(n), "name", "") == "COMMANDLINE"
+        ]
+        if given:
+            names = ", ".join("--" + n.replace("_", "-") for n in given)
+            raise SyntheticConfigError(
+                f"{names} {'has' if len(given) == 1 else 'have'} no effect with --kind {kind}: "
+                f"leave {'it' if len(given) == 1 else 'them'} out"
+            )
         class_list = parse_classes(classes) if classes is not None else _DEFAULTS.classes
         if kind == "scenes":
             scene_config = SceneConfig(
