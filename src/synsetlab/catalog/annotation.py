@@ -36,6 +36,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from synsetlab.catalog.models import Base, LabelState, utcnow
 
 __all__ = [
+    "BOX_SOURCES",
     "AnnotationClass",
     "AnnotationItem",
     "AnnotationOutcome",
@@ -45,7 +46,15 @@ __all__ = [
     "AnnotationVote",
     "Annotator",
     "AnnotatorState",
+    "BoxCoverageVote",
+    "BoxDrawing",
+    "BoxItem",
+    "BoxItemStatus",
+    "BoxQualityVote",
+    "BoxTask",
+    "DrawingStatus",
     "ItemStatus",
+    "ProjectKind",
 ]
 
 
@@ -55,6 +64,35 @@ class ItemStatus(str, enum.Enum):
     pending = "pending"
     accepted = "accepted"
     rejected = "rejected"
+
+
+class ProjectKind(str, enum.Enum):
+    """What a project asks: yes/no about candidate labels, or boxes around objects."""
+
+    labels = "labels"
+    boxes = "boxes"
+
+
+class BoxItemStatus(str, enum.Enum):
+    """Where an (image, synset) to box stands: it wants a box drawn, its boxes or its
+    coverage are being verified, or every instance is boxed."""
+
+    drawing = "drawing"
+    verifying = "verifying"
+    covered = "covered"
+
+
+class DrawingStatus(str, enum.Enum):
+    """A drawn box under quality verification, accepted or rejected."""
+
+    pending = "pending"
+    accepted = "accepted"
+    rejected = "rejected"
+
+
+#: Where a drawing came from: drawn (two corners), extreme clicking (four extreme points, the
+#: box they span), a detector's proposal, or a gold box (a catalog box, perhaps perturbed).
+BOX_SOURCES: tuple[str, ...] = ("drawn", "extreme", "proposal", "gold")
 
 
 class AnnotatorState(str, enum.Enum):
@@ -92,6 +130,10 @@ class AnnotationProject(Base):
     seed: Mapped[int] = mapped_column(Integer)
     #: Anything else recorded at creation (images skipped and why).
     options: Mapped[dict] = mapped_column(JSON, default=dict)
+    #: ``labels`` (verify candidate labels) or ``boxes`` (draw, verify and cover boxes).
+    kind: Mapped[str] = mapped_column(String(16), default=ProjectKind.labels.value)
+    #: Box projects: the posterior a box's quality, and an image's coverage, must reach.
+    target_quality: Mapped[float | None] = mapped_column(Float)
     #: Bumped by every page issued or submitted: the row lock that serialises a project's
     #: writes, so PostgreSQL keeps counts and decisions as consistent as SQLite's one writer.
     revision: Mapped[int] = mapped_column(Integer, default=0)
@@ -281,3 +323,151 @@ class AnnotationOutcome(Base):
     posterior: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     undone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BoxItem(Base):
+    """One (image, synset) of a box project: draw a box around every ``wnid`` in the image.
+
+    ``gold`` items are those whose image has catalog boxes of ``wnid`` already: they are never
+    boxed again, and serve as gold (a drawing scored by IoU against them; their boxes, or a
+    perturbed copy, shown for quality verification; coverage with all or all but one shown).
+    """
+
+    __tablename__ = "box_items"
+    __table_args__ = (
+        UniqueConstraint("project_id", "image_id", "wnid"),
+        Index("ix_box_items_queue", "project_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("annotation_projects.id", ondelete="CASCADE")
+    )
+    class_id: Mapped[int] = mapped_column(ForeignKey("annotation_classes.id", ondelete="CASCADE"))
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    wnid: Mapped[str] = mapped_column(String(64))
+    gold: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[BoxItemStatus] = mapped_column(
+        Enum(BoxItemStatus, name="box_item_status", native_enum=False, length=16),
+        default=BoxItemStatus.drawing,
+    )
+    #: Accepted drawings: coverage is asked of this many boxes.
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    #: Coverage votes (of active annotators) asked at the current ``accepted``.
+    coverage_yes: Mapped[int] = mapped_column(Integer, default=0)
+    coverage_no: Mapped[int] = mapped_column(Integer, default=0)
+    #: P(every instance boxed | coverage votes at the current count); NULL before any.
+    coverage_posterior: Mapped[float | None] = mapped_column(Float)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BoxTask(Base):
+    """One unit of box work issued to one annotator: draw a box on an item, judge one
+    drawing's quality, or say whether an item's accepted boxes cover every instance.
+
+    A gold task (``gold`` not NULL) has a known answer: for ``quality`` whether the shown
+    drawing is good, for ``coverage`` whether the ``shown`` boxes cover the image, for
+    ``draw`` True (the drawing is scored by IoU); ``correct`` is set when it is submitted.
+    """
+
+    __tablename__ = "box_tasks"
+    __table_args__ = (Index("ix_box_tasks_project_id_submitted_at", "project_id", "submitted_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("annotation_projects.id", ondelete="CASCADE")
+    )
+    annotator_id: Mapped[int] = mapped_column(
+        ForeignKey("annotators.id", ondelete="CASCADE"), index=True
+    )
+    #: ``draw``, ``quality`` or ``coverage``.
+    kind: Mapped[str] = mapped_column(String(16))
+    item_id: Mapped[int] = mapped_column(ForeignKey("box_items.id", ondelete="CASCADE"), index=True)
+    #: The drawing a quality task asks about, or the one a draw task produced.
+    drawing_id: Mapped[int | None] = mapped_column(
+        ForeignKey("box_drawings.id", ondelete="CASCADE"), index=True
+    )
+    #: The boxes shown as boxed already, ``[[xmin, ymin, xmax, ymax], ...]``.
+    shown: Mapped[list] = mapped_column(JSON, default=list)
+    gold: Mapped[bool | None] = mapped_column(Boolean)
+    correct: Mapped[bool | None] = mapped_column(Boolean)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Seconds the annotator spent, when known.
+    seconds: Mapped[float | None] = mapped_column(Float)
+
+
+class BoxDrawing(Base):
+    """One box on one item: drawn by an annotator, or a detector's proposal, or gold.
+
+    Stored in 0-based inclusive pixels of the stored image, as catalog boxes are.
+    """
+
+    __tablename__ = "box_drawings"
+    __table_args__ = (Index("ix_box_drawings_item_id_status", "item_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("box_items.id", ondelete="CASCADE"))
+    #: NULL for proposals and gold boxes.
+    annotator_id: Mapped[int | None] = mapped_column(
+        ForeignKey("annotators.id", ondelete="CASCADE"), index=True
+    )
+    #: One of :data:`BOX_SOURCES`.
+    source: Mapped[str] = mapped_column(String(16))
+    xmin: Mapped[float] = mapped_column("x_min", Float)
+    ymin: Mapped[float] = mapped_column("y_min", Float)
+    xmax: Mapped[float] = mapped_column("x_max", Float)
+    ymax: Mapped[float] = mapped_column("y_max", Float)
+    #: A proposal's detector score.
+    score: Mapped[float | None] = mapped_column(Float)
+    #: Gold drawings: True for a catalog box, False for a perturbed one; NULL otherwise.
+    gold: Mapped[bool | None] = mapped_column(Boolean)
+    status: Mapped[DrawingStatus] = mapped_column(
+        Enum(DrawingStatus, name="box_drawing_status", native_enum=False, length=16),
+        default=DrawingStatus.pending,
+    )
+    #: Quality votes of active annotators, and P(good | votes).
+    yes_votes: Mapped[int] = mapped_column(Integer, default=0)
+    no_votes: Mapped[int] = mapped_column(Integer, default=0)
+    posterior: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BoxQualityVote(Base):
+    """ "Is this box tight and on a <synset>?": one annotator's answer about one drawing."""
+
+    __tablename__ = "box_quality_votes"
+    __table_args__ = (UniqueConstraint("drawing_id", "annotator_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    drawing_id: Mapped[int] = mapped_column(ForeignKey("box_drawings.id", ondelete="CASCADE"))
+    annotator_id: Mapped[int] = mapped_column(
+        ForeignKey("annotators.id", ondelete="CASCADE"), index=True
+    )
+    task_id: Mapped[int | None] = mapped_column(
+        ForeignKey("box_tasks.id", ondelete="SET NULL"), index=True
+    )
+    answer: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BoxCoverageVote(Base):
+    """ "Is every <synset> in the image boxed?", asked when the item had ``boxes`` accepted
+    boxes: unique per (item, annotator, boxes), so a new accepted box reopens the question."""
+
+    __tablename__ = "box_coverage_votes"
+    __table_args__ = (UniqueConstraint("item_id", "annotator_id", "boxes"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("box_items.id", ondelete="CASCADE"))
+    annotator_id: Mapped[int] = mapped_column(
+        ForeignKey("annotators.id", ondelete="CASCADE"), index=True
+    )
+    task_id: Mapped[int | None] = mapped_column(
+        ForeignKey("box_tasks.id", ondelete="SET NULL"), index=True
+    )
+    answer: Mapped[bool] = mapped_column(Boolean)
+    boxes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

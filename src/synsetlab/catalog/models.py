@@ -139,6 +139,11 @@ class Box(Base):
     xmax: Mapped[float] = mapped_column("x_max", Float)
     ymax: Mapped[float] = mapped_column("y_max", Float)
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))
+    #: The crowd drawing this box was accepted from (annotate aggregate); NULL for a source's
+    #: boxes. Undoing a box project's aggregation removes exactly the rows that name one.
+    drawing_id: Mapped[int | None] = mapped_column(
+        ForeignKey("box_drawings.id", ondelete="SET NULL"), index=True
+    )
 
     image: Mapped[Image] = relationship(back_populates="boxes")
 
