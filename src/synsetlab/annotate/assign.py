@@ -36,7 +36,11 @@ from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from synsetlab.annotate.decide import vote_values
-from synsetlab.annotate.errors import AnnotationForbiddenError, AnnotationNotFoundError
+from synsetlab.annotate.errors import (
+    AnnotationError,
+    AnnotationForbiddenError,
+    AnnotationNotFoundError,
+)
 from synsetlab.annotate.projects import EXAMPLES, get_project
 from synsetlab.catalog.annotation import (
     AnnotationClass,
@@ -153,6 +157,11 @@ def next_task(
         project = lock_project_named(s, project)
     else:
         lock_project(s, project)
+    if project.kind == "boxes":
+        raise AnnotationError(
+            f"project {project.slug!r} is a box project: ask for box tasks (next_box_task, "
+            f"GET /api/annotate/projects/{project.slug}/boxes/next)"
+        )
     person = _annotator(s, project, annotator)
     is_open = [
         AnnotationTask.annotator_id == person.id,

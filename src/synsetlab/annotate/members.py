@@ -27,6 +27,8 @@ from synsetlab.catalog.annotation import (
     AnnotationTaskItem,
     AnnotationVote,
     Annotator,
+    BoxItem,
+    BoxTask,
     ItemStatus,
 )
 from synsetlab.catalog.challenge import Role, User
@@ -34,6 +36,7 @@ from synsetlab.catalog.models import Image, Label, LabelState, SplitAssignment, 
 
 __all__ = [
     "MemberProgress",
+    "annotator_of_box_task",
     "annotator_of_task",
     "asks_hidden_test",
     "image_shown_to",
@@ -250,7 +253,29 @@ def image_shown_to(s: Session, user_id: int, sha256: str) -> bool:
             Label.image_id.not_in(hidden),
         )
     )
-    return bool(s.scalar(select(on_page | example)))
+    on_box_task = exists(
+        select(BoxTask.id)
+        .join(BoxItem, BoxItem.id == BoxTask.item_id)
+        .join(Image, Image.id == BoxItem.image_id)
+        .where(BoxTask.annotator_id.in_(theirs), Image.sha256 == sha256)
+    )
+    return bool(s.scalar(select(on_page | example | on_box_task)))
+
+
+def annotator_of_box_task(s: Session, task_id: int, user_id: int) -> Annotator:
+    """The annotator of ``user_id`` who was given box task ``task_id``: 404 for no such
+    task, 403 for another annotator's."""
+    task = s.get(BoxTask, task_id)
+    if task is None:
+        raise AnnotationNotFoundError(f"no box task {task_id}: ask for your next task")
+    found = s.scalar(
+        select(Annotator).where(Annotator.id == task.annotator_id, Annotator.user_id == user_id)
+    )
+    if found is None:
+        raise AnnotationForbiddenError(
+            f"box task {task_id} was issued to another annotator: submit your own tasks"
+        )
+    return found
 
 
 def visible_project(s: Session, slug: str, user: User) -> AnnotationProject:
