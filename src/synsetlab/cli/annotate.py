@@ -40,6 +40,7 @@ app.command("ask")(ask)
 
 NAME = typer.Argument(..., help="The project's name, e.g. shapes-verify.")
 METHODS = ("dynamic", "dawid-skene", "majority")
+KINDS = ("labels", "boxes")
 FORMATS = ("crowdkit", "label-studio")
 DEVICE = typer.Option("auto", help="cpu, cuda, cuda:1 ... (auto: CUDA when available).")
 
@@ -47,6 +48,14 @@ DEVICE = typer.Option("auto", help="cpu, cuda, cuda:1 ... (auto: CUDA when avail
 @app.command()
 def create(
     name: str = NAME,
+    kind: str = typer.Option(
+        "labels", help="labels (verify candidate labels) or boxes (draw, verify, cover boxes)."
+    ),
+    target_quality: float | None = typer.Option(
+        None,
+        help="Box projects: posterior a box's quality and an image's coverage must reach, in "
+        "(0.5, 1) (default 0.95).",
+    ),
     classes: Path | None = typer.Option(
         None,
         help="A file of classes to verify, one wnid a line (# comments); default: every class "
@@ -99,6 +108,15 @@ def create(
     from synsetlab.annotate.projects import ProjectOptions, create_project
     from synsetlab.ingest.classes import read_classes_file
 
+    if kind not in KINDS:
+        with user_errors():
+            raise OptionError(f"--kind {kind!r}: choose one of {', '.join(KINDS)}")
+    if kind == "boxes":
+        _create_boxes(name, classes, target_quality, max_votes, gold, seed, include_hidden_test)
+        return
+    if target_quality is not None:
+        with user_errors():
+            raise OptionError("--target-quality is for box projects: add --kind boxes")
     given = {
         "target_precision": target_precision,
         "max_votes": max_votes,
@@ -235,6 +253,9 @@ def status(name: str = NAME) -> None:
     """
     from synsetlab.annotate.summary import project_progress
 
+    if _is_boxes(name):
+        _box_status(name)
+        return
     with user_errors():
         ws = current_workspace()
         try:
@@ -323,6 +344,10 @@ def simulate(
     """
     from synsetlab.annotate.crowd import CrowdConfig, SimulatedCrowd
     from synsetlab.annotate.crowd_run import catalog_truth, simulate_project
+
+    if _is_boxes(name):
+        _box_simulate(name, workers, spammers, budget, seed)
+        return
 
     if not 0.5 < accuracy < 1.0:
         with user_errors():
@@ -428,6 +453,10 @@ def aggregate(
     Example: synsetlab annotate aggregate shapes-verify --method dawid-skene
     """
     from synsetlab.annotate.outcomes import aggregate_project, undo_outcomes
+
+    if _is_boxes(name):
+        _box_aggregate(name, undo)
+        return
 
     if method not in METHODS:
         with user_errors():
@@ -578,3 +607,145 @@ def _share(value: float | None) -> str:
     if value is None or math.isnan(value):
         return "-"
     return f"{value:.4f}"
+
+
+def _is_boxes(name: str) -> bool:
+    """Whether project ``name`` is a box project (a user error when there is none)."""
+    from synsetlab.annotate.box_projects import is_box_project
+    from synsetlab.annotate.projects import get_project
+
+    with user_errors():
+        ws = current_workspace()
+        try:
+            with ws.session() as s:
+                return is_box_project(get_project(s, name))
+        finally:
+            ws.close()
+
+
+def _create_boxes(
+    name: str,
+    classes: Path | None,
+    target_quality: float | None,
+    max_votes: int | None,
+    gold: float | None,
+    seed: int | None,
+    include_hidden_test: bool,
+) -> None:
+    from synsetlab.annotate.box_projects import BoxOptions, create_box_project
+    from synsetlab.ingest.classes import read_classes_file
+
+    given = {"target_quality": target_quality, "max_votes": max_votes, "gold": gold, "seed": seed}
+    with user_errors():
+        if classes is None:
+            raise OptionError("a box project needs --classes FILE: the classes to box")
+        wanted = [c.label for c in read_classes_file(classes)]
+        options = BoxOptions(
+            **{k: v for k, v in given.items() if v is not None},
+            include_hidden_test=include_hidden_test,
+        )
+        ws = current_workspace()
+        try:
+            taxonomy = ws.taxonomy()
+            with ws.session() as s:
+                made = create_box_project(
+                    s, name, taxonomy=taxonomy, classes=wanted, options=options
+                )
+        finally:
+            ws.close()
+    console.print(
+        f"created box project {made.slug}: {sum(made.items.values())} images of "
+        f"{len(made.items)} classes to box, {made.gold_items} images with a source's boxes as "
+        f"gold ({made.gold_drawings} gold boxes, good and perturbed)"
+    )
+    for reason, count in made.skipped.items():
+        console.print(f"  left out: {count} images ({reason})")
+    console.print(f"Next: synsetlab annotate simulate {made.slug}, or synsetlab serve")
+
+
+def _box_status(name: str) -> None:
+    from synsetlab.annotate.box_summary import box_progress
+
+    with user_errors():
+        ws = current_workspace()
+        try:
+            with ws.session() as s:
+                p = box_progress(s, name)
+        finally:
+            ws.close()
+    console.print(f"{p.slug}: boxes, target quality {p.target_quality:g}")
+    console.print(
+        f"images: {p.images} to box, {p.covered} covered, {p.verifying} being verified, "
+        f"{p.drawing} waiting for a box"
+    )
+    console.print(
+        f"boxes: {p.drawn} drawn, {p.accepted} accepted, {p.rejected} rejected, {p.pending} pending"
+    )
+    actions = sum(p.actions.values())
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(p.actions.items())) or "none"
+    console.print(
+        f"cost: {actions} tasks answered ({kinds}; {p.gold_actions} gold), "
+        f"{p.seconds:.0f} annotator seconds; {_share(p.seconds_per_box)} s and "
+        f"{_share(p.actions_per_box)} tasks per accepted box; {p.open_tasks} open"
+    )
+    console.print(f"{p.annotators} annotators ({len(p.stopped)} stopped)")
+    for who, reason in p.stopped:
+        console.print(f"  stopped {escape(who)}: {escape(reason)}")
+    if p.accepted:
+        console.print(
+            f"Next: synsetlab annotate aggregate {p.slug} writes the accepted boxes into the "
+            "catalog"
+        )
+
+
+def _box_simulate(name: str, workers: int, spammers: float, budget: int | None, seed: int) -> None:
+    from synsetlab.annotate.box_crowd import BoxCrowdConfig, SimulatedBoxCrowd
+    from synsetlab.annotate.box_run import box_truth, simulate_box_project
+
+    with user_errors():
+        crowd = SimulatedBoxCrowd(BoxCrowdConfig(workers=workers, spammers=spammers, seed=seed))
+        ws = current_workspace()
+        try:
+            truth = box_truth(ws, name)
+            run = simulate_box_project(ws, name, crowd, truth, budget=budget)
+        finally:
+            ws.close()
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(run.actions.items()))
+    console.print(
+        f"{workers} simulated workers answered {run.total_actions} box tasks in {run.rounds} "
+        f"rounds ({kinds}), {run.seconds:.0f} annotator seconds"
+        + (" (budget spent)" if run.out_of_budget else "")
+    )
+    console.print(
+        f"boxes: {run.drawn} drawn, {run.accepted} accepted, {run.rejected} rejected; images: "
+        f"{run.covered} of {run.items} covered"
+    )
+    if run.stopped:
+        console.print(f"stopped for their gold tasks: {', '.join(run.stopped)}")
+    console.print(
+        f"against the truth ({truth.recorded} images from a scene's truth.json, the rest from "
+        f"catalog boxes): mean IoU of accepted boxes {_share(run.mean_iou)}, "
+        f"{run.objects_covered} of {run.objects} objects covered"
+    )
+    console.print(f"Next: synsetlab annotate status {name}; synsetlab annotate aggregate {name}")
+
+
+def _box_aggregate(name: str, undo: bool) -> None:
+    from synsetlab.annotate.box_outcomes import aggregate_boxes, undo_boxes
+
+    with user_errors():
+        ws = current_workspace()
+        try:
+            with ws.session() as s:
+                result = undo_boxes(s, name) if undo else aggregate_boxes(s, name)
+        finally:
+            ws.close()
+    if undo:
+        console.print(f"undid {name}'s boxes: {result} catalog boxes removed")
+        return
+    console.print(
+        f"{result.boxes} accepted boxes written on {result.images} images ({result.covered} "
+        f"images covered, {result.unfinished} unfinished)"
+        + (f", replacing {result.undone} earlier boxes" if result.undone else "")
+    )
+    console.print(f"Undo: synsetlab annotate aggregate {name} --undo")
