@@ -17,9 +17,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from synsetlab.annotate.assign import PageImage, Task, next_task
+from synsetlab.annotate.box_assign import BoxTaskView, next_box_task
+from synsetlab.annotate.box_submit import submit_box_task
 from synsetlab.annotate.errors import AnnotationConflictError, AnnotationNotFoundError
 from synsetlab.annotate.invites import check_invite, redeem_invite
 from synsetlab.annotate.members import (
+    annotator_of_box_task,
     annotator_of_task,
     image_shown_to,
     join_project,
@@ -168,6 +171,92 @@ def progress(slug: str, who: AnnotateMember, ws: WorkspaceDep) -> dict[str, Any]
         return member_progress(s, project, member_of(s, project, who.user_id)).to_dict()
 
 
+class BoxAnswerIn(BaseModel):
+    #: The task's answer, by kind (checked by the library, which names what does not fit):
+    #: draw ``{"box": [xmin, ymin, xmax, ymax]}``, ``{"extreme": [[x, y] x 4]}`` or
+    #: ``{"box": null}`` (none left), optionally with ``"wnid"``; quality
+    #: ``{"drawing_id": ID, "answer": bool}``; coverage ``{"item_id": ID, "answer": bool}``.
+    answer: dict[str, Any]
+    #: Seconds the annotator spent on the task.
+    seconds: float | None = None
+
+
+#: Longest side of the image a box task shows; boxes are in the stored image's pixels
+#: (``width`` x ``height``), so a page scales what it draws by width / shown width.
+BOX_IMAGE = 512
+
+
+def box_task_json(task: BoxTaskView) -> dict[str, Any]:
+    """A box task as the API shows it: nothing tells gold from the rest."""
+    return {
+        "id": task.id,
+        "project": task.project,
+        "kind": task.kind,
+        "item_id": task.item_id,
+        "wnid": task.wnid,
+        "lemmas": list(task.lemmas),
+        "gloss": task.gloss,
+        "question": task.question,
+        "image": {
+            "sha256": task.sha256,
+            "url": thumb_url(task.sha256, min(max(task.width, task.height, THUMB_MIN), BOX_IMAGE)),
+            "width": task.width,
+            "height": task.height,
+            "orientation": task.orientation or 1,
+        },
+        "boxes": [list(b) for b in task.shown],
+        "drawing": None
+        if task.drawing is None
+        else {"id": task.drawing_id, "box": list(task.drawing)},
+        "issued_at": task.issued_at.isoformat(),
+        "expires_at": task.expires_at.isoformat(),
+    }
+
+
+@router.get("/projects/{slug}/boxes/next")
+def next_box(slug: str, who: AnnotateMember, ws: WorkspaceDep) -> dict[str, Any]:
+    """Your open box task, else a new one, of a box project.
+
+    Response: ``{"task": TASK | null, "message": str | null}``; TASK is
+    ``{"id", "project", "kind": "draw"|"quality"|"coverage", "item_id", "wnid", "lemmas",
+    "gloss", "question", "image": {"sha256", "url", "width", "height", "orientation"},
+    "boxes": [[xmin, ymin, xmax, ymax], ...] (accepted so far), "drawing": {"id", "box"} |
+    null (quality tasks), "issued_at", "expires_at"}``. Boxes are 0-based inclusive pixels of
+    the stored image; the picture at ``url`` is turned upright by its EXIF ``orientation``.
+    A stopped annotator is refused (403), a label project too (400).
+    """
+    with ws.session() as s:
+        project = visible_project(s, slug, accounts.get_user(s, who.user_id))
+        annotator = member_of(s, project, who.user_id)
+        task = next_box_task(s, project, annotator)
+        if task is not None:
+            return {"task": box_task_json(task), "message": None}
+        return {"task": None, "message": "no box task for you now: come back later"}
+
+
+@router.put("/box-tasks/{task_id}")
+def submit_box(
+    task_id: int, body: BoxAnswerIn, who: AnnotateMember, ws: WorkspaceDep
+) -> dict[str, Any]:
+    """Answer box task ``task_id``. Request: ``{"answer": {...}, "seconds": float | null}``
+    (see :class:`BoxAnswerIn`). Response: ``{"task_id", "kind", "stored", "repeat",
+    "stopped"}``. The same answer again stores nothing (``repeat``); refused with nothing
+    written: a box outside the image, inverted or without area, a class the task does not
+    ask about, a drawing or image not on the task, a coverage answer without boxes shown
+    (400); another's task or one's own box (403); no such task (404); a closed task or
+    another answer to an answered one (409)."""
+    with ws.session() as s:
+        annotator = annotator_of_box_task(s, task_id, who.user_id)
+        done = submit_box_task(s, task_id, annotator, body.answer, seconds=body.seconds)
+    return {
+        "task_id": done.task_id,
+        "kind": done.kind,
+        "stored": done.stored,
+        "repeat": done.repeat,
+        "stopped": done.stopped,
+    }
+
+
 @thumbs_router.get("/annotate/thumbs/{sha256}")
 def thumbnail(
     sha256: Annotated[str, Path(pattern="^[0-9a-f]{64}$")],
@@ -184,4 +273,4 @@ def thumbnail(
     return review_api.thumbnail(sha256, who, ws, size, if_none_match)
 
 
-__all__ = ["router", "task_json", "thumbs_router"]
+__all__ = ["box_task_json", "router", "task_json", "thumbs_router"]
