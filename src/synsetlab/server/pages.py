@@ -24,7 +24,7 @@ from synsetlab.annotate.members import (
     projects_of,
     visible_project,
 )
-from synsetlab.catalog.annotation import AnnotationProject
+from synsetlab.catalog.annotation import AnnotationProject, ProjectKind
 from synsetlab.catalog.challenge import Role, User
 from synsetlab.catalog.models import utcnow
 from synsetlab.challenge import accounts
@@ -486,11 +486,14 @@ def annotate_join(
 
 @router.get("/annotate/{slug}", response_class=HTMLResponse)
 def annotate(request: Request, slug: str, ws: WorkspaceDep, who: PageAnnotateMember) -> Response:
-    """One page of work at a time, answered with the keyboard (static/annotate.js)."""
+    """One page of work at a time, answered with the keyboard (static/annotate.js); a box
+    project's draw, quality and coverage tasks on a canvas (static/annotate_boxes.js)."""
     with ws.session() as s:
         project = visible_project(s, slug, accounts.get_user(s, who.user_id))
         member_of(s, project, who.user_id)  # 403 with where to join
-    return page(request, "annotate.html", who, project=slug, csrf_header=CSRF_HEADER)
+        boxes = project.kind == ProjectKind.boxes.value
+    template = "annotate_boxes.html" if boxes else "annotate.html"
+    return page(request, template, who, project=slug, csrf_header=CSRF_HEADER)
 
 
 __all__ = ["render_bug", "render_error", "router", "templates"]
