@@ -130,8 +130,14 @@ def saved_config(
 
 
 def require_classifier(state: dict[str, Any], path: Path | str) -> None:
-    """Refuse a backbone from ``synsetlab pretrain`` where a trained classifier is needed
-    (evaluation, prediction, resuming a training run)."""
+    """Refuse a backbone from ``synsetlab pretrain``, or a detector from ``synsetlab
+    train-detector``, where a trained classifier is needed (evaluation, prediction, resuming
+    a training run)."""
+    if state.get("task") == "detection":
+        raise CheckpointError(
+            f"{path} is a detector from `synsetlab train-detector`, not a classifier: use it "
+            "with synsetlab evaluate-detector or submission --task detection"
+        )
     if state.get("ssl_config") is not None:
         raise CheckpointError(
             f"{path} is a self-supervised backbone from `synsetlab pretrain`, with no "
