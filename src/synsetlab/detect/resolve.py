@@ -1,0 +1,76 @@
+"""A detector run's config resolved: a detector recipe (shipped by name in
+``synsetlab/detect/recipes/``, or a YAML path), overrides on top, and on a resume the config
+the checkpoint records, as :func:`synsetlab.train.resolve.resolve_config` does for
+classifiers (whose recipe reading and ``--set`` parsing this reuses)."""
+
+from __future__ import annotations
+
+import copy
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from synsetlab.detect.config import DETECTOR_EXECUTION_FIELDS, DetectorConfig
+from synsetlab.train.checkpoint import saved_config
+from synsetlab.train.config import describe
+from synsetlab.train.resolve import RecipeError, inherit_amp, load_recipe, parse_assignment
+
+__all__ = ["detector_recipe_names", "load_detector_recipe", "resolve_detector_config"]
+
+
+def detector_recipe_names() -> list[str]:
+    """The detector recipes shipped with the package."""
+    folder = resources.files("synsetlab.detect") / "recipes"
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
+
+
+def load_detector_recipe(name_or_path: str) -> dict[str, Any]:
+    """A detector recipe's raw values: a shipped one by name, or a YAML file by path."""
+    path = Path(name_or_path).expanduser()
+    if not (path.suffix in (".yaml", ".yml") and path.is_file()):
+        resource = resources.files("synsetlab.detect") / "recipes" / f"{name_or_path}.yaml"
+        if not resource.is_file():
+            raise RecipeError(
+                f"no detector recipe {name_or_path!r}; shipped: "
+                f"{', '.join(detector_recipe_names())}, or give the path of a .yaml file"
+            )
+        path = Path(str(resource))
+    return load_recipe(str(path))
+
+
+def resolve_detector_config(
+    recipe: str | dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+    assignments: list[str] = (),  # type: ignore[assignment]
+    *,
+    resume: Path | None = None,
+) -> DetectorConfig:
+    """The config of a recipe (a name, a YAML path or the values; none: the defaults, or with
+    ``resume`` that checkpoint's config less its execution fields), then ``overrides``
+    (dotted keys -> values, ``None`` ignored), then ``assignments`` (``"key=value"``)."""
+    saved = None
+    if resume is not None:
+        saved = saved_config(resume, execution=DETECTOR_EXECUTION_FIELDS)
+    if recipe is None:
+        recipe = saved
+    values = copy.deepcopy(recipe) if isinstance(recipe, dict) else {}
+    if isinstance(recipe, str) and recipe:
+        values = load_detector_recipe(recipe)
+    items = [(key.split("."), v) for key, v in (overrides or {}).items() if v is not None]
+    items += [parse_assignment(a) for a in assignments]
+    for path, value in items:
+        target = values
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise RecipeError(f"{'.'.join(path)}: {part} is not a section")
+        target[path[-1]] = value
+    try:
+        config = DetectorConfig.model_validate(values)
+    except ValidationError as e:
+        raise RecipeError(f"invalid detector config ({describe(e)})") from e
+    return inherit_amp(config, saved)  # type: ignore[arg-type]  # reads .amp alone
