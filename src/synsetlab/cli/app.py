@@ -11,6 +11,8 @@ from synsetlab.cli import (
     annotate,
     challenge,
     curate,
+    detect,
+    detect_eval,
     ensemble,
     export,
     export_model,
@@ -74,10 +76,12 @@ app.add_typer(versions.app, name="version", help="Freeze, list and compare datas
 app.command()(export.export)
 app.command()(report.report)
 train.register(app)
+detect.register(app)
+detect_eval.register(app)
 pretrain.register(app)
 ensemble.register(app)
 export_model.register(app)
 challenge.register(app)
 app.add_typer(
-    annotate.app, name="annotate", help="Crowd verification of candidate labels (ImageNet's)."
+    annotate.app, name="annotate", help="Crowd work, as ImageNet's: verify labels, draw boxes."
 )

@@ -26,6 +26,7 @@ from synsetlab.cli.context import (
     require_paths,
     user_errors,
 )
+from synsetlab.cli.detect_eval import checkpoint_task
 from synsetlab.parallel import start_loader_server
 
 if TYPE_CHECKING:
@@ -421,40 +422,154 @@ def predict(
 
 
 def submission(
-    checkpoint: Path = typer.Argument(..., help="A training checkpoint."),
+    checkpoint: Path = typer.Argument(
+        ..., help="A training checkpoint: a classifier, or a detector (synsetlab train-detector)."
+    ),
     version: str = typer.Argument(..., help="Version name or id."),
-    out: Path = typer.Argument(..., help="CSV file to write."),
+    out: Path = typer.Argument(
+        ...,
+        help="File to write. Classification: a kaggle CSV. Detection and localization: the "
+        "suffix names the format, .txt (devkit), .csv (kaggle) or .json.",
+    ),
     split: str = typer.Option("test", help="Split to predict (the hidden test split)."),
+    task: str = typer.Option(
+        "classification",
+        help="classification, detection (a detector checkpoint) or "
+        "localization (a classifier with --detector, or a detector alone).",
+    ),
+    detector: Path | None = typer.Option(
+        None,
+        help="Localization: the detector whose best box of each of the classifier's "
+        "five classes is guessed.",
+    ),
     tta: str = TTA,
     workers: int = typer.Option(0, help="Data-loading processes."),
     device: str = DEVICE,
 ) -> None:
-    """A challenge submission: the five best classes of each test image.
+    """A challenge submission: the five best classes of each test image, or with --task
+    detection every detection, or with --task localization five classes with a box each.
 
     CSV rows of ImageId (the image's sha256) and PredictionString (wnids, best first).
 
     Example: synsetlab submission runs/tiny-cpu-v1/best.pt v1 submission.csv
+
+    Example: synsetlab submission runs/det/best.pt v1 det.txt --task detection
+
+    Example: synsetlab submission runs/cls/best.pt v1 loc.csv --task localization --detector det.pt
     """
     with user_errors():  # before torch: a mistyped option, version or path fails at once
         _check_tta(tta)
-        require_paths(("checkpoint", checkpoint))
+        if task not in SUBMISSION_TASKS:
+            raise OptionError(f"unknown --task {task!r}: {', '.join(SUBMISSION_TASKS)}")
+        if detector is not None and task != "localization":
+            raise OptionError(
+                "--detector is for --task localization (a classifier's classes with the "
+                "detector's boxes); leave it out for --task " + task
+            )
+        require_paths(("checkpoint", checkpoint), ("--detector", detector))
         ws, found = open_version(version)
     start_loader_server(workers)
     from synsetlab.train.distributed import resolve_device
-    from synsetlab.train.inference import write_submission
-    from synsetlab.train.weights import load_model
     from synsetlab.versions import load_version
 
     with user_errors():
+        kind = checkpoint_task(checkpoint)
+        _check_submission_checkpoints(checkpoint, kind, task, detector)
         v = load_version(ws, found.id)
         torch_device = resolve_device(device)
-        loaded = load_model(checkpoint, device=torch_device)
-        rows = write_submission(
-            loaded, v.manifest, ws.blobs, out, split=split, tta_flip=tta == "flip",
-            workers=workers, device=torch_device,
-        )  # fmt: skip
+        if task == "classification":
+            rows = _classification_submission(
+                checkpoint, v.manifest, ws.blobs, out, split=split, tta_flip=tta == "flip",
+                workers=workers, device=torch_device,
+            )  # fmt: skip
+        else:
+            rows = _detector_submission(
+                checkpoint if kind == "detection" else detector, v.manifest, ws.blobs, out,
+                task=task, split=split, device=torch_device,
+                classifier=checkpoint if kind == "classification" else None,
+                classifier_kwargs={"tta_flip": tta == "flip", "workers": workers},
+            )  # fmt: skip
         ws.close()
-    console.print(f"wrote {rows} predictions for {v.name}/{split} to {out}")
+    what = "predictions" if task == "classification" else f"{task} predictions"
+    console.print(f"wrote {rows} {what} for {v.name}/{split} to {out}")
+
+
+#: What ``submission --task`` takes.
+SUBMISSION_TASKS = ("classification", "detection", "localization")
+
+
+def _check_submission_checkpoints(
+    checkpoint: Path, kind: str, task: str, detector: Path | None
+) -> None:
+    """Refuse a checkpoint of the wrong kind for ``task``, saying which command fits."""
+    if kind == "detection" and task == "classification":
+        raise OptionError(
+            f"{checkpoint} is a detector: give --task detection (every detection) or --task "
+            "localization (five classes with boxes); for scores, synsetlab evaluate-detector"
+        )
+    if kind == "detection" and detector is not None:
+        raise OptionError(
+            f"{checkpoint} is already a detector: --detector goes with a classifier "
+            "checkpoint; leave it out to localise with the detector alone"
+        )
+    if kind == "classification" and task == "detection":
+        raise OptionError(
+            f"{checkpoint} is a classifier: --task detection needs a detector checkpoint "
+            "(synsetlab train-detector); a classifier localises with --task localization "
+            "--detector DETECTOR.pt"
+        )
+    if kind == "classification" and task == "localization" and detector is None:
+        raise OptionError(
+            f"{checkpoint} is a classifier: --task localization needs boxes from --detector "
+            "DETECTOR.pt (or give a detector checkpoint alone)"
+        )
+    if detector is not None and checkpoint_task(detector) != "detection":
+        raise OptionError(
+            f"--detector {detector} is not a detector checkpoint: give a synsetlab "
+            "train-detector run's best.pt"
+        )
+
+
+def _classification_submission(
+    checkpoint: Path, manifest: Any, blobs: Any, out: Path, **kwargs: Any
+) -> int:
+    from synsetlab.train.inference import write_submission
+    from synsetlab.train.weights import load_model
+
+    loaded = load_model(checkpoint, device=kwargs["device"])
+    return write_submission(loaded, manifest, blobs, out, **kwargs)
+
+
+def _detector_submission(
+    detector: Path | None,
+    manifest: Any,
+    blobs: Any,
+    out: Path,
+    *,
+    task: str,
+    split: str,
+    device: Any,
+    classifier: Path | None,
+    classifier_kwargs: dict[str, Any],
+) -> int:
+    """Detect ``split`` with a progress bar and write the ``task`` submission."""
+    from synsetlab.detect.predict import load_detector
+    from synsetlab.detect.submit import write_detection_submission, write_localization_submission
+    from synsetlab.train.weights import load_model
+
+    assert detector is not None  # _check_submission_checkpoints saw to it
+    loaded = load_detector(detector, device=device)
+    n = len(manifest.split(split))
+    with progress_bar() as progress:
+        bar = progress.add_task(f"detecting {split}", total=n)
+        step = {"progress": lambda k: progress.update(bar, advance=k), "split": split}
+        if task == "detection":
+            return write_detection_submission(loaded, manifest, blobs, out, **step)
+        model = None if classifier is None else load_model(classifier, device=device)
+        return write_localization_submission(
+            loaded, manifest, blobs, out, classifier=model, **step,
+            **(classifier_kwargs | {"device": device}),
+        )  # fmt: skip
 
 
 def _listed(text: str | None, kind: type) -> list[Any]:
