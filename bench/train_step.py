@@ -16,6 +16,17 @@ model (a half-width resnet10t; use ``--image-size 48 --batch-size 32``).
     python bench/train_step.py --models resnet50 --modes "torch.compile fp32" \
         "torch.compile bf16 + channels_last"          # eager fp32 always runs: the baseline
 
+Detectors: ``det:NAME`` names a detector recipe (``det:tiny-det-cpu``) or a detector of
+:data:`synsetlab.detect.DETECTORS` (``det:fasterrcnn_mobilenet_v3_large_fpn``); a step is a
+full Faster R-CNN training step (RPN and box-head losses, backward, SGD) on random images of
+``--image-size`` with three random boxes each, the detector resizing them to its
+``min_size`` (the recipe's, else ``--image-size``). Each line adds this process's peak RSS so
+far (it only grows: run one model per process to compare models):
+
+    python bench/train_step.py --models det:tiny-det-cpu --image-size 160 --batch-size 8
+    python bench/train_step.py --device cuda --models det:fasterrcnn_mobilenet_v3_large_fpn \
+        --image-size 800 --batch-size 16 --steps 10
+
 ``--contention`` instead trains one epoch of the tiny-cpu model (25 steps of 32 images at
 48 px, the quickstart's 800 images) in fp32 at each thread count, alone and beside
 ``--competitors`` CPU-bound processes (a Python busy loop each), and prints the slowdown
@@ -45,6 +56,8 @@ from synsetlab.train.resolve import load_recipe
 
 #: The tiny-cpu recipe's model, by the name ``--models`` accepts.
 TINY = "tiny-cpu"
+#: ``--models det:NAME``: a detector recipe or registered detector.
+DETECTOR_PREFIX = "det:"
 
 
 def _sync(device: torch.device) -> None:
@@ -66,10 +79,18 @@ def images_per_second(
 ) -> float:
     """Steady-state training images/s of one configuration (``warmup`` steps not timed)."""
     torch.manual_seed(0)
-    model = create(model_name).to(device)
+    detector = model_name.startswith(DETECTOR_PREFIX)
+    if detector:
+        model, images, targets = detector_step(
+            model_name, device=device, batch_size=batch_size, image_size=image_size
+        )
+    else:
+        model = create(model_name).to(device)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    # A detector diverges at 0.1, and its proposals, hence its step time, with it.
+    lr = 0.01 if detector else 0.1
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     step_model: Callable[[torch.Tensor], torch.Tensor] = model
     if compile_model:
@@ -84,7 +105,10 @@ def images_per_second(
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
         with autocast:
-            loss = F.cross_entropy(step_model(x), y)
+            if detector:  # the detector's own losses: RPN and box head
+                loss = sum(step_model(images, targets).values())
+            else:
+                loss = F.cross_entropy(step_model(x), y)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
@@ -97,6 +121,32 @@ def images_per_second(
         step()
     _sync(device)
     return steps * batch_size / (time.perf_counter() - start)
+
+
+def detector_step(
+    model_name: str, *, device: torch.device, batch_size: int, image_size: int
+) -> tuple[torch.nn.Module, list[torch.Tensor], list[dict[str, torch.Tensor]]]:
+    """``det:NAME``: the detector (10 classes) on ``device``, random images, three boxes each."""
+    from synsetlab.detect import DETECTORS, create_detector, resolve_detector_config
+
+    name = model_name.removeprefix(DETECTOR_PREFIX)
+    if name in DETECTORS:
+        size = {"min_size": image_size, "max_size": image_size}
+        config = resolve_detector_config({"model": name, **size})
+    else:
+        config = resolve_detector_config(name)
+    model = create_detector(config, [f"n{i:08d}" for i in range(10)]).to(device)
+    generator = torch.Generator().manual_seed(0)
+    images = [torch.rand(3, image_size, image_size, generator=generator).to(device)
+              for _ in range(batch_size)]  # fmt: skip
+    targets = []
+    for _ in range(batch_size):
+        corner = torch.rand(3, 2, generator=generator) * image_size * 0.6
+        side = (0.1 + 0.3 * torch.rand(3, 2, generator=generator)) * image_size
+        boxes = torch.cat([corner, corner + side], 1).clamp(max=image_size)
+        labels = torch.randint(1, 11, (3,), generator=generator)
+        targets.append({"boxes": boxes.to(device), "labels": labels.to(device)})
+    return model, images, targets
 
 
 def create(model_name: str, num_classes: int = 1000) -> torch.nn.Module:
@@ -233,13 +283,21 @@ def main() -> None:
     )
     for model_name in args.models:
         baseline = None
+        warmup = args.warmup
+        if model_name.startswith(DETECTOR_PREFIX):
+            # A detector's first steps run several times slower on the CPU: glibc returns its
+            # large freed buffers to the system until its mmap threshold has grown (about 7
+            # steps here), and every step faults them in again.
+            warmup = max(warmup, 8)
         for mode, options in modes.items():
             rate = images_per_second(
                 model_name, device=device, batch_size=args.batch_size,
-                image_size=args.image_size, steps=args.steps, warmup=args.warmup, **options,
+                image_size=args.image_size, steps=args.steps, warmup=warmup, **options,
             )  # fmt: skip
             baseline = baseline or rate
-            print(f"{model_name:<9} {mode:<36} {rate:9.1f} img/s  {rate / baseline:5.2f}x eager")
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+            print(f"{model_name:<9} {mode:<36} {rate:9.1f} img/s  {rate / baseline:5.2f}x eager"
+                  f"  peak RSS {peak:6.0f} MiB")  # fmt: skip
 
 
 if __name__ == "__main__":
