@@ -13,7 +13,7 @@ from alembic import command
 from sqlalchemy import func, inspect, select
 
 from synsetlab.annotate import AnnotationError, annotator_for, get_project, next_task
-from synsetlab.annotate.box_assign import next_box_task
+from synsetlab.annotate.box_assign import next_box_task, votes_to_decide
 from synsetlab.annotate.box_crowd import BoxCrowdConfig, SimulatedBoxCrowd
 from synsetlab.annotate.box_outcomes import aggregate_boxes, undo_boxes
 from synsetlab.annotate.box_projects import BoxOptions, create_box_project
@@ -28,8 +28,10 @@ from synsetlab.catalog.annotation import (
     BoxCoverageVote,
     BoxDrawing,
     BoxItem,
+    BoxItemStatus,
     BoxQualityVote,
     BoxTask,
+    DrawingStatus,
 )
 from synsetlab.catalog.migrate import alembic_config, current_revision, upgrade
 from synsetlab.catalog.models import utcnow
@@ -289,3 +291,62 @@ def test_migration_0011_goes_down_and_up(tmp_path: Path) -> None:
     upgrade(engine)
     assert current_revision(engine) == "0011"
     assert "kind" in {c["name"] for c in inspect(engine).get_columns("annotation_projects")}
+
+
+def test_the_box_functions_are_exported_from_synsetlab_annotate() -> None:
+    import synsetlab.annotate as annotate
+
+    for name in ("create_box_project", "next_box_task", "submit_box_task", "aggregate_boxes",
+                 "undo_boxes", "box_progress", "propose_boxes", "simulate_box_project",
+                 "BoxOptions", "BoxTaskView", "BoxProgress", "SimulatedBoxCrowd"):  # fmt: skip
+        assert name in annotate.__all__ and getattr(annotate, name) is not None
+    assert all(hasattr(annotate, name) for name in annotate.__all__)
+
+
+def test_gold_is_a_share_of_real_work_of_the_same_kind(ws: Workspace) -> None:
+    ann, bob = _person(ws, "ann"), _person(ws, "bob")
+    # Nearly every task gold: the first one is a gold image's draw task (drawing is the work
+    # there is), scored by IoU against its source boxes.
+    task = _task(ws, ann, gold=0.99)
+    with ws.session() as s:
+        row = s.get(BoxTask, task.id)
+        assert task.kind == "draw" and row.gold is True and s.get(BoxItem, task.item_id).gold
+        submit_box_task(s, task.id, ann, {"box": [1, 1, 20, 20]})
+    # With a crowd box to verify, the gold task is a quality one.
+    real = _task(ws, bob)
+    with ws.session() as s:
+        done = submit_box_task(s, real.id, bob, {"box": [2, 2, 30, 30]})
+    assert done.drawing_id
+    task = _task(ws, ann, gold=0.99)
+    with ws.session() as s:
+        assert task.kind == "quality" and s.get(BoxTask, task.id).gold is not None
+    # Someone with no real work left gets no gold either.
+    with ws.session() as s:
+        for item in s.scalars(select(BoxItem).where(BoxItem.gold.is_(False))):
+            item.status = BoxItemStatus.covered
+        for d in s.scalars(select(BoxDrawing).where(BoxDrawing.gold.is_(None))):
+            d.status = DrawingStatus.accepted
+    carl = _person(ws, "carl")
+    assert _task(ws, carl, gold=0.99) is None
+
+
+def test_no_more_verifiers_at_once_than_votes_could_decide(ws: Workspace) -> None:
+    drawer, v1, v2 = _person(ws, "drawer"), _person(ws, "v1"), _person(ws, "v2")
+    task = _task(ws, drawer)
+    with ws.session() as s:
+        done = submit_box_task(s, task.id, drawer, {"box": [2, 3, 30, 30]})
+    for who in (v1, v2):
+        t = _task(ws, who)
+        with ws.session() as s:
+            submit_box_task(s, t.id, who, {"drawing_id": done.drawing_id, "answer": True})
+    with ws.session() as s:
+        drawing = s.get(BoxDrawing, done.drawing_id)
+        project = get_project(s, NAME)
+        # Two newcomers' yes: 0.94; one more yes reaches 0.95, one no cannot reject it.
+        assert votes_to_decide(drawing.posterior, 2, project) == 1
+        assert votes_to_decide(None, 0, project) == 3
+        assert votes_to_decide(0.5, project.max_votes - 1, project) == 1
+    # Three people ask at once: one is asked about the box, the others get other work.
+    kinds = [_task(ws, _person(ws, f"late{i}")) for i in range(3)]
+    asked = [t for t in kinds if t.kind == "quality" and t.drawing_id == done.drawing_id]
+    assert len(asked) == 1
