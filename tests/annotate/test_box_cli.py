@@ -7,6 +7,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from synsetlab.annotate.box_summary import box_progress
 from synsetlab.catalog import Box
 from synsetlab.cli.app import app
 from synsetlab.workspace import open_workspace
@@ -42,6 +43,19 @@ def test_create_simulate_status_aggregate_undo(tmp_path: Path) -> None:
     assert "mean IoU of accepted boxes" in out
     out = call("status", "shapes-boxes")
     assert "6 covered" in out and "per accepted box" in out
+    # The list shows the box project's kind and box figures, beside a label project's.
+    call("create", "shapes-verify", "--classes", str(classes))
+    ws_ = open_workspace(ws)
+    try:
+        with ws_.session() as s:
+            p = box_progress(s, "shapes-boxes")
+    finally:
+        ws_.close()
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+            for line in call("list").splitlines() if line.startswith("│ shapes")}  # fmt: skip
+    assert rows["shapes-boxes"] == ["boxes", "3", "6", "6", str(sum(p.actions.values())),
+                                    str(p.accepted), str(p.annotators)]  # fmt: skip
+    assert rows["shapes-verify"][:2] == ["labels", "3"] and rows["shapes-verify"][5] == "-"
     out = call("aggregate", "shapes-boxes")
     written = _crowd_boxes(ws)
     assert written > 0 and f"{written} accepted boxes written" in out

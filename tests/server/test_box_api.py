@@ -16,7 +16,7 @@ from synsetlab.server import create_app
 from synsetlab.taxonomy import Taxonomy
 from synsetlab.workspace import Workspace
 from tests.annotate.boxes_world import CLASSES, build, copy
-from tests.server.conftest import register
+from tests.server.conftest import browser_login, register
 
 NAME = "shapes-boxes"
 
@@ -107,3 +107,48 @@ def test_unknown_task_and_label_pages_of_a_box_project(client: TestClient) -> No
     )
     labels = client.get(f"/api/annotate/projects/{NAME}/next", headers=ann)
     assert labels.status_code == 400 and "box project" in labels.json()["detail"]
+
+
+def test_box_projects_are_listed_with_their_kind_and_box_progress(client: TestClient) -> None:
+    ws: Workspace = client.app.state.workspace
+    with ws.session() as s:
+        from synsetlab.annotate.projects import create_project
+
+        create_project(s, "verify", taxonomy=Taxonomy.wordnet(), classes=list(CLASSES))
+    ann, eve = _joined(client, "ann"), _joined(client, "eve")
+    assert (
+        client.post("/api/annotate/projects/verify/join", json={}, headers=ann).status_code == 201
+    )
+    # ann draws a box; eve and two others say it is good: it is accepted.
+    task = client.get(f"/api/annotate/projects/{NAME}/boxes/next", headers=ann).json()["task"]
+    box = {"answer": {"box": [1, 1, 30, 30]}, "seconds": 20}
+    assert client.put(f"/api/annotate/box-tasks/{task['id']}", json=box, headers=ann).json()[
+        "stored"
+    ]
+    for auth in (eve, _joined(client, "bob"), _joined(client, "cat")):
+        q = client.get(f"/api/annotate/projects/{NAME}/boxes/next", headers=auth).json()["task"]
+        assert q["kind"] == "quality"
+        vote = {"answer": {"drawing_id": q["drawing"]["id"], "answer": True}}
+        assert client.put(f"/api/annotate/box-tasks/{q['id']}", json=vote, headers=auth).is_success
+    listed = client.get("/api/annotate/projects", headers=ann).json()["projects"]
+    kinds = {p["project"]: p["kind"] for p in listed}
+    assert kinds == {NAME: "boxes", "verify": "labels"}
+    boxes = next(p["progress"] for p in listed if p["project"] == NAME)
+    assert (boxes["kind"], boxes["pages"], boxes["boxes_accepted"], boxes["your_boxes"]) == (
+        "boxes", 1, 1, 1,
+    )  # fmt: skip
+    assert boxes["images"] == 6 and boxes["images_covered"] == 0 and boxes["undecided"] == 6
+    labels = next(p["progress"] for p in listed if p["project"] == "verify")
+    assert labels["kind"] == "labels" and labels["boxes_accepted"] == 0
+    mine = client.get(f"/api/annotate/projects/{NAME}/progress", headers=eve).json()
+    assert (mine["kind"], mine["pages"], mine["boxes_accepted"], mine["your_boxes"]) == (
+        "boxes", 1, 1, 0,
+    )  # fmt: skip
+    # The index page says the same, in words.
+    browser_login(client, "ann")
+    index = client.get("/annotate").text
+    row = index.split('<tr data-kind="boxes">', 1)[1].split("</tr>", 1)[0]
+    assert f'href="/annotate/{NAME}"' in row and "<td>boxes</td>" in row
+    assert "1 task<" in row and "1 box accepted (1 yours); 0 of 6 images covered" in row
+    label_row = index.split('<tr data-kind="labels">', 1)[1].split("</tr>", 1)[0]
+    assert "<td>labels</td>" in label_row and "images left for you" in label_row

@@ -249,7 +249,7 @@ def score_boxes(s, project_id: int, truth: BoxTruth, run: BoxRun) -> None:
     drawings = s.execute(
         select(BoxDrawing.item_id, BoxDrawing.status, BoxDrawing.xmin, BoxDrawing.ymin,
                BoxDrawing.xmax, BoxDrawing.ymax)
-        .where(BoxDrawing.item_id.in_(ids), BoxDrawing.annotator_id.is_not(None))
+        .where(BoxDrawing.item_id.in_(ids), BoxDrawing.gold.is_(None))
     ).all()  # fmt: skip
     accepted: dict[int, list[Corners]] = defaultdict(list)
     for item_id, status, *corners in drawings:

@@ -27,9 +27,13 @@ from synsetlab.catalog.annotation import (
     AnnotationTaskItem,
     AnnotationVote,
     Annotator,
+    BoxDrawing,
     BoxItem,
+    BoxItemStatus,
     BoxTask,
+    DrawingStatus,
     ItemStatus,
+    ProjectKind,
 )
 from synsetlab.catalog.challenge import Role, User
 from synsetlab.catalog.models import Image, Label, LabelState, SplitAssignment, utcnow
@@ -160,8 +164,16 @@ class MemberProgress:
     fast: int
     open_pages: int
     #: Questions of the project not decided yet, and of them those they have not answered.
+    #: A box project: images not covered yet (any of them may need their task).
     undecided: int
     left_for_you: int
+    #: ``labels`` or ``boxes``. A box project counts tasks as pages and answers, and has
+    #: its images to box, those covered, boxes accepted, and of them the annotator's.
+    kind: str = "labels"
+    images: int = 0
+    images_covered: int = 0
+    boxes_accepted: int = 0
+    your_boxes: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -171,6 +183,17 @@ class MemberProgress:
         """Why no page is there for them now, and what to do."""
         if self.state != "active":
             return f"You were stopped in project {self.project}: {self.stop_reason}"
+        if self.kind == "boxes":
+            if self.undecided == 0:
+                return (
+                    f"Every image of project {self.project} is boxed and covered: there is no "
+                    "more work."
+                )
+            return (
+                f"No box task for you now: the {self.undecided} images of project "
+                f"{self.project} still open wait for other annotators (nobody verifies their "
+                "own box), or are on their tasks. Try again in a few minutes."
+            )
         if self.undecided == 0:
             return f"Every image of project {self.project} is decided: there is no more work."
         if self.left_for_you == 0:
@@ -187,8 +210,10 @@ class MemberProgress:
 def member_progress(
     s: Session, project: AnnotationProject, annotator: Annotator, *, now: datetime | None = None
 ) -> MemberProgress:
-    """Where ``annotator`` stands in ``project``."""
+    """Where ``annotator`` stands in ``project`` (a label or a box project)."""
     now = now or utcnow()
+    if project.kind == ProjectKind.boxes.value:
+        return _box_member_progress(s, project, annotator, now)
     mine = AnnotationTask.annotator_id == annotator.id
     pages, open_pages = s.execute(
         select(
@@ -222,6 +247,48 @@ def member_progress(
         open_pages=int(open_pages),
         undecided=int(undecided),
         left_for_you=int(left),
+    )
+
+
+def _box_member_progress(
+    s: Session, project: AnnotationProject, annotator: Annotator, now: datetime
+) -> MemberProgress:
+    done, open_tasks = s.execute(
+        select(
+            func.count().filter(BoxTask.submitted_at.is_not(None)),
+            func.count().filter(BoxTask.submitted_at.is_(None), BoxTask.expires_at > now),
+        ).where(BoxTask.annotator_id == annotator.id)
+    ).one()
+    images, covered = s.execute(
+        select(func.count(), func.count().filter(BoxItem.status == BoxItemStatus.covered)).where(
+            BoxItem.project_id == project.id, BoxItem.gold.is_(False)
+        )
+    ).one()
+    accepted, yours = s.execute(
+        select(func.count(), func.count().filter(BoxDrawing.annotator_id == annotator.id))
+        .join(BoxItem, BoxItem.id == BoxDrawing.item_id)
+        .where(
+            BoxItem.project_id == project.id,
+            BoxItem.gold.is_(False),
+            BoxDrawing.status == DrawingStatus.accepted,
+        )
+    ).one()
+    return MemberProgress(
+        project=project.slug,
+        annotator=annotator.name,
+        state=annotator.state.value,
+        stop_reason=annotator.stop_reason,
+        pages=int(done),
+        answers=int(done),
+        fast=0,
+        open_pages=int(open_tasks),
+        undecided=int(images) - int(covered),
+        left_for_you=int(images) - int(covered),
+        kind=ProjectKind.boxes.value,
+        images=int(images),
+        images_covered=int(covered),
+        boxes_accepted=int(accepted),
+        your_boxes=int(yours),
     )
 
 

@@ -33,7 +33,10 @@ if TYPE_CHECKING:
     import torch
 
     from synsetlab.annotate.assist import AssistReport
+    from synsetlab.annotate.box_assist import BoxProposals
+    from synsetlab.detect.predict import LoadedDetector
     from synsetlab.train.weights import LoadedModel
+    from synsetlab.workspace import Workspace
 
 app = typer.Typer(no_args_is_help=True)
 app.command("ask")(ask)
@@ -94,16 +97,28 @@ def create(
         help="A trained checkpoint (synsetlab train) whose calibrated probability becomes each "
         "question's prior: images it is sure of need fewer votes (see annotate assist).",
     ),
+    min_score: float | None = typer.Option(
+        None,
+        help="Box projects with --assist: detector score a proposal needs, in [0, 1] (default "
+        "0.5).",
+    ),
     device: str = DEVICE,
 ) -> None:
-    """Create a verification project over the candidate labels of some classes.
+    """Create a verification project over the candidate labels of some classes (or, with
+    --kind boxes, a box project over their labelled images).
 
     Gold questions are known positives (verified labels) and known negatives (images whose
     labels are unrelated to the class in the hierarchy). Images in the hidden test split, or
     excluded by curation, are left out.
 
+    A box project's --assist takes a detector (synsetlab train-detector): its boxes enter as
+    proposals that annotators verify instead of drawing.
+
     Example: synsetlab annotate create shapes-verify --classes classes.txt --target-precision
     0.997 --max-votes 10 --gold 0.1 --assist runs/tiny/best.pt
+
+    Example: synsetlab annotate create shapes-boxes --kind boxes --classes classes.txt
+    --target-quality 0.95 --assist runs/det/best.pt --min-score 0.5
     """
     from synsetlab.annotate.projects import ProjectOptions, create_project
     from synsetlab.ingest.classes import read_classes_file
@@ -112,11 +127,15 @@ def create(
         with user_errors():
             raise OptionError(f"--kind {kind!r}: choose one of {', '.join(KINDS)}")
     if kind == "boxes":
-        _create_boxes(name, classes, target_quality, max_votes, gold, seed, include_hidden_test)
+        _create_boxes(
+            name, classes, target_quality, max_votes, gold, seed, include_hidden_test,
+            assist=assist, min_score=min_score, device=device,
+        )  # fmt: skip
         return
-    if target_quality is not None:
-        with user_errors():
-            raise OptionError("--target-quality is for box projects: add --kind boxes")
+    for option, value in (("--target-quality", target_quality), ("--min-score", min_score)):
+        if value is not None:
+            with user_errors():
+                raise OptionError(f"{option} is for box projects: add --kind boxes")
     given = {
         "target_precision": target_precision,
         "max_votes": max_votes,
@@ -211,10 +230,13 @@ def invite(
 
 @app.command("list")
 def list_() -> None:
-    """Annotation projects, with their progress.
+    """Annotation projects, with their progress: a label project's images asked, decided
+    and votes; a box project's images to box, covered, tasks answered and boxes accepted.
 
     Example: synsetlab annotate list
     """
+    from synsetlab.annotate.box_projects import is_box_project
+    from synsetlab.annotate.box_summary import box_progress
     from synsetlab.annotate.projects import list_projects
     from synsetlab.annotate.summary import project_progress
 
@@ -222,22 +244,30 @@ def list_() -> None:
         ws = current_workspace()
         try:
             with ws.session() as s:
-                rows = [project_progress(s, p) for p in list_projects(s)]
+                rows = []
+                for project in list_projects(s):
+                    classes = str(len(project.classes))
+                    if is_box_project(project):
+                        b = box_progress(s, project)
+                        rows.append((b.slug, "boxes", classes, str(b.images), str(b.covered),
+                                     str(sum(b.actions.values())), str(b.accepted),
+                                     str(b.annotators)))  # fmt: skip
+                    else:
+                        p = project_progress(s, project)
+                        rows.append((p.slug, "labels", classes, str(p.images), str(p.decided),
+                                     str(p.votes), "-", str(len(p.annotators))))  # fmt: skip
         finally:
             ws.close()
     if not rows:
         console.print("no annotation projects yet; create one with synsetlab annotate create NAME")
         return
-    table = Table("project", "classes", "images", "decided", "votes", "annotators")
-    for p in rows:
-        table.add_row(
-            p.slug,
-            str(len(p.classes)),
-            str(p.images),
-            str(p.decided),
-            str(p.votes),
-            str(len(p.annotators)),
-        )
+    table = Table(
+        "project", "kind", "classes", "images", "done", "answers", "boxes", "annotators",
+        caption="done: labels decided, or images covered; answers: votes, or box tasks; "
+        "boxes: accepted",
+    )  # fmt: skip
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
 
 
@@ -345,13 +375,12 @@ def simulate(
     from synsetlab.annotate.crowd import CrowdConfig, SimulatedCrowd
     from synsetlab.annotate.crowd_run import catalog_truth, simulate_project
 
-    if _is_boxes(name):
-        _box_simulate(name, workers, spammers, budget, seed)
-        return
-
     if not 0.5 < accuracy < 1.0:
         with user_errors():
             raise OptionError(f"--accuracy {accuracy}: choose a mean accuracy in (0.5, 1)")
+    if _is_boxes(name):
+        _box_simulate(name, workers, spammers, budget, seed)
+        return
     with user_errors():
         crowd = SimulatedCrowd(
             CrowdConfig(
@@ -410,6 +439,10 @@ def assist(
     ),
     device: str = DEVICE,
     batch_size: int = typer.Option(64, help="Images per forward pass."),
+    min_score: float | None = typer.Option(
+        None,
+        help="Box projects: detector score a proposal needs, in [0, 1] (default 0.5).",
+    ),
 ) -> None:
     """Give each question a trained model's calibrated probability that its label is right, as
     the prior of dynamic consensus: images the model is sure of need fewer votes and come
@@ -421,13 +454,25 @@ def assist(
     then shifted to the share of right candidates. Each prior is held within the target
     precision, so the model never accepts alone.
 
+    A box project takes a detector checkpoint (synsetlab train-detector) instead: its boxes
+    of each image's class, scored at least --min-score, enter as proposals that annotators
+    verify instead of drawing; running it again replaces the proposals nobody voted on yet.
+
     Example: synsetlab annotate assist shapes-verify --from runs/tiny/best.pt
+
+    Example: synsetlab annotate assist shapes-boxes --from runs/det/best.pt --min-score 0.5
     """
     from synsetlab.annotate.assist import assist_project
 
     if batch_size < 1:
         with user_errors():
             raise OptionError(f"--batch-size {batch_size}: give at least 1")
+    if _is_boxes(name):
+        _box_assist(name, checkpoint, device, min_score, batch_size)
+        return
+    if min_score is not None:
+        with user_errors():
+            raise OptionError(f"--min-score is for box projects; {name} verifies labels")
     with user_errors():
         ws = current_workspace()
         try:
@@ -454,13 +499,14 @@ def aggregate(
     """
     from synsetlab.annotate.outcomes import aggregate_project, undo_outcomes
 
-    if _is_boxes(name):
-        _box_aggregate(name, undo)
-        return
-
+    # Options are checked before the project is looked up: a bad one is named whatever the
+    # project.
     if method not in METHODS:
         with user_errors():
             raise OptionError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
+    if _is_boxes(name):
+        _box_aggregate(name, undo)
+        return
     with user_errors():
         ws = current_workspace()
         try:
@@ -631,9 +677,17 @@ def _create_boxes(
     gold: float | None,
     seed: int | None,
     include_hidden_test: bool,
+    *,
+    assist: Path | None = None,
+    min_score: float | None = None,
+    device: str = "auto",
 ) -> None:
     from synsetlab.annotate.box_projects import BoxOptions, create_box_project
     from synsetlab.ingest.classes import read_classes_file
+
+    if min_score is not None and assist is None:
+        with user_errors():
+            raise OptionError("--min-score is the score of a detector's proposals: add --assist")
 
     given = {"target_quality": target_quality, "max_votes": max_votes, "gold": gold, "seed": seed}
     with user_errors():
@@ -647,10 +701,20 @@ def _create_boxes(
         ws = current_workspace()
         try:
             taxonomy = ws.taxonomy()
+            # The detector is read and matched to the classes before anything is stored: a
+            # refused one leaves no project behind.
+            loaded = _detector(assist, device) if assist is not None else None
+            if loaded is not None:
+                from synsetlab.annotate.box_assist import require_detector_classes
+
+                require_detector_classes(loaded, wanted, checkpoint=str(assist))
             with ws.session() as s:
                 made = create_box_project(
                     s, name, taxonomy=taxonomy, classes=wanted, options=options
                 )
+            proposals = None
+            if loaded is not None:
+                proposals = _propose(ws, made.slug, loaded, assist, min_score)
         finally:
             ws.close()
     console.print(
@@ -660,7 +724,81 @@ def _create_boxes(
     )
     for reason, count in made.skipped.items():
         console.print(f"  left out: {count} images ({reason})")
+    if proposals is not None:
+        _print_proposals(proposals)
     console.print(f"Next: synsetlab annotate simulate {made.slug}, or synsetlab serve")
+
+
+def _detector(checkpoint: Path, device: str) -> LoadedDetector:
+    """The detector of ``checkpoint`` on ``device``; a classifier or any other file is a user
+    error that says what a box project's --assist takes."""
+    from synsetlab.annotate.errors import AnnotationError
+    from synsetlab.detect.predict import load_detector
+    from synsetlab.train.checkpoint import CheckpointError
+    from synsetlab.train.distributed import resolve_device
+
+    try:
+        return load_detector(checkpoint, device=resolve_device(device))
+    except CheckpointError as e:
+        raise AnnotationError(
+            f"--assist {checkpoint}: a box project's proposals come from a detector "
+            f"checkpoint (synsetlab train-detector); {e}"
+        ) from e
+
+
+def _propose(
+    ws: Workspace,
+    name: str,
+    loaded: LoadedDetector,
+    checkpoint: Path,
+    min_score: float | None,
+    batch_size: int = 8,
+) -> BoxProposals:
+    from synsetlab.annotate.box_assist import MIN_SCORE, propose_boxes
+
+    with progress_bar() as progress:
+        task = progress.add_task("detector: images", total=None)
+        return propose_boxes(
+            ws, name, loaded, checkpoint=str(checkpoint),
+            min_score=MIN_SCORE if min_score is None else min_score, batch_size=batch_size,
+            on_progress=advance(progress, task),
+        )  # fmt: skip
+
+
+def _print_proposals(report: BoxProposals) -> None:
+    console.print(
+        f"assist: {report.proposals} proposals from {escape(report.checkpoint)} on "
+        f"{report.items_proposed} of {report.items} images, to verify instead of drawing"
+        + (f" (replacing {report.replaced} unvoted earlier ones)" if report.replaced else "")
+    )
+    left = {
+        "below the score": report.below_score,
+        "of another class": report.other_class,
+        "overlapping a box the image has": report.overlapping,
+        "past the limit an image": report.over_limit,
+    }
+    shown = ", ".join(f"{n} {why}" for why, n in left.items() if n)
+    if shown:
+        console.print(f"  detections left out: {shown}")
+    if report.unknown_classes:
+        console.print(
+            f"  [yellow]the detector does not know {', '.join(report.unknown_classes)}: "
+            "their images are drawn by hand[/yellow]"
+        )
+
+
+def _box_assist(
+    name: str, checkpoint: Path, device: str, min_score: float | None, batch_size: int
+) -> None:
+    with user_errors():
+        ws = current_workspace()
+        try:
+            loaded = _detector(checkpoint, device)
+            report = _propose(ws, name, loaded, checkpoint, min_score, batch_size)
+        finally:
+            ws.close()
+    _print_proposals(report)
+    console.print(f"Next: synsetlab annotate simulate {name}, or synsetlab serve")
 
 
 def _box_status(name: str) -> None:

@@ -398,12 +398,13 @@ def annotate_index(request: Request, ws: WorkspaceDep, who: PageAnnotateMember) 
     with ws.session() as s:
         mine = [(p, member_progress(s, p, a)) for p, a in projects_of(s, who.user_id)]
         rows = [
-            {"slug": p.slug, "classes": _class_names(p), "progress": progress}
+            {"slug": p.slug, "kind": p.kind, "classes": _class_names(p), "progress": progress}
             for p, progress in mine
         ]
         user = accounts.get_user(s, who.user_id)
         joinable = [
-            {"slug": p.slug, "classes": _class_names(p)} for p in joinable_projects(s, user)
+            {"slug": p.slug, "kind": p.kind, "classes": _class_names(p)}
+            for p in joinable_projects(s, user)
         ]
     return page(request, "annotate_index.html", who, mine=rows, joinable=joinable)
 

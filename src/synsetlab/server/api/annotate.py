@@ -89,6 +89,7 @@ def task_json(task: Task) -> dict[str, Any]:
 def _project_json(p: AnnotationProject) -> dict[str, Any]:
     return {
         "project": p.slug,
+        "kind": p.kind,
         "classes": [
             {"wnid": c.wnid, "name": c.lemmas.split("; ")[0], "gloss": c.gloss} for c in p.classes
         ],
@@ -97,7 +98,12 @@ def _project_json(p: AnnotationProject) -> dict[str, Any]:
 
 @router.get("/projects")
 def projects(who: AnnotateMember, ws: WorkspaceDep) -> dict[str, Any]:
-    """The projects you annotate, with your progress, and those you may join."""
+    """The projects you annotate, with your progress, and those you may join.
+
+    Response: ``{"projects": [{"project", "kind": "labels"|"boxes", "classes": [{"wnid",
+    "name", "gloss"}], "progress": PROGRESS}], "joinable": [{"project", "kind",
+    "classes"}]}``; PROGRESS as ``/projects/{slug}/progress`` gives it.
+    """
     with ws.session() as s:
         mine = [
             {**_project_json(p), "progress": member_progress(s, p, a).to_dict()}
@@ -165,7 +171,15 @@ def submit(task_id: int, body: AnswersIn, who: AnnotateMember, ws: WorkspaceDep)
 
 @router.get("/projects/{slug}/progress")
 def progress(slug: str, who: AnnotateMember, ws: WorkspaceDep) -> dict[str, Any]:
-    """Your pages, answers and state in a project, and the work left."""
+    """Your pages, answers and state in a project, and the work left.
+
+    Response: ``{"project", "annotator", "state", "stop_reason", "pages", "answers",
+    "fast", "open_pages", "undecided", "left_for_you", "kind", "images",
+    "images_covered", "boxes_accepted", "your_boxes"}``. A label project: pages answered,
+    votes, questions undecided and those you have not answered (the box fields 0). A box
+    project: tasks answered (as ``pages`` and ``answers``), open tasks, its images to box,
+    those covered, boxes accepted and of them yours; ``undecided``: images not covered.
+    """
     with ws.session() as s:
         project = visible_project(s, slug, accounts.get_user(s, who.user_id))
         return member_progress(s, project, member_of(s, project, who.user_id)).to_dict()
@@ -231,7 +245,7 @@ def next_box(slug: str, who: AnnotateMember, ws: WorkspaceDep) -> dict[str, Any]
         task = next_box_task(s, project, annotator)
         if task is not None:
             return {"task": box_task_json(task), "message": None}
-        return {"task": None, "message": "no box task for you now: come back later"}
+        return {"task": None, "message": member_progress(s, project, annotator).waiting}
 
 
 @router.put("/box-tasks/{task_id}")
