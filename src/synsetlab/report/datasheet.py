@@ -7,6 +7,8 @@ reads the same however curation goes on. It says, per analysis, when it ran, wit
 settings and what it found, or that it had not run (:mod:`synsetlab.report.curation`). Its
 crowd section (:mod:`synsetlab.report.crowd`) reads the crowd's record frozen the same way:
 which labels the crowd verified, per class precision, votes and agreement, annotator quality.
+Its box section (:mod:`synsetlab.report.boxes`) shows boxes per image, box sizes per class,
+and the box projects whose accepted boxes the version holds, with their cost.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import shutil
 import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -28,6 +30,7 @@ from synsetlab.blobs import BlobStore
 from synsetlab.catalog.curation import RecordedFinding
 from synsetlab.catalog.models import Image as ImageRow
 from synsetlab.curate.kinds import EXACT_DUPLICATE, LABEL_ISSUE, NEAR_DUPLICATE, QUALITY_KINDS
+from synsetlab.report.boxes import BoxSection, box_projects, box_section
 from synsetlab.report.crowd import CrowdSection, crowd_section, load_crowd
 from synsetlab.report.curation import AnalysisState, analysis_states, load_curation, shown_time
 from synsetlab.report.figures import hierarchy_png, split_sizes_png
@@ -70,6 +73,8 @@ class DatasheetData:
     figures: dict[str, str] = field(default_factory=dict)
     #: What the crowd had verified, when the version was frozen.
     crowd: CrowdSection | None = None
+    #: The version's boxes, and the box projects that drew some of them; ``None``: no box.
+    boxes: BoxSection | None = None
 
 
 def build_datasheet(ws: Workspace, version: str, out_dir: Path, *, force: bool = False) -> Path:
@@ -173,6 +178,11 @@ def collect(ws: Workspace, version: str, out_dir: Path) -> DatasheetData:
         )
     crowd, live = load_crowd(ws, v)
     data.crowd = crowd_section(crowd, m, [(w, name) for w, name, *_ in classes], out_dir, live=live)
+    data.boxes = box_section(m, [(w, name) for w, name, *_ in classes], out_dir)
+    if data.boxes is not None:
+        with ws.session() as s:
+            data.boxes.projects = box_projects(s, m)
+        data.boxes.taken_at = shown_time(datetime.now(timezone.utc).isoformat())
     data.figures["splits"] = split_sizes_png(per_class, names, out_dir / "split_sizes.png").name
     data.figures["hierarchy"] = hierarchy_png(
         groups,
