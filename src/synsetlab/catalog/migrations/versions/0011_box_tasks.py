@@ -274,6 +274,19 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Without boxes.drawing_id the crowd's boxes could no longer be told from a source's, nor
+    # undone: the organiser undoes them first, so the downgrade stops before any change.
+    crowd = (
+        op.get_bind()
+        .execute(sa.text("SELECT count(*) FROM boxes WHERE drawing_id IS NOT NULL"))
+        .scalar_one()
+    )
+    if crowd:
+        raise RuntimeError(
+            f"{crowd} catalog box(es) came from box projects, which revision 0010 cannot tell "
+            "from a source's boxes: run `synsetlab annotate aggregate NAME --undo` for each "
+            "box project before downgrading"
+        )
     with op.batch_alter_table("boxes", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_boxes_drawing_id_box_drawings"), type_="foreignkey")
         batch_op.drop_index(batch_op.f("ix_boxes_drawing_id"))
