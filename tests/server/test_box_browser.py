@@ -1,7 +1,8 @@
 """A real browser (Debian's chromium through Selenium) draws boxes on a real ``synsetlab
 serve``: an annotator joins a box project, drags a box with the mouse on the canvas, zooms in
 and draws another by keyboard alone, and the catalog holds both boxes in the stored image's
-pixels.
+pixels. Another annotator answers two quality tasks and a coverage task with ``y``/``n`` on
+boxes someone else drew, and the catalog holds the votes.
 
 Set SYNSETLAB_SCREENSHOTS=DIR to keep a PNG of every view it visits.
 """
@@ -14,10 +15,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from synsetlab.annotate import get_project
+from synsetlab.annotate import annotator_for, get_project
+from synsetlab.annotate.box_assign import next_box_task
 from synsetlab.annotate.box_projects import create_box_project
+from synsetlab.annotate.box_submit import submit_box_task
 from synsetlab.catalog import Annotator
-from synsetlab.catalog.annotation import BoxDrawing
+from synsetlab.catalog.annotation import BoxCoverageVote, BoxDrawing, BoxQualityVote
 from synsetlab.catalog.challenge import Role
 from synsetlab.taxonomy import Taxonomy
 from tests.annotate.boxes_world import CLASSES, build, copy
@@ -145,3 +148,95 @@ def test_draw_boxes_with_the_mouse_and_the_keyboard(
         (10, 20, 39, 49, "drawn"),
         (20, 30, 39, 39, "drawn"),
     ]
+
+
+def test_answer_quality_and_coverage_tasks_with_the_keyboard(
+    template: Path,
+    tmp_path: Path,
+    browser,  # noqa: F811
+) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ws = copy(template, tmp_path / "ws")
+    with ws.session() as s:
+        create_box_project(s, NAME, taxonomy=Taxonomy.wordnet(), classes=list(CLASSES))
+    with ws.session() as s:
+        project = get_project(s, NAME)
+        project.gold_fraction = 0.0  # every task is a real one
+        other, v1, v2 = (annotator_for(s, project, name=n).id for n in ("other", "v1", "v2"))
+    # Someone else draws two boxes; two people say the first is good (not enough to accept
+    # it: two newcomers' yes reach 0.94 of the 0.95 asked).
+    drawings, items = [], []
+    for box in ([2, 3, 30, 33], [5, 5, 20, 40]):
+        with ws.session() as s:
+            task = next_box_task(s, NAME, other)
+            assert task.kind == "draw"
+            drawings.append(submit_box_task(s, task.id, other, {"box": box}).drawing_id)
+            items.append(task.item_id)
+    for who in (v1, v2):
+        with ws.session() as s:
+            task = next_box_task(s, NAME, who)
+            assert task.drawing_id == drawings[0]
+            submit_box_task(s, task.id, who, {"drawing_id": drawings[0], "answer": True})
+    team_member(ws, "ann", role=Role.annotator)
+    shots = Path(os.environ.get("SYNSETLAB_SCREENSHOTS", tmp_path / "shots"))
+    shots.mkdir(parents=True, exist_ok=True)
+
+    def shot(name: str) -> None:
+        browser.save_screenshot(str(shots / f"boxes-verify-{name}.png"))
+
+    def root(attribute: str) -> str | None:
+        return browser.find_element(By.ID, "annotate").get_attribute(attribute)
+
+    def answer(key: str, before: str) -> None:
+        ActionChains(browser).send_keys(key).perform()
+        WebDriverWait(browser, 15).until(lambda d: root("data-task-id") != before)
+
+    with serve(ws.root) as url:
+        browser.get(url + "/login")
+        browser.find_element(By.NAME, "user").send_keys("ann")
+        browser.find_element(By.NAME, "password").send_keys("password-of-ann")
+        browser.find_element(By.CSS_SELECTOR, "form.stack button").click()
+        WebDriverWait(browser, 15).until(lambda d: d.current_url.endswith("/annotate"))
+        browser.find_element(By.XPATH, "//button[text()='Join']").click()
+        WebDriverWait(browser, 15).until(lambda d: root("data-task-id"))
+        # Verification comes first: the first box, then the second.
+        text = browser.find_element(By.ID, "annotate-task").text
+        assert root("data-kind") == "quality" and "Is the orange box tight around one" in text
+        assert root("data-drawing-id") == str(drawings[0])
+        shot("1-quality")
+        answer("y", root("data-task-id"))
+        assert root("data-kind") == "quality" and root("data-drawing-id") == str(drawings[1])
+        shot("2-quality")
+        answer("n", root("data-task-id"))
+        # The first box is accepted (three yes): is every instance of its image boxed?
+        assert root("data-kind") == "coverage" and root("data-item-id") == str(items[0])
+        assert "inside a green box" in browser.find_element(By.ID, "annotate-task").text
+        shot("3-coverage")
+        answer("y", root("data-task-id"))
+        shot("4-next")
+        # The index page shows the box project's progress.
+        browser.get(url + "/annotate")
+        row = browser.find_element(By.CSS_SELECTOR, 'tr[data-kind="boxes"]').text
+        assert "3 tasks" in row and "1 box accepted (0 yours)" in row
+        shot("5-index")
+
+    with ws.session() as s:
+        ann = s.scalars(select(Annotator).where(Annotator.name == "ann")).one()
+        quality = s.execute(
+            select(BoxQualityVote.drawing_id, BoxQualityVote.answer)
+            .where(BoxQualityVote.annotator_id == ann.id)
+            .order_by(BoxQualityVote.id)
+        ).all()  # fmt: skip
+        coverage = s.execute(
+            select(BoxCoverageVote.item_id, BoxCoverageVote.answer, BoxCoverageVote.boxes).where(
+                BoxCoverageVote.annotator_id == ann.id
+            )
+        ).all()
+        first = s.get(BoxDrawing, drawings[0])
+        assert first.status.value == "accepted" and first.yes_votes == 3
+    ws.close()
+    assert [tuple(r) for r in quality] == [(drawings[0], True), (drawings[1], False)]
+    assert [tuple(r) for r in coverage] == [(items[0], True, 1)]

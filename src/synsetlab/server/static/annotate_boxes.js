@@ -153,11 +153,16 @@
       const a = toShown(box[0], box[1], view.orientation, view.width, view.height);
       const b = toShown(box[2] + 1, box[3] + 1, view.orientation, view.width, view.height);
       const x = Math.min(a[0], b[0]) * f, y = Math.min(a[1], b[1]) * f;
+      const w = Math.abs(a[0] - b[0]) * f, h = Math.abs(a[1] - b[1]) * f;
+      // A white halo under the colour: a box stays visible on any picture.
+      ctx.strokeStyle = "rgba(255, 255, 255, 0.9)";
+      ctx.lineWidth = width + 2;
+      ctx.strokeRect(x, y, w, h);
       ctx.strokeStyle = colour;
       ctx.lineWidth = width;
-      ctx.strokeRect(x, y, Math.abs(a[0] - b[0]) * f, Math.abs(a[1] - b[1]) * f);
+      ctx.strokeRect(x, y, w, h);
     };
-    for (const box of task.boxes) outline(box, COLOURS.accepted, 2);
+    for (const box of task.boxes) outline(box, COLOURS.accepted, 3);
     if (task.drawing) outline(task.drawing.box, COLOURS.asked, 3);
     const current = chosenBox(view);
     if (current) outline(current, COLOURS.drawing, 2);
@@ -346,6 +351,10 @@
     stage.replaceChildren(view.node);
     root.dataset.taskId = String(view.task.id);
     root.dataset.kind = view.task.kind;
+    // What the answer names (the image, the box asked about): for tests and scripts.
+    root.dataset.itemId = String(view.task.item_id);
+    if (view.task.drawing) root.dataset.drawingId = String(view.task.drawing.id);
+    else delete root.dataset.drawingId;
     root.dataset.zoom = "1";
     view.shownAt = performance.now();
     keys(view);
@@ -356,6 +365,8 @@
   function finish(message, kind = "done") {
     state.view = null;
     delete root.dataset.taskId;
+    delete root.dataset.itemId;
+    delete root.dataset.drawingId;
     root.dataset.state = kind;
     buttons.replaceChildren();
     keysHelp.replaceChildren();
