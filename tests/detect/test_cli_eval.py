@@ -180,8 +180,12 @@ def test_submission_refuses_the_wrong_checkpoint_or_task(
 @pytest.mark.parametrize(
     ("command", "message"),
     [
-        (["evaluate", "{det}", "v1"], "not a classifier: use it with synsetlab evaluate-detector"),
-        (["predict", "{det}", "{scenes}"], "not a classifier: use it with synsetlab evaluate-"),
+        (["evaluate", "{det}", "v1"], "not a classifier: resume it with `synsetlab train-det"),
+        (["predict", "{det}", "{scenes}"], "evaluate it with `synsetlab evaluate-detector`"),
+        (["train", "v1", "--resume", "{det}"], "is a detector from `synsetlab train-detector`"),
+        (["finetune", "v1", "--from", "{det}"], "is a detector from `synsetlab train-detector`"),
+        (["train", "v1", "--pretrained", "{det}", "--batch-size", "2"], "is a detector from"),
+        (["train-detector", "v1", "--resume", "{cls}"], "is a classifier checkpoint, not a det"),
         (["evaluate-detector", "{cls}", "v1"], "is a classifier checkpoint, not a detector"),
         (["evaluate-detector", "{det}", "v1", "--split", "test"], "labels are hidden"),
         (["evaluate-detector", "{det}", "v1", "--split", "holdout"], "has no images"),

@@ -54,7 +54,7 @@ def resolve_detector_config(
     (dotted keys -> values, ``None`` ignored), then ``assignments`` (``"key=value"``)."""
     saved = None
     if resume is not None:
-        saved = saved_config(resume, execution=DETECTOR_EXECUTION_FIELDS)
+        saved = saved_config(resume, execution=DETECTOR_EXECUTION_FIELDS, task="detection")
     if recipe is None:
         recipe = saved
     values = copy.deepcopy(recipe) if isinstance(recipe, dict) else {}

@@ -114,30 +114,54 @@ def check_checkpoint(state: Any, path: Path | str) -> None:
 
 
 def saved_config(
-    path: Path | str, *, execution: Collection[str], key: str = "config"
+    path: Path | str,
+    *,
+    execution: Collection[str],
+    key: str = "config",
+    task: str = "classification",
 ) -> dict[str, Any] | None:
     """The config a checkpoint records under ``key`` (``ssl_config``: a pretraining run's)
     without its ``execution`` fields (where and how the run executed, e.g. a step budget):
     what ``--resume`` continues when no recipe is named. ``None`` for files that are no such
-    checkpoint (loading them reports why)."""
+    checkpoint (loading them reports why). A checkpoint of another ``task`` (a detector's
+    where a classifier's config is wanted, or the reverse) is a :class:`CheckpointError`:
+    its config would not fit."""
     try:  # mmap: only the config is read, not the weights and optimiser state
         state = read_file(Path(path), mmap=True)
     except CheckpointError:  # the loader reports unreadable files when the run loads them
         return None
-    if not (isinstance(state, dict) and isinstance(state.get(key), dict)):
+    if not isinstance(state, dict):
+        return None
+    require_task(state, path, task)
+    if not isinstance(state.get(key), dict):
         return None
     return {k: v for k, v in state[key].items() if k not in execution}
+
+
+def require_task(state: dict[str, Any], path: Path | str, task: str) -> None:
+    """Refuse a checkpoint of another task than ``task`` (``classification``: what
+    ``synsetlab train``, ``finetune`` and ``pretrain`` write; ``detection``:
+    ``train-detector``), saying which commands take it."""
+    found = state.get("task", "classification") if is_checkpoint(state) else task
+    if found == task:
+        return
+    if found == "detection":
+        raise CheckpointError(
+            f"{path} is a detector from `synsetlab train-detector`, not a classifier: resume "
+            "it with `synsetlab train-detector --resume`, evaluate it with `synsetlab "
+            "evaluate-detector`"
+        )
+    raise CheckpointError(
+        f"{path} is a classifier checkpoint, not a detector: resume it with `synsetlab train "
+        "--resume`; to start a detector's backbone from it, use train-detector --backbone-from"
+    )
 
 
 def require_classifier(state: dict[str, Any], path: Path | str) -> None:
     """Refuse a backbone from ``synsetlab pretrain``, or a detector from ``synsetlab
     train-detector``, where a trained classifier is needed (evaluation, prediction, resuming
     a training run)."""
-    if state.get("task") == "detection":
-        raise CheckpointError(
-            f"{path} is a detector from `synsetlab train-detector`, not a classifier: use it "
-            "with synsetlab evaluate-detector or submission --task detection"
-        )
+    require_task(state, path, "classification")
     if state.get("ssl_config") is not None:
         raise CheckpointError(
             f"{path} is a self-supervised backbone from `synsetlab pretrain`, with no "

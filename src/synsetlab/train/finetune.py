@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import nn
 
-from synsetlab.train.checkpoint import saved_config
+from synsetlab.train.checkpoint import require_task, saved_config
 from synsetlab.train.config import EXECUTION_FIELDS, TrainConfig
 from synsetlab.train.loop import NORM_LAYERS
 from synsetlab.train.models import ModelError, classifier_prefix, load_weights
@@ -41,6 +41,8 @@ def load_pretrained(model: nn.Module, path: Path, classes: Sequence[str]) -> int
     of every class both sides share (by wnid); other rows stay freshly initialised. Returns
     the number of rows kept."""
     saved = read_weights(path)
+    if saved.is_checkpoint:
+        require_task(saved.header, path, "classification")
     state = saved.state_dict
     head = classifier_prefix(model)
     weight_key, bias_key = f"{head}.weight", f"{head}.bias"
