@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -98,8 +99,10 @@ def create_loader(
     drop_last: bool = False,
     pin_memory: bool = False,
     persistent: bool = False,
+    collate_fn: Callable[[list[Any]], Any] | None = None,
 ) -> DataLoader:
-    """A ``DataLoader`` of uint8 image batches ``(B, 3, H, W)`` and labels ``(B,)``.
+    """A ``DataLoader`` of uint8 image batches ``(B, 3, H, W)`` and labels ``(B,)``, or of
+    what ``collate_fn`` makes of a list of samples (``None``: torch's default stacking).
 
     Without ``sampler``, images come in dataset order (evaluation). ``persistent`` keeps the
     worker processes between epochs (starting them costs seconds); the sampler still runs in
@@ -112,6 +115,7 @@ def create_loader(
         num_workers=workers,
         drop_last=drop_last,
         pin_memory=pin_memory,
+        collate_fn=collate_fn,
         persistent_workers=persistent and workers > 0,
         multiprocessing_context=worker_context(LOADER_PRELOAD) if workers > 0 else None,
     )

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from synsetlab.errors import UserError
-from synsetlab.train.config import OptimConfig, ScheduleConfig
+from synsetlab.train.config import EXECUTION_FIELDS, OptimConfig, ScheduleConfig
 
 
 class DetectorError(UserError, ValueError):
@@ -109,9 +109,8 @@ class DetectorConfig(BaseModel):
         return self
 
 
-#: Fields a resumed run may change: they decide how the run executes, not its result.
-DETECTOR_EXECUTION_FIELDS = frozenset(
-    {"max_steps", "save_every_steps", "workers", "threads", "device", "dist_backend"}
-)
+#: Fields a resumed run may change: they decide how the run executes, not its result (the
+#: classifiers' execution fields, which a detector run has alike).
+DETECTOR_EXECUTION_FIELDS = EXECUTION_FIELDS
 
 __all__ = ["DETECTOR_EXECUTION_FIELDS", "DetectorConfig", "DetectorError"]

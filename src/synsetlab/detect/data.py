@@ -22,9 +22,9 @@ from torchvision.transforms import v2
 
 from synsetlab.blobs import BlobStore
 from synsetlab.data.dataset import decode_tensor, seeded, single_threaded
+from synsetlab.data.loader import create_loader
 from synsetlab.detect.config import DetectorError
 from synsetlab.manifest import Manifest, ManifestEntry
-from synsetlab.parallel import LOADER_PRELOAD, worker_context
 
 __all__ = [
     "DetectionDataset",
@@ -144,17 +144,10 @@ def create_detection_loader(
     persistent: bool = False,
 ) -> DataLoader:
     """:func:`synsetlab.data.create_loader` with the list :func:`collate` of detection."""
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=workers,
-        drop_last=drop_last,
-        pin_memory=pin_memory,
-        collate_fn=collate,
-        persistent_workers=persistent and workers > 0,
-        multiprocessing_context=worker_context(LOADER_PRELOAD) if workers > 0 else None,
-    )
+    return create_loader(
+        dataset, batch_size=batch_size, sampler=sampler, workers=workers, drop_last=drop_last,
+        pin_memory=pin_memory, persistent=persistent, collate_fn=collate,
+    )  # fmt: skip
 
 
 def training_entries(

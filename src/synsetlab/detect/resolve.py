@@ -15,17 +15,20 @@ from pydantic import ValidationError
 from synsetlab.detect.config import DETECTOR_EXECUTION_FIELDS, DetectorConfig
 from synsetlab.train.checkpoint import saved_config
 from synsetlab.train.config import describe
-from synsetlab.train.resolve import RecipeError, inherit_amp, load_recipe, parse_assignment
+from synsetlab.train.resolve import (
+    RecipeError,
+    apply_overrides,
+    inherit_amp,
+    load_recipe,
+    recipe_names,
+)
 
 __all__ = ["detector_recipe_names", "load_detector_recipe", "resolve_detector_config"]
 
 
 def detector_recipe_names() -> list[str]:
     """The detector recipes shipped with the package."""
-    folder = resources.files("synsetlab.detect") / "recipes"
-    return sorted(
-        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
-    )
+    return recipe_names("synsetlab.detect")
 
 
 def load_detector_recipe(name_or_path: str) -> dict[str, Any]:
@@ -60,17 +63,9 @@ def resolve_detector_config(
     values = copy.deepcopy(recipe) if isinstance(recipe, dict) else {}
     if isinstance(recipe, str) and recipe:
         values = load_detector_recipe(recipe)
-    items = [(key.split("."), v) for key, v in (overrides or {}).items() if v is not None]
-    items += [parse_assignment(a) for a in assignments]
-    for path, value in items:
-        target = values
-        for part in path[:-1]:
-            target = target.setdefault(part, {})
-            if not isinstance(target, dict):
-                raise RecipeError(f"{'.'.join(path)}: {part} is not a section")
-        target[path[-1]] = value
+    apply_overrides(values, overrides, assignments)
     try:
         config = DetectorConfig.model_validate(values)
     except ValidationError as e:
         raise RecipeError(f"invalid detector config ({describe(e)})") from e
-    return inherit_amp(config, saved)  # type: ignore[arg-type]  # reads .amp alone
+    return inherit_amp(config, saved)

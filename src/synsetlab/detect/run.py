@@ -12,17 +12,15 @@ them) and every image's flip from its own seed, so a resumed run continues bit f
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 
 from synsetlab.blobs import BlobStore
 from synsetlab.data import ResumableSampler
@@ -33,43 +31,42 @@ from synsetlab.detect.predict import TASK, detect_images, require_detector
 from synsetlab.detect.records import ImageDetections
 from synsetlab.manifest import Manifest, ManifestEntry
 from synsetlab.metrics.detection import mean_average_precision
-from synsetlab.train.checkpoint import link_checkpoint, save_checkpoint
+from synsetlab.train.checkpoint import link_checkpoint
 from synsetlab.train.distributed import (
     World,
-    all_reduce_sum,
     barrier,
-    close_world,
-    init_world,
-    resolve_device,
 )
 from synsetlab.train.hardware import (
     AmpChoice,
     ThreadChoice,
     choose_amp,
     hardware_notes,
-    training_threads,
 )
-from synsetlab.train.history import append_record
 from synsetlab.train.interrupt import (
     StopRequest,
-    TrainingInterrupted,
     agree_to_stop,
-    stop_on_signals,
 )
 from synsetlab.train.loop import (
     HardwareReporter,
     Reporter,
-    SilentReporter,
     StepPlan,
-    _fetch,
-    _go_flags,
-    _read_go_flags,
+    agree_next_step,
     autocast,
+    grad_sync,
+    optimizer_step,
     plan_steps,
+    require_finite_loss,
     reseed,
 )
-from synsetlab.train.parts import create_optimizer, create_scheduler
+from synsetlab.train.parts import check_precision, create_optimizer, create_scheduler
 from synsetlab.train.resolve import inherit_amp
+from synsetlab.train.run import (
+    LastCheckpoint,
+    distribute,
+    log_epoch,
+    run_in_world,
+    step_recorder,
+)
 from synsetlab.train.rundir import (
     Progress,
     RunPaths,
@@ -134,18 +131,8 @@ def train_detector(
     version differs (execution fields aside) unless ``force``. SIGINT/SIGTERM save ``last.pt``
     and raise :class:`~synsetlab.train.interrupt.TrainingInterrupted`.
     """
-    device = resolve_device(config.device)
-    world = init_world(device, config.dist_backend)
-    try:
-        reporter = reporter if reporter is not None and world.is_main else SilentReporter()
-        threads = training_threads(config.threads, workers=config.workers, device=device)
-        with threads as chosen, stop_on_signals() as stop:
-            result = _main(manifest, blobs, config, RunPaths(Path(out)), version_id, resume,
-                           force, reporter, device, world, stop, chosen)  # fmt: skip
-            result.threads = chosen
-            return result
-    finally:
-        close_world(world)
+    main = partial(_main, manifest, blobs, config, RunPaths(Path(out)), version_id, resume, force)
+    return run_in_world(config, reporter, main)
 
 
 def _main(
@@ -165,11 +152,11 @@ def _main(
     checkpoint = start_run(paths, resume, error=DetectorError)
     if checkpoint is not None:
         require_detector(checkpoint, resume or "")
-        config = inherit_amp(config, checkpoint["config"])  # type: ignore[arg-type]
+        config = inherit_amp(config, checkpoint["config"])
     config = resolve_backbone(config)
     amp = choose_amp(config.amp, config.amp_dtype, device)
     config = config.model_copy(update={"amp": amp.enabled})
-    _check_precision(config, device)
+    check_precision(config, device, error=DetectorError)
     changed = False
     if checkpoint is not None:
         changed = _check_resume(checkpoint, config, manifest, version_id, force)
@@ -187,30 +174,17 @@ def _main(
         if changed:  # the new schedule, counted in the new steps per epoch, from a whole epoch
             progress.global_step = progress.epoch * parts.steps.per_epoch
             progress.restart_epoch()
-    train_model: nn.Module = parts.model
-    if world.distributed:
-        ids = [device.index] if device.type == "cuda" else None
-        train_model = DistributedDataParallel(parts.model, device_ids=ids)
-
-    saved: tuple[int, int] | None = None  # (epoch, global step) that last.pt holds
-
-    def save(path: Path) -> None:
-        nonlocal saved
-        if world.is_main:
-            state = checkpoint_state(
-                config, manifest.classes, version_id, progress,
-                state_dict=parts.model.state_dict(), optimizer=parts.optimizer.state_dict(),
-                scheduler=parts.scheduler.state_dict(), scaler=parts.scaler.state_dict(),
-                world_size=world.size, task=TASK, best_val_map=best,
-            )  # fmt: skip
-            save_checkpoint(path, state)
-        saved = (progress.epoch, progress.global_step)
-
-    def interrupt() -> TrainingInterrupted:
-        assert stop.signum is not None
-        if saved != (progress.epoch, progress.global_step):
-            save(paths.last)
-        return TrainingInterrupted(stop.signum, paths.last)
+    train_model = distribute(parts.model, world, device)
+    last = LastCheckpoint(
+        paths, progress, world, stop,
+        state=lambda: checkpoint_state(
+            config, manifest.classes, version_id, progress,
+            state_dict=parts.model.state_dict(), optimizer=parts.optimizer.state_dict(),
+            scheduler=parts.scheduler.state_dict(), scaler=parts.scaler.state_dict(),
+            world_size=world.size, task=TASK, best_val_map=best,
+        ),
+    )  # fmt: skip
+    save, interrupt = last.save, last.interrupted
 
     writer = None
     if world.is_main:
@@ -252,7 +226,7 @@ def _main(
             if improved and world.is_main:
                 link_checkpoint(paths.last, paths.best)
             if writer is not None:
-                _log_epoch(paths, writer, record)
+                log_epoch(paths, writer, record)
             reporter.epoch_end(record)
             barrier(world)
     finally:
@@ -260,17 +234,6 @@ def _main(
             writer.close()
     return DetectorResult(paths, progress.epoch, progress.global_step, stopped,
                           progress.history, best, amp)  # fmt: skip
-
-
-def _check_precision(config: DetectorConfig, device: torch.device) -> None:
-    if device.type == "cpu" and config.amp and config.amp_dtype == "float16":
-        raise DetectorError("float16 autocast is for CUDA; use --set amp_dtype=bfloat16 on CPU")
-    bf16 = config.amp and config.amp_dtype == "bfloat16"
-    if bf16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise DetectorError(
-            f"{torch.cuda.get_device_name(device)} has no bfloat16: use --set "
-            "amp_dtype=float16 (with a gradient scaler) or --no-amp"
-        )
 
 
 def _check_resume(
@@ -309,7 +272,7 @@ def _build(
     val_set = None
     if config.val_split and config.val_split in manifest.splits:
         val_set = DetectionDataset(manifest, config.val_split, blobs)
-    steps = plan_steps(config, len(train_set), world)  # type: ignore[arg-type]
+    steps = plan_steps(config, len(train_set), world)
     sampler = ResumableSampler(len(train_set), seed=config.seed, num_replicas=world.size,
                                rank=world.rank)  # fmt: skip
     loader = create_detection_loader(
@@ -319,7 +282,7 @@ def _build(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = create_detector(config, manifest.classes).to(device)
-    optimizer = create_optimizer(config, model)  # type: ignore[arg-type]
+    optimizer = create_optimizer(config, model)
     return _Parts(
         train_set=train_set,
         val_set=val_set,
@@ -328,7 +291,7 @@ def _build(
         train_loader=loader,
         model=model,
         optimizer=optimizer,
-        scheduler=create_scheduler(config, optimizer, steps.per_epoch),  # type: ignore[arg-type]
+        scheduler=create_scheduler(config, optimizer, steps.per_epoch),
         scaler=torch.amp.GradScaler(
             device.type, enabled=config.amp is True and config.amp_dtype == "float16"
         ),
@@ -351,57 +314,33 @@ def _train_steps(
     parts.sampler.set_epoch(progress.epoch)
     parts.sampler.set_position(progress.epoch_step * steps.per_process)
     reporter.epoch_start(progress.epoch + 1, config.epochs, steps.per_epoch - progress.epoch_step)
-    started, seconds_before = time.perf_counter(), progress.seconds
+    on_step_end = step_recorder(progress, config, save_last)
     model.train()
     step = progress.global_step
     batches = iter(parts.train_loader)
-    # Every process takes the same steps (see synsetlab.train.loop.train_one_epoch): whether
-    # to take the next is summed over processes with each step's loss, in one all-reduce.
-    pending, failed = _fetch(batches, steps.accum, stop)
-    totals = all_reduce_sum(torch.tensor(_go_flags(stop, pending, failed), device=device), world)
-    stopping, ended = _read_go_flags(stop, totals.tolist())
-    while not (stopping or ended):
-        assert pending is not None
+    # Every process takes the same steps (see synsetlab.train.loop.train_one_epoch).
+    nxt = agree_next_step(batches, steps, stop, device, world)
+    while nxt.go:
+        assert nxt.batches is not None
         reseed(config.seed, step)
         parts.scheduler.step_update(num_updates=step)
         parts.optimizer.zero_grad(set_to_none=True)
         summed = torch.zeros((), device=device)
-        for i, (images, targets) in enumerate(pending):
+        for i, (images, targets) in enumerate(nxt.batches):
             images = [image.to(device, non_blocking=True).float().div_(255) for image in images]
             targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
-            sync = nullcontext()
-            if isinstance(model, DistributedDataParallel) and i < steps.accum - 1:
-                sync = model.no_sync()  # all-reduce once per step, not per micro-batch
-            with sync:
-                with autocast(config, device):  # type: ignore[arg-type]
+            with grad_sync(model, i, steps.accum):
+                with autocast(config, device):
                     loss = sum(model(images, targets).values())
                 parts.scaler.scale(loss / steps.accum).backward()
             summed += loss.detach().float()
-        pending, failed = _fetch(batches, steps.accum, stop)
-        flags = torch.tensor(_go_flags(stop, pending, failed), device=device)
-        totals = all_reduce_sum(torch.cat([summed.view(1), flags]), world).tolist()
-        step_loss = totals[0] / world.size / steps.accum
-        stopping, ended = _read_go_flags(stop, totals[1:])
-        if not math.isfinite(step_loss):
-            raise DetectorError(
-                f"the loss is {step_loss} at step {step + 1}: training stopped; the last "
-                "checkpoint is from before it. Try a lower --lr, gradient clipping "
-                "(--set optim.clip_grad=10), or turn --amp off"
-            )
-        if config.optim.clip_grad is not None:
-            parts.scaler.unscale_(parts.optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), config.optim.clip_grad)
-        parts.scaler.step(parts.optimizer)
-        parts.scaler.update()
+        nxt = agree_next_step(batches, steps, stop, device, world, summed)
+        require_finite_loss(nxt.loss, step, error=DetectorError, clip_hint="10")
+        optimizer_step(model, parts.optimizer, parts.scaler, config.optim.clip_grad)
         step += 1
-        reporter.step(steps.per_process * world.size, step_loss,
+        reporter.step(steps.per_process * world.size, nxt.loss,
                       parts.optimizer.param_groups[0]["lr"])  # fmt: skip
-        progress.add_step(step, step_loss, seconds_before + time.perf_counter() - started)
-        spent = config.max_steps is not None and step >= config.max_steps
-        every = config.save_every_steps
-        if spent or (every and step % every == 0):
-            save_last()
-        if spent or (stop and not world.distributed):
+        if on_step_end(step, nxt.loss) or (stop and not world.distributed):
             break
 
 
@@ -438,11 +377,3 @@ def det_mean_ap(
     ]
     detections = np.concatenate(rows) if rows else np.empty((0, 7))
     return mean_average_precision(detections, truth, num_classes=len(class_index))
-
-
-def _log_epoch(paths: RunPaths, writer: Any, record: dict[str, Any]) -> None:
-    append_record(paths.metrics, record)
-    for key, value in record.items():
-        if key not in ("epoch", "step") and value is not None:
-            writer.add_scalar(key, value, record["epoch"])
-    writer.flush()

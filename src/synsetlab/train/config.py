@@ -8,11 +8,15 @@ that reading, validating or showing a config does not load the code that trains.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from synsetlab.data.transforms import TransformConfig
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 #: The prefix of a torchvision model name (``tv/resnet18``); other names are timm's.
 TORCHVISION_PREFIX = "tv/"
@@ -198,6 +202,42 @@ class TrainConfig(BaseModel):
         return self
 
 
+class LoopConfig(Protocol):
+    """What the run machinery shared by classifiers and detectors reads of a run's config
+    (:class:`TrainConfig`, :class:`~synsetlab.detect.config.DetectorConfig`): the batch, the
+    optimiser and schedule, the precision, the step budget and the execution fields."""
+
+    @property
+    def epochs(self) -> int: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def optim(self) -> OptimConfig: ...
+    @property
+    def schedule(self) -> ScheduleConfig: ...
+    @property
+    def amp(self) -> bool | Literal["auto"]: ...
+    @property
+    def amp_dtype(self) -> Literal["bfloat16", "float16"]: ...
+    @property
+    def max_steps(self) -> int | None: ...
+    @property
+    def save_every_steps(self) -> int | None: ...
+    @property
+    def workers(self) -> int: ...
+    @property
+    def threads(self) -> int | None: ...
+    @property
+    def device(self) -> str: ...
+    @property
+    def dist_backend(self) -> Literal["auto", "nccl", "gloo"]: ...
+    def model_copy(
+        self, *, update: Mapping[str, Any] | None = None, deep: bool = False
+    ) -> Self: ...
+
+
 #: Fields a resumed run may change: they decide how the run executes, not its result.
 EXECUTION_FIELDS = frozenset(
     {"max_steps", "save_every_steps", "workers", "threads", "device", "dist_backend"}
@@ -216,6 +256,7 @@ __all__ = [
     "TORCHVISION_PREFIX",
     "AdversarialConfig",
     "DistillConfig",
+    "LoopConfig",
     "OptimConfig",
     "ScheduleConfig",
     "TrainConfig",

@@ -29,7 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 from synsetlab.data import DeviceNormalize
 from synsetlab.data.loader import mix_seed
 from synsetlab.errors import UserError
-from synsetlab.train.config import TrainConfig
+from synsetlab.train.config import LoopConfig, TrainConfig
 from synsetlab.train.criteria import Criterion
 from synsetlab.train.distributed import World, all_reduce_sum
 from synsetlab.train.interrupt import STOP_SIGNALS, StopRequest, adopt_stop, stop_flags
@@ -81,7 +81,7 @@ class StepPlan:
     per_epoch: int
 
 
-def plan_steps(config: TrainConfig, dataset_size: int, world: World) -> StepPlan:
+def plan_steps(config: LoopConfig, dataset_size: int, world: World) -> StepPlan:
     if config.batch_size % world.size:
         raise TrainingError(
             f"batch size {config.batch_size} does not split over {world.size} processes"
@@ -110,7 +110,7 @@ def reseed(seed: int, step: int) -> None:
     np.random.seed(value % 2**32)
 
 
-def amp_dtype(config: TrainConfig) -> torch.dtype | None:
+def amp_dtype(config: LoopConfig) -> torch.dtype | None:
     """The autocast dtype of a config whose ``amp`` is decided (``None``: fp32)."""
     if config.amp == "auto":  # decided by train() / build_parts before any step
         raise RuntimeError("amp: auto must be decided for a device first (hardware.resolve_amp)")
@@ -119,7 +119,7 @@ def amp_dtype(config: TrainConfig) -> torch.dtype | None:
     return torch.bfloat16 if config.amp_dtype == "bfloat16" else torch.float16
 
 
-def autocast(config: TrainConfig, device: torch.device) -> AbstractContextManager[Any]:
+def autocast(config: LoopConfig, device: torch.device) -> AbstractContextManager[Any]:
     dtype = amp_dtype(config)
     return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
@@ -171,64 +171,113 @@ def train_one_epoch(
     set_train_mode(model, config)
     taken, step = 0, first_step
     batches = iter(loader)
-    # Every process must take the same steps, or the others wait in a collective for ever:
-    # whether to take the next one (a signal, the loader's end) is summed over processes
-    # before the first step, then with each step's loss, in the same all-reduce.
-    pending, failed = _fetch(batches, steps.accum, stop)
-    totals = all_reduce_sum(torch.tensor(_go_flags(stop, pending, failed), device=device), world)
-    stopping, ended = _read_go_flags(stop, totals.tolist())
-    while not (stopping or ended):
-        assert pending is not None
+    nxt = agree_next_step(batches, steps, stop, device, world)
+    while nxt.go:
+        assert nxt.batches is not None
         reseed(config.seed, step)
         scheduler.step_update(num_updates=step)
         optimizer.zero_grad(set_to_none=True)
         summed = torch.zeros((), device=device)
-        for i, (images, labels) in enumerate(pending):
+        for i, (images, labels) in enumerate(nxt.batches):
             x, y = normalize(images), labels.to(device, non_blocking=True)
             if mixup is not None:
                 x, y = mixup(x, y)
             if erase is not None:
                 x = erase(x)
-            sync = nullcontext()
-            if isinstance(model, DistributedDataParallel) and i < steps.accum - 1:
-                sync = model.no_sync()  # all-reduce once per step, not per micro-batch
-            with sync:
+            with grad_sync(model, i, steps.accum):
                 with autocast(config, device):
                     loss = criterion(model, x, y)
                 scaler.scale(loss / steps.accum).backward()
             summed += loss.detach().float()
-        pending, failed = _fetch(batches, steps.accum, stop)
-        flags = torch.tensor(_go_flags(stop, pending, failed), device=device)
         # Every process logs (and checkpoints) the same mean: one device sync per step.
-        totals = all_reduce_sum(torch.cat([summed.view(1), flags]), world).tolist()
-        step_loss = totals[0] / world.size / steps.accum
-        stopping, ended = _read_go_flags(stop, totals[1:])
-        if not math.isfinite(step_loss):
-            raise TrainingError(
-                f"the loss is {step_loss} at step {step + 1}: training stopped; the last "
-                "checkpoint is from before it. Try a lower --lr, gradient clipping "
-                "(--set optim.clip_grad=1.0), or turn --amp off"
-            )
-        if config.optim.clip_grad is not None:
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), config.optim.clip_grad)
-        scaler.step(optimizer)
-        scaler.update()
+        nxt = agree_next_step(batches, steps, stop, device, world, summed)
+        require_finite_loss(nxt.loss, step, error=TrainingError, clip_hint="1.0")
+        optimizer_step(model, optimizer, scaler, config.optim.clip_grad)
         step += 1
         if ema is not None:
             ema.update(model, step=step)
         taken += 1
-        reporter.step(steps.per_process * world.size, step_loss, optimizer.param_groups[0]["lr"])
-        if on_step_end(step, step_loss):
+        reporter.step(steps.per_process * world.size, nxt.loss, optimizer.param_groups[0]["lr"])
+        if on_step_end(step, nxt.loss):
             break
         if stop and not world.distributed:
             break  # one process has nothing to agree with: a signal during this step ends it
     return taken
 
 
-def _fetch(
-    batches: Iterator[tuple[torch.Tensor, torch.Tensor]], accum: int, stop: StopRequest
-) -> tuple[list[tuple[torch.Tensor, torch.Tensor]] | None, bool]:
+@dataclass
+class NextStep:
+    """What every process agreed about the next optimiser step (:func:`agree_next_step`)."""
+
+    #: This process's micro-batches of the next step (``None``: its loader has ended).
+    batches: list[Any] | None
+    #: Take it: no process was signalled, and no process's loader has ended.
+    go: bool
+    #: The loss of the step just taken, the mean over processes and micro-batches (0 before
+    #: the first step).
+    loss: float
+
+
+def agree_next_step(
+    batches: Iterator[Any],
+    steps: StepPlan,
+    stop: StopRequest,
+    device: torch.device,
+    world: World,
+    summed: torch.Tensor | None = None,
+) -> NextStep:
+    """Fetch this process's micro-batches of the next step, and agree with every process on
+    whether to take it, in the one all-reduce that also sums ``summed`` (the loss summed
+    over the micro-batches of the step just taken; ``None`` before the first step).
+
+    Every process must take the same steps, or the others wait in a collective for ever:
+    whether to take the next one (a signal, a loader's end) is summed over processes with
+    each step's loss (note: this is the loop's one CPU-GPU sync point per step).
+    """
+    pending, failed = _fetch(batches, steps.accum, stop)
+    flags = torch.tensor(_go_flags(stop, pending, failed), device=device)
+    if summed is None:
+        totals, loss = all_reduce_sum(flags, world).tolist(), 0.0
+    else:
+        totals = all_reduce_sum(torch.cat([summed.view(1), flags]), world).tolist()
+        totals, loss = totals[1:], totals[0] / world.size / steps.accum
+    stopping, ended = _read_go_flags(stop, totals)
+    return NextStep(pending, not (stopping or ended), loss)
+
+
+def grad_sync(model: nn.Module, micro_batch: int, accum: int) -> AbstractContextManager[Any]:
+    """Under DDP, no gradient all-reduce but on a step's last micro-batch (once per step)."""
+    if isinstance(model, DistributedDataParallel) and micro_batch < accum - 1:
+        return model.no_sync()
+    return nullcontext()
+
+
+def require_finite_loss(loss: float, step: int, *, error: type[UserError], clip_hint: str) -> None:
+    """Raise ``error`` when step ``step``'s loss is not finite, before the optimiser takes
+    it (the last checkpoint stays clean); ``clip_hint`` is the ``optim.clip_grad`` to suggest."""
+    if not math.isfinite(loss):
+        raise error(
+            f"the loss is {loss} at step {step + 1}: training stopped; the last "
+            "checkpoint is from before it. Try a lower --lr, gradient clipping "
+            f"(--set optim.clip_grad={clip_hint}), or turn --amp off"
+        )
+
+
+def optimizer_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    clip_grad: float | None,
+) -> None:
+    """The optimiser's step on the (scaled) gradients, clipped to ``clip_grad`` when given."""
+    if clip_grad is not None:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+    scaler.step(optimizer)
+    scaler.update()
+
+
+def _fetch(batches: Iterator[Any], accum: int, stop: StopRequest) -> tuple[list[Any] | None, bool]:
     """The next step's ``accum`` micro-batches (``None`` when the loader has ended), and
     whether the loader died of a stop signal."""
     micro_batches = []
@@ -247,7 +296,7 @@ def _fetch(
     return micro_batches, False
 
 
-def _go_flags(stop: StopRequest, pending: list | None, failed: bool) -> list[float]:
+def _go_flags(stop: StopRequest, pending: list[Any] | None, failed: bool) -> list[float]:
     """What this process says about taking the next step, as numbers summed over processes:
     its stop signals, whether its loader died of one, whether its loader has ended."""
     return [*stop_flags(stop), float(failed), float(pending is None and not failed)]

@@ -28,8 +28,9 @@ from synsetlab.data import (
     create_transform,
     shard_dataset,
 )
+from synsetlab.errors import UserError
 from synsetlab.manifest import Manifest
-from synsetlab.train.config import TrainConfig
+from synsetlab.train.config import LoopConfig, TrainConfig
 from synsetlab.train.criteria import Criterion, create_criterion
 from synsetlab.train.distributed import World
 from synsetlab.train.finetune import load_pretrained, set_trainable
@@ -65,7 +66,21 @@ def sample_weights(config: TrainConfig, dataset: VersionDataset) -> torch.Tensor
     return 1.0 / counts.clamp_min(1)[dataset.labels]
 
 
-def create_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+def check_precision(
+    config: LoopConfig, device: torch.device, *, error: type[UserError] = TrainingError
+) -> None:
+    """Refuse, with ``error``, an autocast dtype ``device`` cannot run (``amp`` decided)."""
+    if device.type == "cpu" and config.amp and config.amp_dtype == "float16":
+        raise error("float16 autocast is for CUDA; use --set amp_dtype=bfloat16 on CPU")
+    bf16 = config.amp and config.amp_dtype == "bfloat16"
+    if bf16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise error(
+            f"{torch.cuda.get_device_name(device)} has no bfloat16: use --set amp_dtype=float16 "
+            "(with a gradient scaler) or --no-amp"
+        )
+
+
+def create_optimizer(config: LoopConfig, model: nn.Module) -> torch.optim.Optimizer:
     """timm's optimiser factory: no weight decay on norms and biases unless asked."""
     opt = config.optim
     return create_optimizer_v2(
@@ -79,7 +94,7 @@ def create_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optim
     )
 
 
-def create_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, steps: int) -> Any:
+def create_scheduler(config: LoopConfig, optimizer: torch.optim.Optimizer, steps: int) -> Any:
     """timm's scheduler, updated every step (``step_update``): warmup, then cosine, step or
     constant. ``steps``: optimiser steps per epoch."""
     s = config.schedule
@@ -164,14 +179,7 @@ def build_parts(
         raise TrainingError("sync_bn needs CUDA devices (torch syncs batch norm on GPUs only)")
     if config.amp == "auto":
         config, _ = resolve_amp(config, device)
-    if device.type == "cpu" and config.amp and config.amp_dtype == "float16":
-        raise TrainingError("float16 autocast is for CUDA; use --set amp_dtype=bfloat16 on CPU")
-    bf16 = config.amp and config.amp_dtype == "bfloat16"
-    if bf16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise TrainingError(
-            f"{torch.cuda.get_device_name(device)} has no bfloat16: use --set amp_dtype=float16 "
-            "(with a gradient scaler) or --no-amp"
-        )
+    check_precision(config, device, error=TrainingError)
     data = config.data
     train_set = VersionDataset.with_transform(manifest, config.train_split, blobs, data, train=True)
     if (train_set.labels < 0).any():

@@ -10,25 +10,26 @@ section.key=value``) are applied on top.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import ValidationError
 
 from synsetlab.errors import UserError
 from synsetlab.train.checkpoint import saved_config
-from synsetlab.train.config import EXECUTION_FIELDS, TrainConfig, describe
+from synsetlab.train.config import EXECUTION_FIELDS, LoopConfig, TrainConfig, describe
 
 
 class RecipeError(UserError, ValueError):
     """A recipe or override cannot be read or does not fit :class:`TrainConfig`."""
 
 
-def recipe_names() -> list[str]:
-    """The recipes shipped with the package."""
-    folder = resources.files("synsetlab.train") / "recipes"
+def recipe_names(package: str = "synsetlab.train") -> list[str]:
+    """The recipes shipped with the package (those of ``package``'s ``recipes/`` folder)."""
+    folder = resources.files(package) / "recipes"
     return sorted(
         p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
     )
@@ -65,6 +66,24 @@ def parse_assignment(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), yaml.safe_load(raw)
 
 
+def apply_overrides(
+    values: dict[str, Any],
+    overrides: dict[str, Any] | None = None,
+    assignments: Sequence[str] = (),
+) -> None:
+    """Set, in the nested ``values``, ``overrides`` (dotted keys -> values, ``None`` values
+    ignored), then ``assignments`` (``"section.key=value"`` strings)."""
+    items = [(key.split("."), v) for key, v in (overrides or {}).items() if v is not None]
+    items += [parse_assignment(a) for a in assignments]
+    for path, value in items:
+        target = values
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise RecipeError(f"{'.'.join(path)}: {part} is not a section")
+        target[path[-1]] = value
+
+
 def resolve_config(
     recipe: str | dict[str, Any] | None = None,
     overrides: dict[str, Any] | None = None,
@@ -83,15 +102,7 @@ def resolve_config(
         values: dict[str, Any] = copy.deepcopy(recipe)
     else:
         values = load_recipe(recipe) if recipe else {}
-    items = [(key.split("."), v) for key, v in (overrides or {}).items() if v is not None]
-    items += [parse_assignment(a) for a in assignments]
-    for path, value in items:
-        target = values
-        for part in path[:-1]:
-            target = target.setdefault(part, {})
-            if not isinstance(target, dict):
-                raise RecipeError(f"{'.'.join(path)}: {part} is not a section")
-        target[path[-1]] = value
+    apply_overrides(values, overrides, assignments)
     try:
         config = TrainConfig.model_validate(values)
     except ValidationError as e:
@@ -99,7 +110,10 @@ def resolve_config(
     return inherit_amp(config, saved)
 
 
-def inherit_amp(config: TrainConfig, saved: dict[str, Any] | None) -> TrainConfig:
+_Config = TypeVar("_Config", bound=LoopConfig)
+
+
+def inherit_amp(config: _Config, saved: dict[str, Any] | None) -> _Config:
     """``config`` resuming a run saved with ``saved`` (its config): ``amp: auto`` keeps the
     precision the run chose when it started, wherever it resumes (the choice depends on the
     machine, and a resume must continue the same computation)."""

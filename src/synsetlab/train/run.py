@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import torch
 from torch import nn
@@ -16,7 +18,7 @@ from torch.nn.parallel import DistributedDataParallel
 from synsetlab.blobs import BlobStore
 from synsetlab.manifest import Manifest
 from synsetlab.train.checkpoint import link_checkpoint, require_classifier, save_checkpoint
-from synsetlab.train.config import EXECUTION_FIELDS, TrainConfig
+from synsetlab.train.config import EXECUTION_FIELDS, LoopConfig, TrainConfig
 from synsetlab.train.distributed import World, barrier, close_world, init_world, resolve_device
 from synsetlab.train.hardware import (
     AmpChoice,
@@ -102,14 +104,33 @@ def train(
     SIGINT or SIGTERM (in the main thread) ends the step under way, saves ``last.pt`` and
     raises :class:`~synsetlab.train.interrupt.TrainingInterrupted`.
     """
+    main = partial(_main, manifest, blobs, config, RunPaths(Path(out)), version_id, resume, force)
+    return run_in_world(config, reporter, main)
+
+
+class _Result(Protocol):
+    threads: ThreadChoice | None
+
+
+_R = TypeVar("_R", bound=_Result)
+
+
+def run_in_world(
+    config: LoopConfig,
+    reporter: Reporter | None,
+    main: Callable[[Reporter, torch.device, World, StopRequest, ThreadChoice | None], _R],
+) -> _R:
+    """``main(reporter, device, world, stop, threads)``, a run's ``main``, as every run goes:
+    on the config's device, in the torchrun world when there is one (closed after), with
+    torch's threads chosen for the CPU (set on the result) and SIGINT/SIGTERM turned into the
+    ``stop`` request; ``reporter`` hears rank 0 alone."""
     device = resolve_device(config.device)
     world = init_world(device, config.dist_backend)
     try:
         reporter = reporter if reporter is not None and world.is_main else SilentReporter()
         threads = training_threads(config.threads, workers=config.workers, device=device)
         with threads as chosen, stop_on_signals() as stop:
-            result = _main(manifest, blobs, config, RunPaths(Path(out)), version_id, resume,
-                           force, reporter, device, world, stop, chosen)  # fmt: skip
+            result = main(reporter, device, world, stop, chosen)
             result.threads = chosen
             return result
     finally:
@@ -150,27 +171,14 @@ def _main(
             progress.restart_epoch()
     if checkpoint is not None and parts.shards is not None and progress.epoch_step:
         _check_stream_resumable(checkpoint, config, world, resume)
-    train_model: nn.Module = parts.model
-    if world.distributed:
-        ids = [device.index] if device.type == "cuda" else None
-        train_model = DistributedDataParallel(parts.model, device_ids=ids)
+    train_model = distribute(parts.model, world, device)
     if config.compile:
         train_model = torch.compile(train_model)
-
-    saved: tuple[int, int] | None = None  # (epoch, global step) that last.pt holds
-
-    def save(path: Path) -> None:
-        nonlocal saved
-        if world.is_main:
-            save_checkpoint(path, _checkpoint(parts, config, manifest, version_id, progress, world))
-        saved = (progress.epoch, progress.global_step)
-
-    def interrupt() -> TrainingInterrupted:
-        """Save where the run stands (unless last.pt holds it already); the exception to raise."""
-        assert stop.signum is not None
-        if saved != (progress.epoch, progress.global_step):
-            save(paths.last)
-        return TrainingInterrupted(stop.signum, paths.last)
+    last = LastCheckpoint(
+        paths, progress, world, stop,
+        state=lambda: _checkpoint(parts, config, manifest, version_id, progress, world),
+    )  # fmt: skip
+    save, interrupt = last.save, last.interrupted
 
     writer = None
     if world.is_main:
@@ -214,7 +222,7 @@ def _main(
             if improved and world.is_main:
                 link_checkpoint(paths.last, paths.best)  # the same bytes: not written twice
             if writer is not None:
-                _log_epoch(paths, writer, record)
+                log_epoch(paths, writer, record)
             reporter.epoch_end(record)
             barrier(world)
     finally:
@@ -235,6 +243,41 @@ def _main(
     )
 
 
+def distribute(model: nn.Module, world: World, device: torch.device) -> nn.Module:
+    """``model`` under DDP when the run has several processes (else itself)."""
+    if not world.distributed:
+        return model
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=ids)
+
+
+@dataclass
+class LastCheckpoint:
+    """A run's ``last.pt``: written by rank 0 from ``state()``, and remembered as written by
+    every process, so that a stop saves only what it does not hold yet."""
+
+    paths: RunPaths
+    progress: Progress
+    world: World
+    stop: StopRequest
+    #: The checkpoint's entries where the run stands now.
+    state: Callable[[], dict[str, Any]]
+    #: (epoch, global step) that ``last.pt`` holds.
+    saved: tuple[int, int] | None = None
+
+    def save(self, path: Path) -> None:
+        if self.world.is_main:
+            save_checkpoint(path, self.state())
+        self.saved = (self.progress.epoch, self.progress.global_step)
+
+    def interrupted(self) -> TrainingInterrupted:
+        """Save where the run stands (unless last.pt holds it already); the exception to raise."""
+        assert self.stop.signum is not None
+        if self.saved != (self.progress.epoch, self.progress.global_step):
+            self.save(self.paths.last)
+        return TrainingInterrupted(self.stop.signum, self.paths.last)
+
+
 def _train_steps(
     model: nn.Module,
     parts: TrainingParts,
@@ -244,7 +287,7 @@ def _train_steps(
     world: World,
     reporter: Reporter,
     stop: StopRequest,
-    save_last: Any,
+    save_last: Callable[[], None],
 ) -> None:
     """The rest of the current epoch's steps (or fewer: a step budget, a signal), adding to
     ``progress``'s partial sums; ``save_last()`` writes ``last.pt`` where the config asks (the
@@ -257,6 +300,23 @@ def _train_steps(
     reporter.epoch_start(
         progress.epoch + 1, config.epochs, parts.steps.per_epoch - progress.epoch_step
     )
+    on_step_end = step_recorder(progress, config, save_last)
+    train_one_epoch(
+        model, parts.train_loader, config=config, steps=parts.steps,
+        first_step=progress.global_step, optimizer=parts.optimizer,
+        scheduler=parts.scheduler, criterion=parts.criterion, normalize=parts.normalize,
+        device=device, world=world, mixup=parts.mixup, erase=parts.erase, ema=parts.ema,
+        scaler=parts.scaler, reporter=reporter, on_step_end=on_step_end,
+        stop=stop,
+    )  # fmt: skip
+
+
+def step_recorder(
+    progress: Progress, config: LoopConfig, save_last: Callable[[], None]
+) -> Callable[[int, float], bool]:
+    """What a loop calls after each step, ``(global step, loss)``, from now on: adds the step
+    to ``progress`` (with the time since this call), saves ``last.pt`` every
+    ``save_every_steps`` and at ``max_steps``, and says True when ``max_steps`` is spent."""
     started, seconds_before = time.perf_counter(), progress.seconds
 
     def on_step_end(step: int, loss: float) -> bool:
@@ -267,14 +327,7 @@ def _train_steps(
             save_last()
         return spent
 
-    train_one_epoch(
-        model, parts.train_loader, config=config, steps=parts.steps,
-        first_step=progress.global_step, optimizer=parts.optimizer,
-        scheduler=parts.scheduler, criterion=parts.criterion, normalize=parts.normalize,
-        device=device, world=world, mixup=parts.mixup, erase=parts.erase, ema=parts.ema,
-        scaler=parts.scaler, reporter=reporter, on_step_end=on_step_end,
-        stop=stop,
-    )  # fmt: skip
+    return on_step_end
 
 
 def _warn_at_start(
@@ -425,7 +478,8 @@ def _open_logs(
     return SummaryWriter(str(paths.tensorboard), purge_step=history + 1 if resumed else None)
 
 
-def _log_epoch(paths: RunPaths, writer: Any, record: dict[str, Any]) -> None:
+def log_epoch(paths: RunPaths, writer: Any, record: dict[str, Any]) -> None:
+    """Append an epoch's record to ``metrics.jsonl`` and its numbers to TensorBoard."""
     append_record(paths.metrics, record)
     for key, value in record.items():
         if key not in ("epoch", "step") and value is not None:
