@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.markup import escape
 
-from synsetlab.cli.context import console, open_version, progress_bar, require_paths, user_errors
-from synsetlab.cli.train import ProgressReporter, resume_command, training_warnings
+from synsetlab.cli.context import console, open_version, require_paths, user_errors
+from synsetlab.cli.train import ProgressReporter, run_with_progress
 from synsetlab.parallel import start_loader_server
 
 
@@ -90,7 +89,6 @@ def train_detector(
     start_loader_server(workers)
     from synsetlab.detect import resolve_detector_config
     from synsetlab.detect import train_detector as run_detector
-    from synsetlab.train.interrupt import TrainingInterrupted
     from synsetlab.versions import load_version
 
     with user_errors():
@@ -105,19 +103,13 @@ def train_detector(
             f"{v.manifest.splits.get(config.train_split, 0)} train images, {boxes} boxes, "
             f"{len(v.manifest.classes)} classes -> {out}"
         )
-        try:
-            with training_warnings(), progress_bar(info=True) as progress:
-                result = run_detector(
-                    v.manifest, ws.blobs, config, out, version_id=v.id, resume=resume,
-                    force=force, reporter=DetectorReporter(progress),
-                )  # fmt: skip
-        except TrainingInterrupted as stopped:
-            ws.close()
-            command = ["synsetlab", "train-detector", version]
-            line = resume_command(command, stopped.checkpoint, overrides, set_)
-            console.print(f"interrupted; resume with: {escape(line)}")
-            raise typer.Exit(stopped.exit_code) from None
-        ws.close()
+        result = run_with_progress(
+            ws, ["synsetlab", "train-detector", version], overrides, set_,
+            lambda progress: run_detector(
+                v.manifest, ws.blobs, config, out, version_id=v.id, resume=resume,
+                force=force, reporter=DetectorReporter(progress),
+            ),
+        )  # fmt: skip
     state = "stopped at the step budget" if result.stopped_early else "done"
     best = result.best_val_map
     console.print(

@@ -6,10 +6,10 @@ import os
 import shlex
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.markup import escape
@@ -176,7 +176,6 @@ def _run_training(
     start_loader_server(overrides.get("workers"))
     from synsetlab.train import resolve_config
     from synsetlab.train import train as run_training
-    from synsetlab.train.interrupt import TrainingInterrupted
     from synsetlab.versions import load_version
 
     with user_errors():
@@ -191,18 +190,13 @@ def _run_training(
             f"{v.manifest.splits.get(config.train_split, 0)} train images, "
             f"{len(v.manifest.classes)} classes -> {out}"
         )
-        try:
-            with training_warnings(), progress_bar(info=True) as progress:
-                result = run_training(
-                    v.manifest, ws.blobs, config, out, version_id=v.id, resume=resume,
-                    force=force, reporter=ProgressReporter(progress),
-                )  # fmt: skip
-        except TrainingInterrupted as stopped:
-            ws.close()
-            line = resume_command(command, stopped.checkpoint, overrides, assignments)
-            console.print(f"interrupted; resume with: {escape(line)}")
-            raise typer.Exit(stopped.exit_code) from None
-        ws.close()
+        result = run_with_progress(
+            ws, command, overrides, assignments,
+            lambda progress: run_training(
+                v.manifest, ws.blobs, config, out, version_id=v.id, resume=resume,
+                force=force, reporter=ProgressReporter(progress),
+            ),
+        )  # fmt: skip
     state = "stopped at the step budget" if result.stopped_early else "done"
     best = result.best_val_top1_error
     console.print(
@@ -214,6 +208,33 @@ def _run_training(
         f"checkpoints: {', '.join(map(str, written))}"
         + ("" if result.paths.best.is_file() else " (best.pt comes with the first whole epoch)")
     )
+
+
+_Result = TypeVar("_Result")
+
+
+def run_with_progress(
+    ws: Workspace,
+    command: list[str],
+    overrides: dict[str, Any],
+    assignments: list[str],
+    start: Callable[[Progress], _Result],
+) -> _Result:
+    """``start(progress)`` (a run) under a progress bar, with training warnings as yellow
+    lines, then close ``ws``; on Ctrl-C (or SIGTERM), print the ``command`` that resumes the
+    run (with ``overrides`` and ``assignments``) and exit 130 (143)."""
+    from synsetlab.train.interrupt import TrainingInterrupted
+
+    try:
+        with training_warnings(), progress_bar(info=True) as progress:
+            result = start(progress)
+    except TrainingInterrupted as stopped:
+        ws.close()
+        line = resume_command(command, stopped.checkpoint, overrides, assignments)
+        console.print(f"interrupted; resume with: {escape(line)}")
+        raise typer.Exit(stopped.exit_code) from None
+    ws.close()
+    return result
 
 
 #: The options of execution fields, which a checkpoint's config leaves out (they decide how a
