@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import Exists, func, select
 from sqlalchemy.orm import Session
 
 from synsetlab.annotate.assign import _annotator, lock_project, lock_project_named
@@ -245,15 +245,7 @@ def _quality_unit(
 def _coverage_unit(
     s: Session, project: AnnotationProject, person: Annotator, now: datetime
 ) -> dict | None:
-    mine = (
-        select(BoxCoverageVote.id)
-        .where(
-            BoxCoverageVote.item_id == BoxItem.id,
-            BoxCoverageVote.annotator_id == person.id,
-            BoxCoverageVote.boxes == BoxItem.accepted,
-        )
-        .exists()
-    )
+    mine = _coverage_said(person)
     pending = (
         select(BoxDrawing.id)
         .where(BoxDrawing.item_id == BoxItem.id, BoxDrawing.status == DrawingStatus.pending)
@@ -289,6 +281,20 @@ def _coverage_unit(
     return None
 
 
+def _coverage_said(person: Annotator) -> Exists:
+    """Whether ``person`` answered the coverage question of an image (a correlated
+    ``BoxItem``) at its current number of accepted boxes."""
+    return (
+        select(BoxCoverageVote.id)
+        .where(
+            BoxCoverageVote.item_id == BoxItem.id,
+            BoxCoverageVote.annotator_id == person.id,
+            BoxCoverageVote.boxes == BoxItem.accepted,
+        )
+        .exists()
+    )
+
+
 def votes_to_decide(posterior: float | None, votes: int, project: AnnotationProject) -> int:
     """The fewest further votes that could decide a question at ``posterior`` (None: no vote
     yet) after ``votes``: agreeing newcomers' votes to reach the project's target either way,
@@ -312,15 +318,7 @@ def votes_to_decide(posterior: float | None, votes: int, project: AnnotationProj
 def _draw_unit(
     s: Session, project: AnnotationProject, person: Annotator, now: datetime
 ) -> dict | None:
-    said_none = (
-        select(BoxCoverageVote.id)
-        .where(
-            BoxCoverageVote.item_id == BoxItem.id,
-            BoxCoverageVote.annotator_id == person.id,
-            BoxCoverageVote.boxes == BoxItem.accepted,
-        )
-        .exists()
-    )
+    said_none = _coverage_said(person)
     drawing_now = select(BoxTask.item_id).where(*_open_tasks(project, now), BoxTask.kind == "draw")
     item_id = s.scalar(
         select(BoxItem.id)

@@ -21,11 +21,10 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
-from synsetlab.annotate.quality import MIN_GOLD_ANSWERS, workers_to_stop
+from synsetlab.annotate.store import stop_below_gold
 from synsetlab.catalog.annotation import (
     AnnotationProject,
     Annotator,
@@ -211,25 +210,8 @@ def stop_bad_box_annotators(
         )
         .group_by(BoxTask.annotator_id)
     ).all()
-    rows = [r for r in rows if r[1] >= MIN_GOLD_ANSWERS]
-    if not rows:
-        return []
-    quality = pd.DataFrame(
-        {"answers": [int(r[1]) for r in rows], "correct": [int(r[2] or 0) for r in rows]},
-        index=pd.Index([r[0] for r in rows], name="worker"),
-    )
-    stopped = []
-    for annotator_id in workers_to_stop(quality, min_accuracy=project.min_accuracy):
-        person = s.get(Annotator, int(annotator_id))
-        assert person is not None
-        answers, correct = (int(v) for v in quality.loc[annotator_id, ["answers", "correct"]])
-        person.state = AnnotatorState.stopped
-        person.stopped_at = now
-        person.stop_reason = (
-            f"{correct} of {answers} gold box tasks right, confidently below the project's "
-            f"{project.min_accuracy:.0%} accuracy; their boxes and votes no longer count"
-        )
-        stopped.append(person)
+    stopped = stop_below_gold(s, project, rows, now=now, gold="gold box tasks",
+                              discounted="their boxes and votes")  # fmt: skip
     if not stopped:
         return []
     gone = [p.id for p in stopped]

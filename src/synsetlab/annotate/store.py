@@ -13,9 +13,10 @@ read and written by one writer at a time.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import bindparam, case, func, select, update
@@ -33,7 +34,7 @@ from synsetlab.catalog.annotation import (
     ItemStatus,
 )
 
-__all__ = ["Settled", "count_votes", "propagate_yes_votes", "settle"]
+__all__ = ["Settled", "count_votes", "propagate_yes_votes", "settle", "stop_below_gold"]
 
 _ITEMS = AnnotationItem.__table__
 
@@ -183,12 +184,31 @@ def _stop_bad_annotators(
         )
         .group_by(AnnotationVote.annotator_id)
     ).all()
+    stopped = stop_below_gold(s, project, rows, now=now, gold="gold answers",
+                              discounted="their votes")  # fmt: skip
+    s.flush()
+    return stopped
+
+
+def stop_below_gold(
+    s: Session,
+    project: AnnotationProject,
+    rows: Sequence[Sequence[Any]],
+    *,
+    now: datetime,
+    gold: str,
+    discounted: str,
+) -> list[Annotator]:
+    """Stop the annotators of ``rows`` (``(annotator id, gold answers, right ones)``, active
+    ones) whom :func:`~synsetlab.annotate.quality.workers_to_stop` finds confidently below
+    the project's accuracy; their stop reason counts their ``gold`` (``"gold answers"``) and
+    says that ``discounted`` (``"their votes"``) no longer count. Flushes nothing."""
     # No verdict before MIN_GOLD_ANSWERS (workers_to_stop's rule): skip building its table.
     rows = [r for r in rows if r[1] >= MIN_GOLD_ANSWERS]
     if not rows:
         return []
     quality = pd.DataFrame(
-        {"answers": [int(r[1]) for r in rows], "correct": [int(r[2]) for r in rows]},
+        {"answers": [int(r[1]) for r in rows], "correct": [int(r[2] or 0) for r in rows]},
         index=pd.Index([r[0] for r in rows], name="worker"),
     )
     stopped = []
@@ -199,9 +219,8 @@ def _stop_bad_annotators(
         person.state = AnnotatorState.stopped
         person.stopped_at = now
         person.stop_reason = (
-            f"{correct} of {answers} gold answers right, confidently below the project's "
-            f"{project.min_accuracy:.0%} accuracy; their votes no longer count"
+            f"{correct} of {answers} {gold} right, confidently below the project's "
+            f"{project.min_accuracy:.0%} accuracy; {discounted} no longer count"
         )
         stopped.append(person)
-    s.flush()
     return stopped
