@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from synsetlab.cli.annotate_ask import ask
 from synsetlab.cli.context import (
@@ -262,7 +262,8 @@ def list_() -> None:
         console.print("no annotation projects yet; create one with synsetlab annotate create NAME")
         return
     table = Table(
-        "project", "kind", "classes", "images", "done", "answers", "boxes", "annotators",
+        Column("project", no_wrap=True),  # a name to copy into the next command, whole
+        "kind", "classes", "images", "done", "answers", "boxes", "annotators",
         caption="done: labels decided, or images covered; answers: votes, or box tasks; "
         "boxes: accepted",
     )  # fmt: skip
