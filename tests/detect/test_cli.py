@@ -17,15 +17,21 @@ runner = CliRunner(env={"COLUMNS": "200"})
 #: The example of the command's help (and of the README's detection section).
 EXAMPLE = "synsetlab train-detector v1 --recipe tiny-det-cpu --epochs 2"
 
-if not any(c.name == "train-detector" for c in app.registered_commands):
-    detect_cli.register(app)  # until cli/app.py registers the command itself
-
 
 @pytest.fixture
 def in_workspace(det_scenes: ScenesVersion, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("SYNSETLAB_WORKSPACE", raising=False)
     monkeypatch.chdir(det_scenes.root)
     return det_scenes.root
+
+
+def test_a_box_fraction_is_said_in_the_images_it_trains_on(in_workspace: Path) -> None:
+    args = ["train-detector", "v1", "--recipe", "tiny-det-cpu", "--box-fraction", "0.5",
+            "--batch-size", "2", "--max-steps", "1",
+            "--out", str(in_workspace / "runs" / "half")]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "6 train images" in result.stdout and "(--box-fraction 0.5)" in result.stdout
 
 
 def test_the_documented_example_runs_as_written(in_workspace: Path) -> None:

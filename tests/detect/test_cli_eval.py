@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 from synsetlab.challenge.answers import answer_key
 from synsetlab.challenge.formats import parse_submission
 from synsetlab.challenge.scoring import score_submission
-from synsetlab.cli import detect_eval
 from synsetlab.cli.app import app
 from synsetlab.detect import resolve_detector_config, train_detector
 from synsetlab.detect.evaluate import evaluate_detections, ground_truth
@@ -28,9 +27,6 @@ TINY_DETECTOR = {
     "device": "cpu", "fpn_channels": 16, "box_head_size": 32,
     "backbone_kwargs": {"channels": [8, 16, 32, 64], "stem_width": 8},
 }  # fmt: skip
-
-if not any(c.name == "evaluate-detector" for c in app.registered_commands):
-    detect_eval.register(app)  # until cli/app.py registers it
 
 
 @pytest.fixture(scope="module")

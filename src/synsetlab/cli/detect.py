@@ -89,6 +89,7 @@ def train_detector(
     start_loader_server(workers)
     from synsetlab.detect import resolve_detector_config
     from synsetlab.detect import train_detector as run_detector
+    from synsetlab.detect.data import training_entries
     from synsetlab.versions import load_version
 
     with user_errors():
@@ -97,11 +98,13 @@ def train_detector(
         if out is None:
             name = Path(recipe).stem if recipe else config.model
             out = resume.parent if resume else ws.root / "runs" / f"det-{name}-{v.name}"
-        boxes = sum(len(e.boxes) for e in v.manifest.split(config.train_split))
+        entries = training_entries(v.manifest, config.train_split,
+                                   box_fraction=config.box_fraction, seed=config.seed)  # fmt: skip
+        boxes = sum(len(e.boxes) for e in entries)
+        share = f" (--box-fraction {config.box_fraction:g})" if config.box_fraction < 1 else ""
         console.print(
-            f"training {config.model} on {v.name} ({v.id[:12]}): "
-            f"{v.manifest.splits.get(config.train_split, 0)} train images, {boxes} boxes, "
-            f"{len(v.manifest.classes)} classes -> {out}"
+            f"training {config.model} on {v.name} ({v.id[:12]}): {len(entries)} train images, "
+            f"{boxes} boxes{share}, {len(v.manifest.classes)} classes -> {out}"
         )
         result = run_with_progress(
             ws, ["synsetlab", "train-detector", version], overrides, set_,
