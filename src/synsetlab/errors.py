@@ -24,6 +24,7 @@ Every module's own error class derives from it, keeping the builtin base it had 
     ├── SubmissionError         synsetlab.challenge.formats
     ├── RecipeError, TrainingError, CheckpointError, ModelError, EnsembleError,
     │   OnnxExportError, SSLError, EvaluationError, DeviceError   synsetlab.train
+    ├── DetectorError, DetectionEvaluationError   synsetlab.detect
     ├── BoxXMLError, UnknownClassError, SourceInUseError   synsetlab.ingest
     ├── CsrfError, RateLimitedError   synsetlab.server.security
     ├── OutputExistsError, ExportError   synsetlab.export
