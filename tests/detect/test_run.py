@@ -147,3 +147,17 @@ def test_a_version_without_boxes_is_refused_and_nothing_written(
         train_detector(tiny.manifest, tiny.blobs, tiny_config(), tmp_path / "run",
                        version_id=tiny.version_id)  # fmt: skip
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("roi_op", ["pool", "align"])
+def test_a_run_in_bfloat16_autocast_trains_and_says_so(
+    det_scenes: ScenesVersion, tmp_path: Path, roi_op: str
+) -> None:
+    """``amp: true`` is obeyed where bfloat16 is only emulated (this CPU, maybe): the whole
+    step runs under autocast, RoI pooling included, and the run records its precision."""
+    result = _train(det_scenes, tmp_path / "run", amp=True, roi_op=roi_op, epochs=1)
+    assert result.amp is not None and result.amp.enabled and result.global_step == 3
+    history = read_history(tmp_path / "run" / "metrics.jsonl")
+    assert history[0]["train_loss"] > 0 and torch.isfinite(torch.tensor(history[0]["train_loss"]))
+    assert "bfloat16" in (tmp_path / "run" / "config.yaml").read_text()
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["config"]["amp"] is True
