@@ -278,7 +278,8 @@ def status(name: str = NAME) -> None:
     the annotators (stopped ones with the reason).
 
     Estimated precision is the mean posterior of the accepted labels: the share of them
-    expected right.
+    expected right. A box project shows boxes drawn, accepted and rejected, images covered,
+    and the cost: annotator seconds and tasks per accepted box.
 
     Example: synsetlab annotate status shapes-verify
     """
@@ -369,7 +370,8 @@ def simulate(
 
     Where the images came from the synthetic source, the crowd sees their true class (and
     the result is scored against the planted wrong labels); elsewhere it takes the source's
-    labels as right.
+    labels as right. A box project's simulated crowd draws, verifies and covers boxes with
+    its own box noise and miss rates; synthetic scenes' truth.json scores the boxes.
 
     Example: synsetlab annotate simulate shapes-verify --workers 50 --spammers 0.1 --seed 0
     """
