@@ -59,7 +59,8 @@ def plot_class_ap(evaluation: DetectorEvaluation, names: Sequence[str], path: Pa
         f"{more})",
         fontsize=10,
     )
-    ax.legend(loc="lower right", fontsize=8)
+    # Below the axes: inside, it would cover the best classes' bars (drawn at the bottom).
+    fig.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     path = Path(path)
     FigureCanvasAgg(fig)
     with atomic_file(path) as f:
