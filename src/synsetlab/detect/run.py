@@ -18,7 +18,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -26,11 +25,16 @@ from synsetlab.blobs import BlobStore
 from synsetlab.data import ResumableSampler
 from synsetlab.detect.config import DETECTOR_EXECUTION_FIELDS, DetectorConfig, DetectorError
 from synsetlab.detect.data import DetectionDataset, create_detection_loader, training_entries
+from synsetlab.detect.evaluate import (
+    GroundTruth,
+    align_detections,
+    det_matches,
+    detection_rows,
+    ground_truth,
+)
 from synsetlab.detect.models import create_detector, resolve_backbone
 from synsetlab.detect.predict import TASK, detect_images, require_detector
-from synsetlab.detect.records import ImageDetections
-from synsetlab.manifest import Manifest, ManifestEntry
-from synsetlab.metrics.detection import mean_average_precision
+from synsetlab.manifest import Manifest
 from synsetlab.train.checkpoint import link_checkpoint
 from synsetlab.train.distributed import (
     World,
@@ -103,6 +107,8 @@ class _Parts:
 
     train_set: DetectionDataset
     val_set: DetectionDataset | None
+    #: The val split's ground truth, as evaluate-detector reads it (built once).
+    val_truth: GroundTruth | None
     steps: StepPlan
     sampler: ResumableSampler
     train_loader: Any
@@ -162,7 +168,7 @@ def _main(
         changed = _check_resume(checkpoint, config, manifest, version_id, force)
     if isinstance(reporter, HardwareReporter):
         reporter.hardware(hardware_notes(amp, threads))
-    parts = _build(config, manifest, blobs, device, world)
+    parts = _build(config, manifest, blobs, device, world, resuming=checkpoint is not None)
     progress, best = Progress(), None
     if checkpoint is not None:
         parts.model.load_state_dict(checkpoint["state_dict"])
@@ -216,7 +222,8 @@ def _main(
             validate = progress.epoch % config.eval_every == 0 or progress.epoch == config.epochs
             improved = parts.val_set is None
             if parts.val_set is not None and validate and world.is_main:
-                score = _validate(parts.model, parts.val_set, parts.steps.per_process, device)
+                score = _validate(parts.model, parts.val_set, parts.val_truth,
+                                  parts.steps.per_process, device)  # fmt: skip
                 record["val_det_map"] = score
                 improved = score is None or best is None or score > best
                 if improved and score is not None:
@@ -264,14 +271,17 @@ def _build(
     blobs: BlobStore,
     device: torch.device,
     world: World,
+    *,
+    resuming: bool,
 ) -> _Parts:
     entries = training_entries(manifest, config.train_split, box_fraction=config.box_fraction,
                                seed=config.seed)  # fmt: skip
     train_set = DetectionDataset(manifest, config.train_split, blobs, entries=entries,
                                  hflip=config.hflip)  # fmt: skip
-    val_set = None
+    val_set, val_truth = None, None
     if config.val_split and config.val_split in manifest.splits:
         val_set = DetectionDataset(manifest, config.val_split, blobs)
+        val_truth = ground_truth(manifest, config.val_split)
     steps = plan_steps(config, len(train_set), world)
     sampler = ResumableSampler(len(train_set), seed=config.seed, num_replicas=world.size,
                                rank=world.rank)  # fmt: skip
@@ -281,11 +291,13 @@ def _build(
     )  # fmt: skip
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        model = create_detector(config, manifest.classes).to(device)
+        # A resume loads every weight from its checkpoint: the backbone file is not read.
+        model = create_detector(config, manifest.classes, load_backbone=not resuming).to(device)
     optimizer = create_optimizer(config, model)
     return _Parts(
         train_set=train_set,
         val_set=val_set,
+        val_truth=val_truth,
         steps=steps,
         sampler=sampler,
         train_loader=loader,
@@ -345,35 +357,18 @@ def _train_steps(
 
 
 def _validate(
-    model: nn.Module, val_set: DetectionDataset, batch_size: int, device: torch.device
+    model: nn.Module,
+    val_set: DetectionDataset,
+    truth: GroundTruth,
+    batch_size: int,
+    device: torch.device,
 ) -> float | None:
-    """ILSVRC DET mean AP of ``model`` on the validation split (``None``: it has no boxes).
-    A detector's validation loss says little: torchvision's detectors give losses only in
-    training mode, where proposals are sampled."""
+    """ILSVRC DET mean AP of ``model`` on the validation split, scored as
+    ``evaluate-detector`` scores it (``None``: the split has no boxes). A detector's
+    validation loss says little: torchvision's detectors give losses only in training mode,
+    where proposals are sampled."""
     loader = create_detection_loader(val_set, batch_size=batch_size)
     found = detect_images(model, loader, val_set.entries, device=device)
-    score = det_mean_ap(found, val_set.entries, val_set.class_index)
+    rows = detection_rows(align_detections(found, truth), num_classes=len(truth.classes))
+    score = float(det_matches(rows, truth).mean_ap())
     return None if math.isnan(score) else score
-
-
-def det_mean_ap(
-    found: list[ImageDetections], entries: list[ManifestEntry], class_index: dict[str, int]
-) -> float:
-    """ILSVRC DET mean AP of ``found`` (one per entry, in order) against the entries' boxes."""
-    rows = [
-        np.column_stack([np.full(len(d.labels), i), d.labels, d.scores, d.boxes])
-        for i, d in enumerate(found)
-    ]
-    truth = [
-        np.array(
-            [
-                [class_index[b.wnid], b.xmin, b.ymin, b.xmax, b.ymax]
-                for b in e.boxes
-                if b.wnid in class_index
-            ],
-            dtype=np.float64,
-        ).reshape(-1, 5)
-        for e in entries
-    ]
-    detections = np.concatenate(rows) if rows else np.empty((0, 7))
-    return mean_average_precision(detections, truth, num_classes=len(class_index))
