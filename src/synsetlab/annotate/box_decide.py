@@ -155,15 +155,14 @@ def refresh_items(
     ).all()
     acc = accuracies(s, (a for _, a, _, _ in votes))
     target = float(project.target_quality or 0.95)
+    by_item: dict[int, list[tuple[int, bool, float]]] = defaultdict(list)
+    for item_id, annotator, answer, boxes in votes:  # grouped once, not scanned per item
+        by_item[item_id].append((boxes, bool(answer), acc[annotator]))
     covered = 0
     for item in items:
         c = counts[item.id]
         item.accepted = c[DrawingStatus.accepted]
-        answers = [
-            (bool(answer), acc[annotator])
-            for item_id, annotator, answer, boxes in votes
-            if item_id == item.id and boxes == item.accepted
-        ]
+        answers = [(a, w) for boxes, a, w in by_item[item.id] if boxes == item.accepted]
         item.coverage_yes = sum(a for a, _ in answers)
         item.coverage_no = len(answers) - item.coverage_yes
         item.coverage_posterior = vote_posterior(answers) if answers else None

@@ -206,8 +206,6 @@ def create_box_project(
     rows = {w: class_row(project, w, taxonomy=taxonomy, among=set(wnids)) for w in wnids}
     s.add_all(rows.values())
     s.flush()
-    sizes = dict(s.execute(select(Image.id, Image.width)).all())
-    heights = dict(s.execute(select(Image.id, Image.height)).all())
     skipped: dict[str, int] = defaultdict(int)
     report = CreatedBoxProject(slug, {}, 0, 0)
     now = utcnow()
@@ -249,9 +247,15 @@ def create_box_project(
                 )
             ).all()
         )
+        sizes = {  # the gold images' sizes only: perturbed boxes stay inside them
+            i: (w, h)
+            for i, w, h in s.execute(
+                select(Image.id, Image.width, Image.height).where(Image.id.in_(gold))
+            )
+        }
         drawings = []
         for image_id in gold:
-            size = (sizes[image_id], heights[image_id])
+            size = sizes[image_id]
             for box in boxes[image_id, wnid]:
                 bad = perturbed(box, size, rng)
                 for corners, good in ((box, True), (bad, False)):

@@ -16,7 +16,6 @@ from synsetlab.catalog.annotation import (
     BoxDrawing,
     BoxItem,
     BoxTask,
-    DrawingStatus,
 )
 
 __all__ = ["BoxProgress", "box_progress"]
@@ -76,7 +75,7 @@ def box_progress(s: Session, project: str | AnnotationProject) -> BoxProgress:
         .where(BoxItem.project_id == project.id, BoxItem.gold.is_(False))
         .group_by(BoxDrawing.status)
     ):
-        setattr(out, "accepted" if status is DrawingStatus.accepted else status.value, int(n))
+        setattr(out, status.value, int(n))
     out.drawn = out.accepted + out.rejected + out.pending
     for kind, gold, n, seconds in s.execute(
         select(BoxTask.kind, BoxTask.gold.is_not(None), func.count(), func.sum(BoxTask.seconds))
