@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from synsetlab.cli import detect as detect_cli
 from synsetlab.cli.app import app
+from synsetlab.detect.resolve import default_detector_recipe
 from synsetlab.train.history import read_history
 from tests.detect.conftest import ScenesVersion
 
@@ -23,6 +24,18 @@ def in_workspace(det_scenes: ScenesVersion, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv("SYNSETLAB_WORKSPACE", raising=False)
     monkeypatch.chdir(det_scenes.root)
     return det_scenes.root
+
+
+def test_without_a_recipe_the_machine_picks_one(in_workspace: Path) -> None:
+    args = ["train-detector", "v1", "--batch-size", "2", "--max-steps", "1", "--device", "cpu",
+            "--out", str(in_workspace / "runs" / "default")]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (
+        "no --recipe: tiny-det-cpu" in result.stdout and "training fasterrcnn on" in result.stdout
+    )
+    assert default_detector_recipe("cuda:0") == "fasterrcnn-mobilenet"
+    assert default_detector_recipe("cpu") == "tiny-det-cpu"
 
 
 def test_a_box_fraction_is_said_in_the_images_it_trains_on(in_workspace: Path) -> None:

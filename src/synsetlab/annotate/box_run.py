@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from synsetlab.annotate.box_assign import next_box_task
 from synsetlab.annotate.box_crowd import COVER_IOU, SimulatedBoxCrowd
@@ -156,6 +156,19 @@ def simulate_box_project(
         raise AnnotationError(f"budget {budget}: answer at least one task")
     with ws.session() as s:
         p = get_project(s, project)
+        to_box = s.scalar(
+            select(func.count()).where(BoxItem.project_id == p.id, BoxItem.gold.is_(False))
+        )
+        # Images to box have no catalog box of their class by construction: without a scene
+        # set's truth.json the crowd would see no object, answer "none left" everywhere and
+        # mark every image covered, which scores nothing and would be aggregated.
+        if to_box and not truth.recorded:
+            raise AnnotationError(
+                f"the simulated box crowd needs the true boxes of {project!r}'s images, and "
+                "none came from a synthetic scene set (its truth.json): simulate on images of "
+                "`synsetlab synthetic generate DIR --kind scenes`, or have people draw the "
+                "boxes (synsetlab serve)"
+            )
         ids = {w: annotator_for(s, p, name=SIMULATED + w).id for w in crowd.ids}
     rng = np.random.default_rng(crowd.config.seed)
     run = BoxRun()

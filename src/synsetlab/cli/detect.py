@@ -31,7 +31,9 @@ class DetectorReporter(ProgressReporter):
 def train_detector(
     version: str = typer.Argument(..., help="Version name or id, with boxes in its train split."),
     recipe: str | None = typer.Option(
-        None, help="A shipped detector recipe (tiny-det-cpu, fasterrcnn-mobilenet) or a YAML path."
+        None,
+        help="A shipped detector recipe (tiny-det-cpu, fasterrcnn-mobilenet) or a YAML path "
+        "(default without --model: tiny-det-cpu on a CPU, fasterrcnn-mobilenet on a GPU).",
     ),
     model: str | None = typer.Option(
         None,
@@ -90,9 +92,13 @@ def train_detector(
     from synsetlab.detect import resolve_detector_config
     from synsetlab.detect import train_detector as run_detector
     from synsetlab.detect.data import training_entries
+    from synsetlab.detect.resolve import default_detector_recipe
     from synsetlab.versions import load_version
 
     with user_errors():
+        if recipe is None and resume is None and model is None:
+            recipe = default_detector_recipe(device)
+            console.print(f"no --recipe: {recipe}, the recipe for this machine's device")
         config = resolve_detector_config(recipe, overrides, set_, resume=resume)
         v = load_version(ws, found.id)
         if out is None:
